@@ -1,0 +1,168 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { ApiKeyRepository } from '../db/api-key-repository.js';
+import { nowIso } from '../db/database.js';
+import type { OrgRepository } from '../db/org-repository.js';
+import type { ApiKeyRow, Mode } from '../db/types.js';
+import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
+import type { Principal } from './principal.js';
+import { isScope, SCOPES, type Scope } from './scopes.js';
+
+/** Org ids appear inside keys (`sk_live_<org>_…`), so they cannot hold underscores. */
+const ORG_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const KEY = /^sk_(live|test)_([a-z0-9][a-z0-9-]{0,62})_([0-9a-f]{48})$/;
+/** 24 random bytes: 192 bits, printed as 48 hex characters. */
+const RANDOM_BYTES = 24;
+const TOUCH_EVERY_MS = 60_000;
+
+export interface CreateKeyInput {
+  orgId: string;
+  scopes: readonly string[];
+  mode?: Mode;
+  name?: string | null;
+  expiresAt?: Date | null;
+}
+
+/** A key just made: the secret (shown this once) and its record. */
+export interface CreatedKey {
+  key: string;
+  record: ApiKeyRow;
+}
+
+/** The keys a key may manage: its org's; a test key only the test keys. */
+export interface KeyScope {
+  orgId: string;
+  mode?: Mode;
+}
+
+export function manageableBy(principal: Principal): KeyScope {
+  return { orgId: principal.orgId, mode: principal.mode === 'test' ? 'test' : undefined };
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Scopes of a record, in canonical order. */
+export function scopesOf(record: Pick<ApiKeyRow, 'scopes'>): Scope[] {
+  const held = new Set(record.scopes.split(' '));
+  return SCOPES.filter((scope) => held.has(scope));
+}
+
+/** Creates, lists, revokes and checks API keys. */
+export class ApiKeyService {
+  constructor(
+    private readonly keys: ApiKeyRepository,
+    private readonly orgs: OrgRepository,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Creates the org if needed and a key in it. The secret is returned once and stored hashed. */
+  async create(input: CreateKeyInput): Promise<CreatedKey> {
+    if (!ORG_ID.test(input.orgId)) {
+      throw new BadUserInputError(
+        'org',
+        'Org ids are 1-63 lower-case letters, digits and dashes, starting with a letter or digit.',
+      );
+    }
+    const scopes = [...new Set(input.scopes)];
+    const unknown = scopes.find((scope) => !isScope(scope));
+    if (unknown !== undefined)
+      throw new BadUserInputError('scopes', `Unknown scope "${unknown}"; scopes are ${SCOPES.join(', ')}.`);
+    if (scopes.length === 0) throw new BadUserInputError('scopes', 'A key needs at least one scope.');
+    const name = (input.name ?? '').trim() || 'API key';
+    if (name.length > 100) throw new BadUserInputError('name', 'Names are at most 100 characters.');
+    if (input.expiresAt && input.expiresAt.getTime() <= this.clock()) {
+      throw new BadUserInputError('expiresAt', 'The expiry must be in the future.');
+    }
+    const mode = input.mode ?? 'live';
+    const now = nowIso(this.clock);
+    const key = `sk_${mode}_${input.orgId}_${randomBytes(RANDOM_BYTES).toString('hex')}`;
+    await this.orgs.ensure(input.orgId, now);
+    const record = await this.keys.insert({
+      id: randomUUID(),
+      org_id: input.orgId,
+      mode,
+      name,
+      scopes: SCOPES.filter((scope) => scopes.includes(scope)).join(' '),
+      key_hash: hashKey(key),
+      prefix: key.slice(0, key.length - 40),
+      created_at: now,
+      expires_at: input.expiresAt ? input.expiresAt.toISOString() : null,
+      last_used_at: null,
+      revoked_at: null,
+    });
+    return { key, record };
+  }
+
+  /** A key made by another key: never with a scope, or in a mode, the creator does not have. */
+  async createFor(creator: Principal, input: Omit<CreateKeyInput, 'orgId'>): Promise<CreatedKey> {
+    const missing = input.scopes.find((scope) => isScope(scope) && !creator.scopes.has(scope));
+    if (missing) throw new ForbiddenError(`A key cannot grant the ${missing} scope, which it does not have itself.`);
+    const mode = input.mode ?? creator.mode;
+    if (creator.mode === 'test' && mode === 'live') throw new ForbiddenError('A test key cannot create live keys.');
+    return this.create({ ...input, mode, orgId: creator.orgId });
+  }
+
+  /** A key record within `scope` (any key when undefined: the operator's CLI). */
+  async find(id: string, scope?: KeyScope): Promise<ApiKeyRow | undefined> {
+    const record = await this.keys.findById(id);
+    if (!record || !scope) return record;
+    return record.org_id === scope.orgId && (!scope.mode || record.mode === scope.mode) ? record : undefined;
+  }
+
+  list(scope?: KeyScope | { orgId?: string }): Promise<ApiKeyRow[]> {
+    return this.keys.list(scope?.orgId, scope && 'mode' in scope ? scope.mode : undefined);
+  }
+
+  /** Revokes a key within `scope` (any key when undefined: the operator's CLI). */
+  async revoke(id: string, scope?: KeyScope): Promise<ApiKeyRow> {
+    const record = await this.keys.revoke(id, nowIso(this.clock), scope?.orgId, scope?.mode);
+    if (!record) throw new NotFoundError('API key');
+    return record;
+  }
+
+  /**
+   * The principal behind a presented key. Missing, malformed, unknown, revoked and
+   * expired keys all fail the same way. The lookup goes by hash: no comparison of
+   * secrets whose timing could leak them.
+   */
+  async authenticate(key: string): Promise<Principal> {
+    if (!KEY.test(key)) throw new UnauthenticatedError();
+    const record = await this.keys.findByHash(hashKey(key));
+    const now = this.clock();
+    if (!record || record.revoked_at || (record.expires_at && Date.parse(record.expires_at) <= now)) {
+      throw new UnauthenticatedError();
+    }
+    if (!record.last_used_at || Date.parse(record.last_used_at) < now - TOUCH_EVERY_MS) {
+      await this.keys.touch(
+        record.id,
+        nowIso(() => now),
+        nowIso(() => now - TOUCH_EVERY_MS),
+      );
+    }
+    return {
+      keyId: record.id,
+      name: record.name,
+      orgId: record.org_id,
+      mode: record.mode,
+      scopes: new Set(scopesOf(record)),
+    };
+  }
+
+  /** On a fresh install: org `default` and one key with every scope. Null when any key exists. */
+  async bootstrap(): Promise<CreatedKey | null> {
+    if ((await this.keys.count()) > 0) return null;
+    return this.create({ orgId: 'default', scopes: SCOPES, name: 'bootstrap' });
+  }
+}
+
+/**
+ * The key a request presents: `Authorization: Bearer`, `X-API-Key` or `API-KEY`.
+ * `null` when none is presented; an unusable Authorization header is returned as is
+ * so that it fails authentication rather than passing as anonymous.
+ */
+export function presentedKey(header: (name: string) => string | null | undefined): string | null {
+  const authorization = header('authorization');
+  if (authorization) return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] ?? authorization;
+  return header('x-api-key') || header('api-key') || null;
+}

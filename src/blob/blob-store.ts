@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream';
+
+/** What `head` tells of a blob. `modifiedAt` (ms) when the store knows it. */
+export interface BlobInfo {
+  size: number;
+  modifiedAt?: number;
+}
+
+/** An inclusive byte range, as HTTP `Range` names it. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Where file bytes live. Keys come from `createBlobKey` and are checked by
+ * `assertBlobKey`; a store never sees a client's filename.
+ *
+ * Contract (tested for every store by `test/blob-store.test.ts`):
+ * - `put` consumes the stream to its end and resolves once the blob is durable
+ *   and visible under `key`. When the stream errors or the store fails, it rejects
+ *   and leaves nothing behind: no blob, no temporary file.
+ * - `get` resolves `null` when there is no blob; otherwise a stream of the whole
+ *   blob or of `range`. It throws only when the store itself fails.
+ * - `head` resolves `null` when there is no blob.
+ * - `delete` is idempotent: it resolves `false` when there was nothing to delete.
+ */
+export interface BlobStore {
+  put(key: string, body: Readable): Promise<{ size: number }>;
+  get(key: string, range?: ByteRange): Promise<Readable | null>;
+  head(key: string): Promise<BlobInfo | null>;
+  delete(key: string): Promise<boolean>;
+  /** Every key in the store, for the consistency check. */
+  keys(): AsyncIterable<string>;
+  /** The blob as a file on local disk, when the store keeps it so; lets parsers seek. Optional. */
+  localPath?(key: string): string | null;
+  /** Removes what interrupted writes left behind, older than `olderThanMs`; returns how many. Optional. */
+  sweepTemporaries?(olderThanMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const KEY = /^[a-z0-9]{2}\/[a-z0-9][a-z0-9-]{7,63}(\.[a-z0-9]{1,16})?$/;
+
+/** Throws unless `key` is one this product generated: the one place keys are normalised. */
+export function assertBlobKey(key: string): string {
+  if (!KEY.test(key)) throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+  return key;
+}
+
+/** A fresh key, sharded by its first two characters; `suffix` names derived blobs (thumbnails). */
+export function createBlobKey(id: string = crypto.randomUUID(), suffix?: string): string {
+  return assertBlobKey(`${id.slice(0, 2)}/${id}${suffix ? `.${suffix}` : ''}`);
+}

@@ -1,0 +1,179 @@
+import { parseArgs } from 'node:util';
+import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
+import { createBlobStore } from './blob/index.js';
+import { type Config, loadConfig } from './config.js';
+import { fsck, isClean } from './services/fsck.js';
+import { ApiKeyRepository } from './db/api-key-repository.js';
+import { createDatabase } from './db/database.js';
+import { migrateOrThrow } from './db/migrate.js';
+import { OrgRepository } from './db/org-repository.js';
+import type { ApiKeyRow } from './db/types.js';
+import { AppError, ConfigError } from './errors.js';
+import { decodeGlobalId, encodeGlobalId } from './schema/builder.js';
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const USAGE = `usage:
+  assetgate keys create --org ORG --scope S [--scope S…] [--test] [--name N] [--json]
+  assetgate keys list [--org ORG] [--json]
+  assetgate keys revoke ID
+  assetgate fsck [--repair] [--checksums] [--json]
+
+Scopes: read:assets, write:assets, delete:assets, admin:keys.
+Configuration comes from the same environment variables as the server (DATA_DIR, DATABASE_URL…).`;
+
+function configFrom(env: Record<string, string | undefined>, io: CliIo): Config | null {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(`assetgate: bad configuration: ${error.message}`);
+      return null;
+    }
+    throw error;
+  }
+}
+
+/** `assetgate fsck`: exit 0 when consistent (or mended with --repair), 1 when not. */
+async function runFsck(args: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { repair: { type: 'boolean' }, checksums: { type: 'boolean' }, json: { type: 'boolean' } },
+    }));
+  } catch (error) {
+    io.err(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const config = configFrom(env, io);
+  if (!config) return 1;
+  const db = createDatabase({ url: config.databaseUrl });
+  const blobs = createBlobStore(config.blobStore, config.dataDir);
+  try {
+    await migrateOrThrow(db);
+    const report = await fsck(
+      { db, blobs, orgs: new OrgRepository(db) },
+      { repair: values.repair, checksums: values.checksums },
+    );
+    if (values.json) io.out(JSON.stringify(report));
+    else {
+      io.out(`checked ${report.assetsChecked} assets and ${report.blobsChecked} blobs`);
+      for (const m of report.missingBlobs) io.out(`missing blob ${m.key} of asset ${m.assetId}`);
+      for (const d of report.damagedBlobs) io.out(`damaged blob ${d.key} of asset ${d.assetId}: ${d.problem}`);
+      for (const o of report.orphanBlobs) io.out(`orphan blob ${o}`);
+      for (const u of report.usageMismatches)
+        io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
+      io.out(isClean(report) ? 'consistent' : values.repair ? 'repaired' : 'inconsistent: run with --repair to mend');
+    }
+    return isClean(report) || values.repair ? 0 : 1;
+  } finally {
+    await blobs.close();
+    await db.destroy();
+  }
+}
+
+function describe(key: ApiKeyRow) {
+  return {
+    id: encodeGlobalId('ApiKey', key.id),
+    name: key.name,
+    org: key.org_id,
+    scopes: scopesOf(key),
+    mode: key.mode,
+    prefix: key.prefix,
+    createdAt: key.created_at,
+    expiresAt: key.expires_at,
+    lastUsedAt: key.last_used_at,
+    revokedAt: key.revoked_at,
+  };
+}
+
+/** `ApiKey` global IDs as printed by `keys list`, or the bare UUID. */
+function keyId(raw: string): string {
+  return /^[0-9a-f-]{36}$/.test(raw) ? raw : decodeGlobalId(raw).id;
+}
+
+/**
+ * The command line: key management without a running server. Returns the exit
+ * code (0 done, 1 failed, 2 usage). Reads configuration from `env`.
+ */
+export async function runCli(argv: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  const [group, command, ...rest] = argv;
+  if (group === 'fsck') return runFsck(argv.slice(1), env, io);
+  if (group !== 'keys' || !['create', 'list', 'revoke'].includes(command ?? '')) {
+    io.err(USAGE);
+    return 2;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: command === 'revoke',
+      options: {
+        org: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        test: { type: 'boolean' },
+        name: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    io.err(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+
+  const config = configFrom(env, io);
+  if (!config) return 1;
+  const db = createDatabase({ url: config.databaseUrl });
+  try {
+    await migrateOrThrow(db);
+    const keys = new ApiKeyService(new ApiKeyRepository(db), new OrgRepository(db));
+    if (command === 'create') {
+      if (!values.org || !values.scope?.length) {
+        io.err(`keys create needs --org and at least one --scope\n\n${USAGE}`);
+        return 2;
+      }
+      const { key, record } = await keys.create({
+        orgId: values.org,
+        scopes: values.scope,
+        mode: values.test ? 'test' : 'live',
+        name: values.name,
+      });
+      const { id, org, scopes, mode } = describe(record);
+      if (values.json) io.out(JSON.stringify({ id, key, org, scopes, mode }));
+      else
+        io.out(
+          `${key}\n\nKey ${id} (${mode}, org ${org}, scopes ${scopes.join(' ')}). This is the only time it is shown.`,
+        );
+    } else if (command === 'list') {
+      const list = (await keys.list({ orgId: values.org })).map(describe);
+      if (values.json) io.out(JSON.stringify(list));
+      else {
+        for (const k of list) {
+          const state = k.revokedAt ? 'revoked' : 'active';
+          io.out(`${k.id}  ${k.org}  ${k.mode}  ${k.prefix}…  ${state}  ${k.scopes.join(',')}  ${k.name}`);
+        }
+      }
+    } else {
+      if (positionals.length !== 1) {
+        io.err(`keys revoke takes one key id\n\n${USAGE}`);
+        return 2;
+      }
+      const record = await keys.revoke(keyId(positionals[0]));
+      io.out(`revoked ${encodeGlobalId('ApiKey', record.id)}`);
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof AppError) {
+      io.err(`assetgate: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await db.destroy();
+  }
+}

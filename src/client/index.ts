@@ -1,0 +1,199 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import type {
+  AssetFieldsFragment,
+  AssetFilter,
+  AssetOrder,
+  CreateAssetInput,
+  UpdateAssetInput,
+} from './gql/graphql.js';
+import {
+  CreateAssetDocument,
+  CreateDownloadUrlDocument,
+  CreateUploadUrlDocument,
+  DeleteAssetDocument,
+  GetAssetDocument,
+  ListAssetsDocument,
+  UpdateAssetDocument,
+  UploadAssetDocument,
+  UploadAssetsDocument,
+} from './operations.js';
+
+export type Asset = AssetFieldsFragment;
+export type { AssetFilter, AssetOrder, CreateAssetInput, UpdateAssetInput };
+
+/** A GraphQL error as the server sent it. */
+export interface GraphQLErrorShape {
+  message: string;
+  path?: (string | number)[];
+  extensions?: { code?: string; field?: string; [key: string]: unknown };
+}
+
+/** Thrown when a response carries errors; `code` is the first error's `extensions.code`. */
+export class AssetgateError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly errors: GraphQLErrorShape[],
+    readonly status: number,
+  ) {
+    super(errors.map((e) => e.message).join('; '));
+    this.code = errors[0]?.extensions?.code;
+  }
+}
+
+export interface ClientOptions {
+  /** Base URL of the server, e.g. http://localhost:4000. */
+  url: string;
+  apiKey?: string;
+  fetch?: typeof fetch;
+}
+
+/** Metadata sent with an upload. */
+export interface UploadFields {
+  title?: string;
+  description?: string;
+  tags?: string[];
+  directoryId?: string;
+  isPublic?: boolean;
+}
+
+/** A file to upload: a Blob (use `fs.openAsBlob(path)` to stream from disk) and its name. */
+export interface FileToUpload {
+  blob: Blob;
+  filename: string;
+}
+
+/** A typed assetgate client built on the generated documents. */
+export function createClient({ url, apiKey, fetch: fetchImpl = globalThis.fetch }: ClientOptions) {
+  const base = url.replace(/\/+$/, '');
+  const auth: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+
+  async function send<R>(body: BodyInit, headers: Record<string, string>): Promise<R> {
+    const response = await fetchImpl(`${base}/graphql`, { method: 'POST', body, headers: { ...auth, ...headers } });
+    const json = (await response.json()) as { data?: R | null; errors?: GraphQLErrorShape[] };
+    if (json.errors?.length || !json.data) throw new AssetgateError(json.errors ?? [], response.status);
+    return json.data;
+  }
+
+  /** Runs any typed document. */
+  function request<R, V>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> {
+    return send<R>(JSON.stringify({ query: print(document), variables }), { 'content-type': 'application/json' });
+  }
+
+  /** A GraphQL multipart request: `files` are placed at `paths` inside `variables`. */
+  function multipart<R, V>(
+    document: TypedDocumentNode<R, V>,
+    variables: V,
+    files: [string, FileToUpload][],
+  ): Promise<R> {
+    const form = new FormData();
+    form.append('operations', JSON.stringify({ query: print(document), variables }));
+    form.append('map', JSON.stringify(Object.fromEntries(files.map(([path], i) => [String(i), [path]]))));
+    files.forEach(([, file], i) => form.append(String(i), file.blob, file.filename));
+    return send<R>(form, { 'x-graphql-yoga-csrf': '1' });
+  }
+
+  return {
+    request,
+
+    async upload(file: FileToUpload, fields: UploadFields = {}): Promise<Asset> {
+      const data = await multipart(UploadAssetDocument, { input: { ...fields, file: null as never } }, [
+        ['variables.input.file', file],
+      ]);
+      return data.uploadAsset.asset;
+    },
+
+    async uploadMany(files: FileToUpload[], fields: Omit<UploadFields, 'title' | 'description'> = {}) {
+      const data = await multipart(
+        UploadAssetsDocument,
+        { input: { ...fields, files: files.map(() => null as never) } },
+        files.map((file, i) => [`variables.input.files.${i}`, file] as [string, FileToUpload]),
+      );
+      return data.uploadAssets;
+    },
+
+    async create(input: CreateAssetInput): Promise<Asset> {
+      return (await request(CreateAssetDocument, { input })).createAsset.asset;
+    },
+
+    async get(id: string): Promise<Asset | null> {
+      return (await request(GetAssetDocument, { id })).asset ?? null;
+    },
+
+    /** Every asset matching `filter`, page by page (`pageSize` at most 100). */
+    async *list(
+      options: { filter?: AssetFilter; orderBy?: AssetOrder; pageSize?: number } = {},
+    ): AsyncGenerator<Asset> {
+      let after: string | null = null;
+      for (;;) {
+        const {
+          assets,
+        }: { assets: { pageInfo: { hasNextPage: boolean; endCursor?: string | null }; edges: { node: Asset }[] } } =
+          await request(ListAssetsDocument, {
+            first: options.pageSize ?? 50,
+            after,
+            filter: options.filter,
+            orderBy: options.orderBy,
+          });
+        for (const edge of assets.edges) yield edge.node;
+        if (!assets.pageInfo.hasNextPage || !assets.pageInfo.endCursor) return;
+        after = assets.pageInfo.endCursor;
+      }
+    },
+
+    /** Polls until processing has finished (READY or FAILED); `assetUpdated` over SSE pushes the same. */
+    async waitUntilProcessed(id: string, { timeoutMs = 60_000, intervalMs = 200 } = {}): Promise<Asset> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const asset = (await request(GetAssetDocument, { id })).asset;
+        if (!asset) throw new Error(`asset ${id} is gone`);
+        if (asset.status === 'READY' || asset.status === 'FAILED') return asset;
+        if (Date.now() > deadline) throw new Error(`asset ${id} is still ${asset.status}`);
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+    },
+
+    async update(input: UpdateAssetInput): Promise<Asset> {
+      return (await request(UpdateAssetDocument, { input })).updateAsset.asset;
+    },
+
+    async delete(id: string): Promise<string> {
+      return (await request(DeleteAssetDocument, { input: { id } })).deleteAsset.deletedId;
+    },
+
+    /**
+     * Two-step upload: asks for a signed URL (declaring size and checksum when given),
+     * then PUTs the bytes there. Resolves the asset id once the bytes are stored.
+     */
+    async uploadViaUrl(
+      file: FileToUpload & { size?: number; checksum?: string },
+      fields: UploadFields = {},
+    ): Promise<{ id: string; status: string; size: number; checksum: string }> {
+      const { createUploadUrl } = await request(CreateUploadUrlDocument, {
+        input: { ...fields, filename: file.filename, size: file.size, checksum: file.checksum },
+      });
+      const response = await fetchImpl(createUploadUrl.uploadUrl, { method: 'PUT', body: file.blob });
+      const json = (await response.json()) as { error?: GraphQLErrorShape['extensions'] & { message: string } };
+      if (!response.ok) {
+        throw new AssetgateError(
+          [{ message: json.error?.message ?? response.statusText, extensions: json.error }],
+          response.status,
+        );
+      }
+      return json as never;
+    },
+
+    /** A signed URL for an asset's bytes that needs no key, expiring and optionally fetch-limited. */
+    async downloadUrl(id: string, options: { expiresIn?: number; maxFetches?: number } = {}) {
+      return (await request(CreateDownloadUrlDocument, { input: { id, ...options } })).createDownloadUrl;
+    },
+
+    /** The bytes of an asset as a fetch Response (stream it with `response.body`). */
+    async download(asset: Pick<Asset, 'url'>, init: { range?: string } = {}): Promise<Response> {
+      if (!asset.url) throw new Error('this asset has no bytes to download');
+      return fetchImpl(asset.url, { headers: { ...auth, ...(init.range ? { range: init.range } : {}) } });
+    },
+  };
+}
+
+export type AssetgateClient = ReturnType<typeof createClient>;

@@ -1,0 +1,336 @@
+import path from 'node:path';
+import { ConfigError } from './errors.js';
+
+/** Everything the server and the CLI are configured with. Built by `loadConfig`. */
+export interface Config {
+  /** TCP port. @default 4000 */
+  port: number;
+  /** Interface to bind. @default '0.0.0.0' */
+  host: string;
+  /** Folder for the embedded database, blobs and generated secrets. @default './data' */
+  dataDir: string;
+  /** `sqlite:<path>` or `postgres://…`. @default `sqlite:$DATA_DIR/assetgate.db` */
+  databaseUrl: string;
+  /** `fs` (under `$DATA_DIR/blobs`), `fs:<dir>` or `memory`. @default 'fs' */
+  blobStore: string;
+  /** Base of every URL the API hands out, without a trailing slash. */
+  publicUrl: string;
+  /** Largest accepted file in bytes. @default 200 MiB */
+  maxFileSize: number;
+  /** Most files in one multipart request. @default 100 */
+  maxFilesPerRequest: number;
+  /** Largest JSON (non-multipart) request body in bytes. @default 1 MiB */
+  maxJsonBodySize: number;
+  /** Whether introspection and field suggestions are on. @default true */
+  introspection: boolean;
+  /** HMAC secret for signed URLs; generated into `$DATA_DIR/signing.key` when unset. */
+  signingSecret: string | null;
+  /** The secret before the last rotation: still accepted until `signingPreviousUntil`. */
+  signingSecretPrevious: string | null;
+  /** When the previous secret stops being accepted; null: while it is configured. */
+  signingPreviousUntil: Date | null;
+  /** Default lifetime of a download URL, seconds. @default 3600 */
+  downloadUrlTtl: number;
+  /** Longest lifetime a download URL may ask for, seconds. @default 7 days */
+  downloadUrlMaxTtl: number;
+  /** Most download URLs one asset hands out before it goes dark; null: no limit. @default null */
+  maxDownloadUrlsPerAsset: number | null;
+  /** Lifetime of an upload URL, seconds. @default 3600 */
+  uploadUrlTtl: number;
+  /** How long an expired, never-used upload is kept before the sweep removes it, seconds. @default 3600 */
+  uploadSweepGrace: number;
+  /** How often the sweep runs, seconds; 0 turns it off. @default 60 */
+  sweepInterval: number;
+  /** Background jobs (extraction, imports) run at once by this process; 0: none here. @default 2 */
+  jobConcurrency: number;
+  /** Longest extraction of one file, seconds; the worker is stopped past it. @default 30 */
+  extractTimeout: number;
+  /** Heap cap of an extraction worker, MiB. @default 256 */
+  extractMemoryMb: number;
+  /** Longest side of each thumbnail made for images, pixels. @default [256] */
+  thumbnailSizes: number[];
+  /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
+  maxImagePixels: number;
+  /** Largest file an import from a URL may bring. @default 4 GiB */
+  importMaxSize: number;
+  /** Private networks (CIDR) or host names imports may reach all the same. @default [] */
+  importAllow: string[];
+  /** Seconds to connect to an import's source. @default 10 */
+  importConnectTimeout: number;
+  /** Seconds an import's source may stay silent. @default 30 */
+  importIdleTimeout: number;
+  /** GraphQL operations (root fields, aliases count) per key per minute; 0: no limit. @default 100 */
+  rateLimit: number;
+  /** Uploads one key may run at once. @default 5 */
+  uploadConcurrency: number;
+  /** How long an upload over that number waits for a slot, seconds; 0: refused at once. @default 0 */
+  uploadConcurrencyWait: number;
+  /** Bytes each org may store (both modes together); null: no quota. @default null */
+  orgStorageQuota: number | null;
+  /** Media types accepted (patterns like image/*), judged from the bytes; empty: all. */
+  allowedMediaTypes: string[];
+  /** Media types refused, judged from the bytes. */
+  deniedMediaTypes: string[];
+  /** Query limits: depth, aliases, directives, tokens, cost. */
+  graphqlLimits: { depth: number; aliases: number; directives: number; tokens: number; cost: number };
+  /** Seconds for a client to send its request headers (slowloris). @default 20 */
+  httpHeadersTimeout: number;
+  /** Seconds a whole request may take, body included. @default 3600 */
+  httpRequestTimeout: number;
+  /** Seconds a connection may stay silent. @default 60 */
+  httpIdleTimeout: number;
+}
+
+/** The environment variables read, for documentation and error messages. */
+export const CONFIG_VARIABLES = [
+  'PORT',
+  'HOST',
+  'DATA_DIR',
+  'DATABASE_URL',
+  'BLOB_STORE',
+  'PUBLIC_URL',
+  'MAX_FILE_SIZE',
+  'MAX_FILES_PER_REQUEST',
+  'MAX_JSON_BODY_SIZE',
+  'GRAPHQL_INTROSPECTION',
+  'SIGNING_SECRET',
+  'SIGNING_SECRET_PREVIOUS',
+  'SIGNING_PREVIOUS_UNTIL',
+  'DOWNLOAD_URL_TTL',
+  'DOWNLOAD_URL_MAX_TTL',
+  'MAX_DOWNLOAD_URLS_PER_ASSET',
+  'UPLOAD_URL_TTL',
+  'UPLOAD_SWEEP_GRACE',
+  'SWEEP_INTERVAL',
+  'JOB_CONCURRENCY',
+  'EXTRACT_TIMEOUT',
+  'EXTRACT_MEMORY',
+  'THUMBNAIL_SIZES',
+  'MAX_IMAGE_PIXELS',
+  'IMPORT_MAX_SIZE',
+  'IMPORT_ALLOW',
+  'IMPORT_CONNECT_TIMEOUT',
+  'IMPORT_IDLE_TIMEOUT',
+  'RATE_LIMIT',
+  'UPLOAD_CONCURRENCY',
+  'UPLOAD_CONCURRENCY_WAIT',
+  'ORG_STORAGE_QUOTA',
+  'ALLOWED_MEDIA_TYPES',
+  'DENIED_MEDIA_TYPES',
+  'GRAPHQL_MAX_DEPTH',
+  'GRAPHQL_MAX_ALIASES',
+  'GRAPHQL_MAX_DIRECTIVES',
+  'GRAPHQL_MAX_TOKENS',
+  'GRAPHQL_MAX_COST',
+  'HTTP_HEADERS_TIMEOUT',
+  'HTTP_REQUEST_TIMEOUT',
+  'HTTP_IDLE_TIMEOUT',
+] as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Parses `1048576`, `10MB`, `200MiB`, `4 GiB` into bytes. */
+export function parseBytes(variable: string, raw: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
+  const unit = match ? UNITS[match[2].toLowerCase()] : undefined;
+  if (!match || unit === undefined) {
+    throw new ConfigError(variable, `"${raw}" is not a size (use bytes or a unit: KB, MB, GB, KiB, MiB, GiB).`);
+  }
+  const bytes = Math.floor(Number(match[1]) * unit);
+  if (bytes < 1) throw new ConfigError(variable, 'must be at least 1 byte.');
+  return bytes;
+}
+
+const SECONDS: Record<string, number> = { '': 1, ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses `90`, `90s`, `15m`, `1h`, `7d`, `250ms` into seconds. */
+export function parseDuration(variable: string, raw: string): number {
+  const match = /^\s*(\d+)\s*(ms|[smhd]?)\s*$/i.exec(raw);
+  if (!match) throw new ConfigError(variable, `"${raw}" is not a duration (seconds, or a number with s, m, h or d).`);
+  return Number(match[1]) * SECONDS[match[2].toLowerCase()];
+}
+
+function duration(env: Env, variable: string, fallback: number, min = 1): number {
+  const raw = env[variable];
+  const value = raw === undefined || raw === '' ? fallback : parseDuration(variable, raw);
+  if (value < min) throw new ConfigError(variable, `must be at least ${min} seconds.`);
+  return value;
+}
+
+function secret(env: Env, variable: string): string | null {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 32) throw new ConfigError(variable, 'must be at least 32 characters.');
+  return raw;
+}
+
+function integer(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `"${raw}" is not a whole number.`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(variable, `must be between ${min} and ${max}.`);
+  return value;
+}
+
+function bytes(env: Env, variable: string, fallback: number): number {
+  const raw = env[variable];
+  return raw === undefined || raw === '' ? fallback : parseBytes(variable, raw);
+}
+
+function boolean(env: Env, variable: string, fallback: boolean): boolean {
+  const raw = env[variable]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(variable, `"${raw}" is not a boolean (true/false).`);
+}
+
+function url(variable: string, raw: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch (cause) {
+    throw new ConfigError(variable, `"${raw}" is not an absolute URL.`, { cause });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(variable, 'must be an http or https URL.');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/**
+ * Reads and validates the configuration. Throws `ConfigError` naming the first
+ * bad variable; never reads `process.env` itself (the caller passes it).
+ */
+export function loadConfig(env: Env, cwd = process.cwd()): Config {
+  const port = integer(env, 'PORT', 4000, 0, 65535);
+  const host = env.HOST?.trim() || '0.0.0.0';
+  const dataDir = path.resolve(cwd, env.DATA_DIR?.trim() || './data');
+
+  const databaseUrl = env.DATABASE_URL?.trim() || `sqlite:${path.join(dataDir, 'assetgate.db')}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'must start with sqlite: or postgres://.');
+  }
+
+  const blobStore = env.BLOB_STORE?.trim() || 'fs';
+  if (!/^(fs(:.+)?|memory)$/.test(blobStore)) {
+    throw new ConfigError('BLOB_STORE', `"${blobStore}" is not one of fs, fs:<dir>, memory.`);
+  }
+
+  const publicUrl = url('PUBLIC_URL', env.PUBLIC_URL?.trim() || `http://localhost:${port}`);
+
+  return {
+    port,
+    host,
+    dataDir,
+    databaseUrl,
+    blobStore,
+    publicUrl,
+    maxFileSize: bytes(env, 'MAX_FILE_SIZE', 200 * 1024 ** 2),
+    maxFilesPerRequest: integer(env, 'MAX_FILES_PER_REQUEST', 100, 1, 10_000),
+    maxJsonBodySize: bytes(env, 'MAX_JSON_BODY_SIZE', 1024 ** 2),
+    introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
+    ...signedUrls(env),
+    ...processing(env),
+    ...limits(env),
+  };
+}
+
+function mediaPatterns(env: Env, variable: string): string[] {
+  const patterns = list(env, variable).map((p) => p.toLowerCase());
+  const bad = patterns.find((p) => !/^[a-z0-9.+-]+\/([a-z0-9.+-]+|\*)$/.test(p));
+  if (bad) throw new ConfigError(variable, `"${bad}" is not a media type or a pattern like image/*.`);
+  return patterns;
+}
+
+function limits(env: Env) {
+  const quota = env.ORG_STORAGE_QUOTA?.trim();
+  return {
+    rateLimit: integer(env, 'RATE_LIMIT', 100, 0, 1_000_000),
+    uploadConcurrency: integer(env, 'UPLOAD_CONCURRENCY', 5, 1, 10_000),
+    uploadConcurrencyWait: duration(env, 'UPLOAD_CONCURRENCY_WAIT', 0, 0),
+    orgStorageQuota: quota ? parseBytes('ORG_STORAGE_QUOTA', quota) : null,
+    allowedMediaTypes: mediaPatterns(env, 'ALLOWED_MEDIA_TYPES'),
+    deniedMediaTypes: mediaPatterns(env, 'DENIED_MEDIA_TYPES'),
+    graphqlLimits: {
+      depth: integer(env, 'GRAPHQL_MAX_DEPTH', 12, 1, 1000),
+      aliases: integer(env, 'GRAPHQL_MAX_ALIASES', 30, 0, 10_000),
+      directives: integer(env, 'GRAPHQL_MAX_DIRECTIVES', 50, 0, 10_000),
+      tokens: integer(env, 'GRAPHQL_MAX_TOKENS', 5000, 10, 1_000_000),
+      cost: integer(env, 'GRAPHQL_MAX_COST', 20000, 10, 100_000_000),
+    },
+    httpHeadersTimeout: duration(env, 'HTTP_HEADERS_TIMEOUT', 20),
+    httpRequestTimeout: duration(env, 'HTTP_REQUEST_TIMEOUT', 3600),
+    httpIdleTimeout: duration(env, 'HTTP_IDLE_TIMEOUT', 60),
+  };
+}
+
+function list(env: Env, variable: string): string[] {
+  return (env[variable] ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function processing(env: Env) {
+  const thumbnailSizes = list(env, 'THUMBNAIL_SIZES').map((size) => {
+    if (!/^\d+$/.test(size) || Number(size) < 16 || Number(size) > 4096) {
+      throw new ConfigError('THUMBNAIL_SIZES', `"${size}" is not a size between 16 and 4096.`);
+    }
+    return Number(size);
+  });
+  const importAllow = list(env, 'IMPORT_ALLOW');
+  for (const entry of importAllow) {
+    if (entry.includes('/') && !/^[0-9a-f.:]+\/\d{1,3}$/i.test(entry)) {
+      throw new ConfigError('IMPORT_ALLOW', `"${entry}" is not a CIDR range or a host name.`);
+    }
+  }
+  return {
+    jobConcurrency: integer(env, 'JOB_CONCURRENCY', 2, 0, 64),
+    extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
+    extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
+    // Ascending: the first is the smallest, which `thumbnailUrl` names.
+    thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),
+    maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1e10),
+    importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
+    importAllow,
+    importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),
+    importIdleTimeout: duration(env, 'IMPORT_IDLE_TIMEOUT', 30),
+  };
+}
+
+function signedUrls(env: Env) {
+  const until = env.SIGNING_PREVIOUS_UNTIL?.trim();
+  const previousUntil = until ? new Date(until) : null;
+  if (previousUntil && Number.isNaN(previousUntil.getTime())) {
+    throw new ConfigError('SIGNING_PREVIOUS_UNTIL', `"${until}" is not an ISO-8601 date-time.`);
+  }
+  const downloadUrlMaxTtl = duration(env, 'DOWNLOAD_URL_MAX_TTL', 7 * 86400);
+  const downloadUrlTtl = duration(env, 'DOWNLOAD_URL_TTL', 3600);
+  if (downloadUrlTtl > downloadUrlMaxTtl)
+    throw new ConfigError('DOWNLOAD_URL_TTL', 'must not exceed DOWNLOAD_URL_MAX_TTL.');
+  const maxUrls = env.MAX_DOWNLOAD_URLS_PER_ASSET?.trim();
+  return {
+    signingSecret: secret(env, 'SIGNING_SECRET'),
+    signingSecretPrevious: secret(env, 'SIGNING_SECRET_PREVIOUS'),
+    signingPreviousUntil: previousUntil,
+    downloadUrlTtl,
+    downloadUrlMaxTtl,
+    maxDownloadUrlsPerAsset: maxUrls ? integer(env, 'MAX_DOWNLOAD_URLS_PER_ASSET', 0, 1, 1e9) : null,
+    uploadUrlTtl: duration(env, 'UPLOAD_URL_TTL', 3600),
+    uploadSweepGrace: duration(env, 'UPLOAD_SWEEP_GRACE', 3600, 0),
+    sweepInterval: duration(env, 'SWEEP_INTERVAL', 60, 0),
+  };
+}

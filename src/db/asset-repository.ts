@@ -1,0 +1,378 @@
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Insertable,
+  type SqlBool,
+  sql,
+  type Transaction,
+  type Updateable,
+} from 'kysely';
+import { type Db, isUniqueViolation } from './database.js';
+import type { AssetRow, AssetsTable, Database, Tenant } from './types.js';
+
+/** Columns a page may be ordered by; each has an index ending in `id`. */
+export type SortColumn = 'created_at' | 'updated_at' | 'title' | 'size';
+export type Direction = 'asc' | 'desc';
+
+/** Filters of `assets(filter:)`, already decoded to internal ids. */
+export interface AssetQueryFilter {
+  ids?: readonly string[];
+  types?: readonly string[];
+  statuses?: readonly string[];
+  search?: string;
+  tags?: readonly string[];
+  directoryId?: string;
+  isPublic?: boolean;
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+/** One keyset page request: rows strictly after `cursor` in the walking direction. */
+export interface PageRequest {
+  filter: AssetQueryFilter;
+  column: SortColumn;
+  direction: Direction;
+  limit: number;
+  cursor?: { value: string | number; id: string };
+  /** Walk towards the start (`last`/`before`): rows come back in display order all the same. */
+  backward: boolean;
+}
+
+type AssetBuilder = ExpressionBuilder<Database, 'assets'>;
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function filterExpression(eb: AssetBuilder, tenant: Tenant, filter: AssetQueryFilter): Expression<SqlBool> {
+  const conditions: Expression<SqlBool>[] = [
+    eb('assets.org_id', '=', tenant.orgId),
+    eb('assets.mode', '=', tenant.mode),
+    eb('assets.exhausted_at', 'is', null),
+  ];
+  if (filter.ids) conditions.push(filter.ids.length ? eb('assets.id', 'in', filter.ids) : sql<boolean>`1 = 0`);
+  if (filter.types) conditions.push(filter.types.length ? eb('assets.type', 'in', filter.types) : sql<boolean>`1 = 0`);
+  if (filter.statuses) {
+    conditions.push(filter.statuses.length ? eb('assets.status', 'in', filter.statuses) : sql<boolean>`1 = 0`);
+  }
+  if (filter.search) {
+    const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
+    conditions.push(
+      eb.or(
+        (['title', 'description', 'filename'] as const).map(
+          (column) => sql<boolean>`lower(${eb.ref(`assets.${column}`)}) like ${pattern} escape '\\'`,
+        ),
+      ),
+    );
+  }
+  for (const tag of filter.tags ?? []) {
+    conditions.push(
+      eb.exists(
+        eb
+          .selectFrom('asset_tags')
+          .select('asset_tags.asset_id')
+          .whereRef('asset_tags.asset_id', '=', 'assets.id')
+          .where('asset_tags.tag', '=', tag),
+      ),
+    );
+  }
+  if (filter.directoryId !== undefined) conditions.push(eb('assets.directory_id', '=', filter.directoryId));
+  if (filter.isPublic !== undefined) conditions.push(eb('assets.is_public', '=', filter.isPublic ? 1 : 0));
+  if (filter.createdAfter) conditions.push(eb('assets.created_at', '>', filter.createdAfter));
+  if (filter.createdBefore) conditions.push(eb('assets.created_at', '<', filter.createdBefore));
+  return eb.and(conditions);
+}
+
+/** More writes that commit (or roll back) together with an asset's: e.g. queueing its job. */
+export type Alongside = (trx: Transaction<Database>, asset: AssetRow) => Promise<unknown>;
+
+/** Several alongside writes, in order. */
+export function alongsideAll(...writes: Alongside[]): Alongside {
+  return async (trx, asset) => {
+    for (const write of writes) await write(trx, asset);
+  };
+}
+
+async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: readonly string[]): Promise<void> {
+  if (tags.length === 0) return;
+  await trx
+    .insertInto('asset_tags')
+    .values(tags.map((tag) => ({ asset_id: asset.id, org_id: asset.org_id, mode: asset.mode, tag })))
+    .execute();
+}
+
+/** Data access for assets and their tags. Every method is scoped to a tenant. */
+export class AssetRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Rows for `ids` in the tenant, aligned with `ids` (`undefined` where there is none). */
+  async findByIds(tenant: Tenant, ids: readonly string[]): Promise<(AssetRow | undefined)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('assets')
+      .selectAll()
+      .where((eb) => filterExpression(eb, tenant, { ids }))
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => byId.get(id));
+  }
+
+  /** Public rows among `ids`, whatever their tenant: what an anonymous caller may read. */
+  async findPublicByIds(ids: readonly string[]): Promise<(AssetRow | undefined)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('assets')
+      .selectAll()
+      .where('id', 'in', ids)
+      .where('is_public', '=', 1)
+      .where('exhausted_at', 'is', null)
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => byId.get(id));
+  }
+
+  /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
+  async page(tenant: Tenant, request: PageRequest): Promise<{ rows: AssetRow[]; hasMore: boolean }> {
+    const { column, cursor, limit } = request;
+    const walk: Direction = request.backward ? (request.direction === 'asc' ? 'desc' : 'asc') : request.direction;
+    let query = this.db
+      .selectFrom('assets')
+      .selectAll()
+      .where((eb) => filterExpression(eb, tenant, request.filter));
+    if (cursor) {
+      // (col, id) beyond the cursor, written so the first term is an index range on col.
+      const op = walk === 'asc' ? '>' : '<';
+      const inclusive = walk === 'asc' ? '>=' : '<=';
+      query = query.where((eb) =>
+        eb.and([
+          eb(`assets.${column}`, inclusive, cursor.value),
+          eb.or([eb(`assets.${column}`, op, cursor.value), eb('assets.id', op, cursor.id)]),
+        ]),
+      );
+    }
+    const rows = await query
+      .orderBy(`assets.${column}`, walk)
+      .orderBy('assets.id', walk)
+      .limit(limit + 1)
+      .execute();
+    const hasMore = rows.length > limit;
+    const page = rows.slice(0, limit);
+    if (request.backward) page.reverse();
+    return { rows: page, hasMore };
+  }
+
+  async count(tenant: Tenant, filter: AssetQueryFilter): Promise<number> {
+    const row = await this.db
+      .selectFrom('assets')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where((eb) => filterExpression(eb, tenant, filter))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Tags of each asset, aligned with `assetIds`, sorted. */
+  async tagsOf(assetIds: readonly string[]): Promise<string[][]> {
+    if (assetIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('asset_tags')
+      .select(['asset_id', 'tag'])
+      .where('asset_id', 'in', assetIds)
+      .orderBy('tag')
+      .execute();
+    const byAsset = new Map<string, string[]>();
+    for (const row of rows) {
+      const list = byAsset.get(row.asset_id);
+      if (list) list.push(row.tag);
+      else byAsset.set(row.asset_id, [row.tag]);
+    }
+    return assetIds.map((id) => byAsset.get(id) ?? []);
+  }
+
+  /**
+   * Inserts an asset with its tags in one transaction. The slug is made unique in
+   * the tenant: on a clash the id's first characters are appended.
+   */
+  async insert(
+    row: Insertable<AssetsTable> & { id: string; slug: string },
+    tags: readonly string[],
+    alongside?: Alongside,
+  ): Promise<AssetRow> {
+    const taken = await this.db
+      .selectFrom('assets')
+      .select('id')
+      .where('org_id', '=', row.org_id)
+      .where('mode', '=', row.mode)
+      .where('slug', '=', row.slug)
+      .executeTakeFirst();
+    const first = taken ? { ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` } : row;
+    try {
+      return await this.#insertWithTags(first, tags, alongside);
+    } catch (error) {
+      // Two writers picked the same free slug at once: the loser takes the suffixed one.
+      if (!isUniqueViolation(error) || first !== row) throw error;
+      return this.#insertWithTags({ ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` }, tags, alongside);
+    }
+  }
+
+  #insertWithTags(
+    row: Insertable<AssetsTable> & { id: string },
+    tags: readonly string[],
+    alongside?: Alongside,
+  ): Promise<AssetRow> {
+    return this.db.transaction().execute(async (trx) => {
+      const inserted = await trx.insertInto('assets').values(row).returningAll().executeTakeFirstOrThrow();
+      await alongside?.(trx, inserted);
+      await insertTags(trx, inserted, tags);
+      return inserted;
+    });
+  }
+
+  /** Applies `patch` (and replaces the tags when given); `undefined` when there is no such asset. */
+  async update(
+    tenant: Tenant,
+    id: string,
+    patch: Updateable<AssetsTable>,
+    tags?: readonly string[],
+  ): Promise<AssetRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('assets')
+        .set(patch)
+        .where('id', '=', id)
+        .where('org_id', '=', tenant.orgId)
+        .where('mode', '=', tenant.mode)
+        .where('exhausted_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (!updated || !tags) return updated;
+      await trx.deleteFrom('asset_tags').where('asset_id', '=', id).execute();
+      await insertTags(trx, updated, tags);
+      return updated;
+    });
+  }
+
+  /** Deletes the row (tags cascade) and returns it, or `undefined` when there was none. */
+  async delete(tenant: Tenant, id: string, alongside?: Alongside): Promise<AssetRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .deleteFrom('assets')
+        .where('id', '=', id)
+        .where('org_id', '=', tenant.orgId)
+        .where('mode', '=', tenant.mode)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) await alongside?.(trx, row);
+      return row;
+    });
+  }
+
+  /** How many assets the tenant has and how many bytes they hold. */
+  async usage(tenant: Tenant): Promise<{ assetCount: number; bytesStored: number }> {
+    const row = await this.db
+      .selectFrom('assets')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'),
+      ])
+      .where('org_id', '=', tenant.orgId)
+      .where('mode', '=', tenant.mode)
+      .executeTakeFirstOrThrow();
+    return { assetCount: Number(row.n), bytesStored: Number(row.bytes) };
+  }
+
+  /** A row by id alone, exhausted or not: for signed URLs, which are capabilities in themselves. */
+  async findById(id: string): Promise<AssetRow | undefined> {
+    return this.db.selectFrom('assets').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /**
+   * Counts one more download URL handed out. With a `limit`, the one that reaches it
+   * marks the asset exhausted, and none is handed out after that: `false`.
+   */
+  async countIssuedUrl(tenant: Tenant, id: string, limit: number | null, now: string): Promise<boolean> {
+    const row = await this.db
+      .updateTable('assets')
+      .set((eb) => ({
+        download_urls_issued: eb('download_urls_issued', '+', 1),
+        ...(limit !== null && {
+          exhausted_at: eb
+            .case()
+            .when('download_urls_issued', '>=', limit - 1)
+            .then(now)
+            .else(null)
+            .end(),
+        }),
+      }))
+      .where('id', '=', id)
+      .where('org_id', '=', tenant.orgId)
+      .where('mode', '=', tenant.mode)
+      .where('exhausted_at', 'is', null)
+      .returning('id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Moves a WAITING upload to PROCESSING if its URL is still good: the one PUT that may fill it. */
+  async claimUpload(id: string, version: number, now: string): Promise<AssetRow | undefined> {
+    return this.db
+      .updateTable('assets')
+      .set({ status: 'PROCESSING', updated_at: now })
+      .where('id', '=', id)
+      .where('url_version', '=', version)
+      .where('status', '=', 'WAITING')
+      .where('upload_expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Sets fields of a row whatever its tenant, if it is in `status`; for the upload and processing paths. */
+  async updateIfStatus(
+    id: string,
+    status: string,
+    patch: Updateable<AssetsTable>,
+    alongside?: Alongside,
+  ): Promise<AssetRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('assets')
+        .set(patch)
+        .where('id', '=', id)
+        .where('status', '=', status)
+        .returningAll()
+        .executeTakeFirst();
+      if (updated) await alongside?.(trx, updated);
+      return updated;
+    });
+  }
+
+  /** Sets fields of a row as long as it still holds `blobKey`: not deleted or replaced meanwhile. */
+  async updateIfBlob(id: string, blobKey: string, patch: Updateable<AssetsTable>): Promise<AssetRow | undefined> {
+    return this.db
+      .updateTable('assets')
+      .set(patch)
+      .where('id', '=', id)
+      .where('blob_key', '=', blobKey)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Deletes two-step uploads that never got their bytes and whose URL expired before `before`. */
+  async deleteAbandonedUploads(before: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('assets')
+      .where('blob_key', 'is', null)
+      .where('status', 'in', ['WAITING', 'PROCESSING'])
+      .where('upload_expires_at', '<', before)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** Counts one completed download. */
+  async countDownload(id: string): Promise<void> {
+    await this.db
+      .updateTable('assets')
+      .set((eb) => ({ download_count: eb('download_count', '+', 1) }))
+      .where('id', '=', id)
+      .execute();
+  }
+}

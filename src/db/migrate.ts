@@ -1,0 +1,50 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, PostgresAdapter, sql } from 'kysely';
+import * as initial from './migrations/0001-initial.js';
+import * as apiKeys from './migrations/0002-api-keys.js';
+import * as signedUrls from './migrations/0003-signed-urls.js';
+import * as jobs from './migrations/0004-jobs.js';
+import * as quota from './migrations/0005-quota.js';
+
+/** Every migration, in order. Static imports: the build carries them, no folder scan at run time. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-initial': initial,
+  '0002-api-keys': apiKeys,
+  '0003-signed-urls': signedUrls,
+  '0004-jobs': jobs,
+  '0005-quota': quota,
+};
+
+/**
+ * Brings the schema up to date. Returns Kysely's result set (like its Migrator)
+ * so callers decide how to report; `migrateOrThrow` is the start-up shortcut.
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => MIGRATIONS },
+    migrationTableName: 'assetgate_migrations',
+    migrationLockTableName: 'assetgate_migrations_lock',
+    // On PostgreSQL the migrator looks for its tables in every schema: name ours, or a
+    // second deployment in another schema of the same database would find the first's.
+    ...(isPostgres(db) && { migrationTableSchema: await currentSchema(db) }),
+  });
+  return migrator.migrateToLatest();
+}
+
+function isPostgres(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+async function currentSchema(db: Kysely<any>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return rows[0].schema;
+}
+
+/** Runs the migrations and throws with the failing migration's name when one fails. */
+export async function migrateOrThrow(db: Kysely<any>): Promise<void> {
+  const { error, results } = await migrateToLatest(db);
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed`, { cause: error });
+  }
+}

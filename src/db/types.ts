@@ -1,0 +1,141 @@
+/**
+ * Kysely table types. Timestamps are ISO-8601 strings in UTC with milliseconds
+ * (they sort as text on every dialect); booleans are 0/1 integers for the same reason.
+ */
+import type { Generated, Selectable } from 'kysely';
+
+/** Test keys and live keys see separate data: every tenant row carries its mode. */
+export type Mode = 'live' | 'test';
+
+export interface OrgsTable {
+  id: string;
+  created_at: string;
+  /** Bytes of stored assets, both modes: kept with every insert and delete. */
+  used_bytes: Generated<number>;
+  /** Bytes promised to uploads in flight. */
+  reserved_bytes: Generated<number>;
+}
+
+export interface DirectoriesTable {
+  id: string;
+  org_id: string;
+  mode: Mode;
+  name: string;
+  parent_id: string | null;
+  created_at: string;
+}
+
+export interface AssetsTable {
+  id: string;
+  org_id: string;
+  mode: Mode;
+  title: string;
+  slug: string;
+  description: string | null;
+  type: string;
+  status: string;
+  failure_reason: string | null;
+  filename: string | null;
+  mime_type: string | null;
+  /** Bytes stored; 0 while there is no blob (the API shows null then). */
+  size: Generated<number>;
+  checksum: string | null;
+  blob_key: string | null;
+  width: number | null;
+  height: number | null;
+  page_count: number | null;
+  word_count: number | null;
+  duration: number | null;
+  external_url: string | null;
+  embed_url: string | null;
+  thumbnail_key: string | null;
+  directory_id: string | null;
+  is_public: Generated<number>;
+  download_count: Generated<number>;
+  created_at: string;
+  updated_at: string;
+  /** Bumped when outstanding signed URLs must die (made private, replaced). */
+  url_version: Generated<number>;
+  download_urls_issued: Generated<number>;
+  /** Set when the asset handed out its last allowed download URL: from then on it is gone. */
+  exhausted_at: string | null;
+  /** Two-step uploads: until when the upload URL works. */
+  upload_expires_at: string | null;
+  declared_size: number | null;
+  declared_checksum: string | null;
+  /** JSON of `AssetMetadata`: what extraction learnt beyond the contract's columns. */
+  metadata: string | null;
+}
+
+/** Job kinds: `extract` reads metadata and makes thumbnails; `import` fetches a URL first. */
+export type JobKind = 'extract' | 'import';
+
+export interface JobsTable {
+  id: string;
+  kind: JobKind;
+  asset_id: string;
+  /** queued → running → done; back to queued for a retry; failed when retries are spent. */
+  status: 'queued' | 'running' | 'done' | 'failed';
+  attempts: Generated<number>;
+  run_at: string;
+  locked_by: string | null;
+  /** A running job whose lease passed (its worker died) is claimed again. */
+  locked_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DownloadTokensTable {
+  id: string;
+  asset_id: string;
+  max_fetches: number;
+  fetches: Generated<number>;
+  expires_at: string;
+  created_at: string;
+}
+
+export interface AssetTagsTable {
+  asset_id: string;
+  org_id: string;
+  mode: Mode;
+  tag: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  mode: Mode;
+  name: string;
+  /** Space-separated scopes. */
+  scopes: string;
+  /** Hex SHA-256 of the whole secret key. */
+  key_hash: string;
+  /** The first characters of the key, to recognise it in lists. */
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface Database {
+  orgs: OrgsTable;
+  api_keys: ApiKeysTable;
+  directories: DirectoriesTable;
+  assets: AssetsTable;
+  asset_tags: AssetTagsTable;
+  download_tokens: DownloadTokensTable;
+  jobs: JobsTable;
+}
+
+export type AssetRow = Selectable<AssetsTable>;
+export type DirectoryRow = Selectable<DirectoriesTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type JobRow = Selectable<JobsTable>;
+
+/** Whose data a query may touch: one org in one mode. Every repository call takes one. */
+export interface Tenant {
+  orgId: string;
+  mode: Mode;
+}

@@ -1,0 +1,59 @@
+import { Piscina } from 'piscina';
+import type { ExtractRequest, ExtractResult } from './extract-types.js';
+
+/** Options of `createExtractPool`. */
+export interface ExtractPoolOptions {
+  /** Worker threads. @default 2 */
+  threads: number;
+  /** Longest extraction; the worker is terminated past it. @default 30000 */
+  timeoutMs: number;
+  /** Heap cap of a worker, MiB; a worker over it is terminated. @default 256 */
+  memoryMb: number;
+}
+
+/** An extraction that could not be done on these bytes: the asset ends FAILED with `reason`. */
+export class ExtractionFailure extends Error {
+  constructor(
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(reason, options);
+  }
+}
+
+function describe(error: unknown, timeoutMs: number): string {
+  const e = error as { name?: string; code?: string; message?: string };
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return `processing took longer than ${timeoutMs} ms`;
+  if (e?.code === 'ERR_WORKER_OUT_OF_MEMORY') return 'processing needed more memory than allowed';
+  return `could not read the file: ${e?.message ?? String(error)}`.slice(0, 500);
+}
+
+/**
+ * Worker threads for extraction (piscina). Anything that goes wrong inside a worker
+ * (a parser's error, the time cap, the memory cap) becomes an `ExtractionFailure`;
+ * the server and the other workers carry on.
+ */
+export function createExtractPool(options: ExtractPoolOptions) {
+  // From source (tests, `npm run dev`) the worker is TypeScript and needs tsx.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const pool = new Piscina({
+    filename: new URL(`./extract-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url).href,
+    maxThreads: options.threads,
+    minThreads: 0,
+    idleTimeout: 30_000,
+    resourceLimits: { maxOldGenerationSizeMb: options.memoryMb, maxYoungGenerationSizeMb: 32 },
+    execArgv: fromSource ? ['--import', 'tsx'] : [],
+  });
+  return {
+    async run(request: ExtractRequest): Promise<ExtractResult> {
+      try {
+        return await pool.run(request, { signal: AbortSignal.timeout(options.timeoutMs) });
+      } catch (error) {
+        throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
+      }
+    },
+    close: () => pool.destroy(),
+  };
+}
+
+export type ExtractPool = ReturnType<typeof createExtractPool>;

@@ -1,0 +1,193 @@
+/**
+ * Runs in a worker thread (piscina), never on the server's event loop: every
+ * parser of untrusted bytes lives here, under the pool's time and memory caps.
+ * Reads one local file, returns what could be learnt, writes thumbnails to the
+ * paths it is given.
+ */
+import { createReadStream } from 'node:fs';
+import { imageSize } from 'image-size';
+import { readFile } from 'node:fs/promises';
+import type { ExtractRequest, ExtractResult } from './extract-types.js';
+
+/** Formats libvips (sharp) cannot decode: header dimensions only. */
+const HEADER_ONLY_IMAGES = new Set(['image/bmp', 'image/x-icon', 'image/vnd.microsoft.icon', 'image/x-ms-bmp']);
+
+export default async function extract(request: ExtractRequest): Promise<ExtractResult> {
+  switch (request.type) {
+    case 'IMAGE':
+      return HEADER_ONLY_IMAGES.has(request.mimeType) ? headerOnlyImage(request) : image(request);
+    case 'PDF':
+      return pdf(request);
+    case 'AUDIO':
+    case 'VIDEO':
+      return media(request);
+    default:
+      // Only text-like files come here (see hasExtractor in services/processing.ts).
+      return text(request);
+  }
+}
+
+async function headerOnlyImage(request: ExtractRequest): Promise<ExtractResult> {
+  const head = await readFile(request.path);
+  const info = imageSize(head);
+  return { width: info.width, height: info.height, format: info.type };
+}
+
+async function image(request: ExtractRequest): Promise<ExtractResult> {
+  const { default: sharp } = await import('sharp');
+  const { rgbaToThumbHash } = await import('thumbhash');
+  sharp.cache(false);
+  const open = () => sharp(request.path, { limitInputPixels: request.maxImagePixels, failOn: 'error' });
+  const meta = await open().metadata();
+  if (!meta.width || !meta.height) throw new Error('the image has no dimensions');
+  if (meta.width * meta.height > request.maxImagePixels) {
+    throw new Error(
+      `the image declares ${meta.width}×${meta.height} pixels, over the limit of ${request.maxImagePixels}`,
+    );
+  }
+  // EXIF orientations 5-8 turn the picture by 90°: report what a viewer shows.
+  const rotated = (meta.orientation ?? 1) >= 5;
+  const { dominant } = await open().stats();
+  const small = await open()
+    .rotate()
+    .resize(100, 100, { fit: 'inside' })
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const placeholder = Buffer.from(rgbaToThumbHash(small.info.width, small.info.height, small.data)).toString('base64');
+  const thumbnails: ExtractResult['thumbnails'] = [];
+  for (const { size, path } of request.thumbnails) {
+    // No withMetadata(): the thumbnail carries no EXIF, so no location either.
+    const out = await open()
+      .rotate()
+      .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+      .webp({ quality: 80 })
+      .toFile(path);
+    thumbnails.push({ size, path, width: out.width, height: out.height });
+  }
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return {
+    width: rotated ? meta.height : meta.width,
+    height: rotated ? meta.width : meta.height,
+    format: meta.format,
+    hasAlpha: meta.hasAlpha,
+    dominantColor: `#${hex(dominant.r)}${hex(dominant.g)}${hex(dominant.b)}`,
+    placeholder,
+    thumbnails,
+  };
+}
+
+async function pdf(request: ExtractRequest): Promise<ExtractResult> {
+  const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const data = new Uint8Array(await readFile(request.path));
+  const document = await pdfjs.getDocument({
+    data,
+    // A document must never run code: no eval, no scripting, no XFA, no fonts loaded into the runtime.
+    isEvalSupported: false,
+    enableXfa: false,
+    disableFontFace: true,
+    useSystemFonts: false,
+    stopAtErrors: true,
+    verbosity: 0,
+  }).promise;
+  try {
+    const info = (await document.getMetadata()).info as Record<string, unknown>;
+    let words = 0;
+    const pages = Math.min(document.numPages, request.maxPdfPagesForWords);
+    for (let n = 1; n <= pages; n++) {
+      const page = await document.getPage(n);
+      const content = await page.getTextContent();
+      const pageText = content.items.map((item) => ('str' in item ? item.str : ' ')).join(' ');
+      words += countWords(pageText);
+      page.cleanup();
+    }
+    const str = (value: unknown) =>
+      typeof value === 'string' && value.trim() ? value.trim().slice(0, 500) : undefined;
+    return {
+      pageCount: document.numPages,
+      wordCount: words,
+      documentTitle: str(info?.Title),
+      author: str(info?.Author),
+    };
+  } finally {
+    await document.destroy();
+  }
+}
+
+/** ISO base media files (MP4, MOV, M4A): music-metadata knows their audio, mp4box their video. */
+const ISO_MEDIA = new Set(['video/mp4', 'video/quicktime', 'video/x-m4v', 'audio/mp4', 'audio/x-m4a', 'video/3gpp']);
+
+async function media(request: ExtractRequest): Promise<ExtractResult> {
+  const { parseFile } = await import('music-metadata');
+  const { format } = await parseFile(request.path, { duration: true, skipCovers: true });
+  const video = format.trackInfo?.find((track) => track.video)?.video;
+  const result: ExtractResult = {
+    duration: format.duration,
+    codec: format.codec,
+    container: format.container,
+    bitRate: format.bitrate ? Math.round(format.bitrate) : undefined,
+    sampleRate: format.sampleRate,
+    channels: format.numberOfChannels,
+    width: video?.pixelWidth,
+    height: video?.pixelHeight,
+  };
+  if (!ISO_MEDIA.has(request.mimeType)) return result;
+  const movie = await isoMovie(request.path);
+  const track = movie?.videoTracks?.[0];
+  return {
+    ...result,
+    duration: result.duration ?? (movie && movie.timescale ? movie.duration / movie.timescale : undefined),
+    codec: track?.codec ?? result.codec,
+    width: result.width ?? track?.video?.width,
+    height: result.height ?? track?.video?.height,
+  };
+}
+
+/** The `moov` of an ISO media file, read box by box (mp4box skips over the media data). */
+async function isoMovie(file: string) {
+  const { createFile, MP4BoxBuffer } = await import('mp4box');
+  const { open } = await import('node:fs/promises');
+  const parser = createFile();
+  let info: ReturnType<typeof parser.getInfo> | undefined;
+  let failure: unknown;
+  parser.onReady = (ready) => (info = ready);
+  parser.onError = (_module, message) => (failure = new Error(message));
+  const handle = await open(file);
+  try {
+    let offset = 0;
+    for (let reads = 0; !info && !failure && reads < 256; reads++) {
+      const chunk = Buffer.alloc(1 << 20);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset);
+      if (bytesRead === 0) break;
+      const view = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + bytesRead);
+      offset = parser.appendBuffer(MP4BoxBuffer.fromArrayBuffer(view, offset));
+    }
+    parser.flush();
+  } finally {
+    await handle.close();
+  }
+  if (failure) throw failure;
+  return info;
+}
+
+function countWords(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
+
+async function text(request: ExtractRequest): Promise<ExtractResult> {
+  let words = 0;
+  let lines = 0;
+  let inWord = false;
+  let last = '';
+  for await (const chunk of createReadStream(request.path, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
+    for (const ch of chunk as string) {
+      if (ch === '\n') lines += 1;
+      const space = ch === ' ' || ch === '\n' || ch === '\t' || ch === '\r' || ch === '\f' || ch === '\v';
+      if (!space && !inWord) words += 1;
+      inWord = !space;
+      last = ch;
+    }
+  }
+  if (last && last !== '\n') lines += 1;
+  return { wordCount: words, lineCount: lines };
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { nowIso } from '../db/database.js';
+import type { JobRepository } from '../db/job-repository.js';
+import type { JobKind, JobRow } from '../db/types.js';
+
+/** Options of `createJobRunner`. */
+export interface JobRunnerOptions {
+  jobs: JobRepository;
+  handlers: Record<JobKind, (job: JobRow) => Promise<void>>;
+  /** Called when a job's retries are spent, with its last error. */
+  onGiveUp: (job: JobRow, error: unknown) => Promise<void>;
+  /** Jobs run at once by this process. @default 2 */
+  concurrency: number;
+  /** Attempts before giving up. @default 5 */
+  maxAttempts?: number;
+  /** First retry delay; doubles per attempt, at most 10 minutes. @default 1000 */
+  backoffMs?: number;
+  /** How long a claim holds without a heartbeat; a dead worker's job is taken again after it. @default 60000 */
+  leaseMs?: number;
+  /** How often the queue is looked at when nothing woke the runner. @default 500 */
+  pollMs?: number;
+  clock: () => number;
+  logError: (error: unknown) => void;
+}
+
+/**
+ * Runs durable jobs from the database: claims due jobs (or jobs whose worker died),
+ * runs their handler with a heartbeat on the lease, retries failures with
+ * exponential backoff, and gives up after `maxAttempts`. Handlers are idempotent:
+ * a job may run again after a crash.
+ */
+export function createJobRunner(options: JobRunnerOptions) {
+  const { jobs, handlers, clock, logError } = options;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const backoffMs = options.backoffMs ?? 1000;
+  const leaseMs = options.leaseMs ?? 60_000;
+  const worker = `worker-${randomUUID().slice(0, 8)}`;
+  let active = 0;
+  let running = false;
+  let ticking = false;
+  let timer: NodeJS.Timeout | undefined;
+  const inFlight = new Set<Promise<void>>();
+
+  const iso = (ms: number) => nowIso(() => ms);
+
+  async function run(job: JobRow): Promise<void> {
+    const heartbeat = setInterval(() => {
+      jobs.extendLease(job.id, worker, iso(clock() + leaseMs)).catch(logError);
+    }, leaseMs / 3).unref();
+    try {
+      await handlers[job.kind](job);
+      await jobs.complete(job.id, iso(clock()));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (job.attempts >= maxAttempts) {
+        await jobs.fail(job.id, message, null, iso(clock()));
+        await options.onGiveUp(job, error);
+      } else {
+        const delay = Math.min(backoffMs * 2 ** (job.attempts - 1), 600_000);
+        await jobs.fail(job.id, message, iso(clock() + delay), iso(clock()));
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  /** Claims and starts due jobs until the concurrency is used or nothing is due. */
+  async function tick(): Promise<void> {
+    if (!running || ticking) return;
+    ticking = true;
+    try {
+      while (running && active < options.concurrency) {
+        const now = clock();
+        const job = await jobs.claim(worker, iso(now), iso(now + leaseMs));
+        if (!job) break;
+        active += 1;
+        const promise = run(job)
+          .catch(logError)
+          .finally(() => {
+            active -= 1;
+            inFlight.delete(promise);
+            void tick();
+          });
+        inFlight.add(promise);
+      }
+    } catch (error) {
+      logError(error);
+    } finally {
+      ticking = false;
+    }
+  }
+
+  return {
+    start(): void {
+      if (running) return;
+      running = true;
+      timer = setInterval(() => void tick(), options.pollMs ?? 500).unref();
+      void tick();
+    },
+    /** Looks at the queue now: call after enqueueing. */
+    wake(): void {
+      void tick();
+    },
+    /** Stops claiming and waits for running jobs to finish. */
+    async stop(): Promise<void> {
+      running = false;
+      clearInterval(timer);
+      await Promise.all(inFlight);
+    },
+    /** Resolves once no job is running and none is due now. For tests and shutdown. */
+    async idle(timeoutMs = 30_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        await tick();
+        await Promise.all(inFlight);
+        // A tick may be between claiming a job and starting it: not idle yet.
+        if (!ticking && active === 0 && !(await jobs.hasDue(iso(clock())))) return;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error('jobs did not finish in time');
+    },
+  };
+}
+
+export type JobRunner = ReturnType<typeof createJobRunner>;

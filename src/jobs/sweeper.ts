@@ -1,0 +1,55 @@
+import type { BlobStore } from '../blob/index.js';
+import type { AssetRepository } from '../db/asset-repository.js';
+import { nowIso } from '../db/database.js';
+import type { DownloadTokenRepository } from '../db/download-token-repository.js';
+import type { JobRepository } from '../db/job-repository.js';
+import type { Db } from '../db/database.js';
+import type { OrgRepository } from '../db/org-repository.js';
+import { fsck, type FsckReport } from '../services/fsck.js';
+
+/** What one sweep removed. */
+export interface SweepReport {
+  abandonedUploads: number;
+  expiredTokens: number;
+  temporaryFiles: number;
+  finishedJobs: number;
+  /** With `deep`: what the consistency check found and mended (orphan blobs, lost bytes, usage). */
+  fsck?: FsckReport;
+}
+
+export interface SweeperOptions {
+  assets: AssetRepository;
+  tokens: DownloadTokenRepository;
+  jobs: JobRepository;
+  db: Db;
+  orgs: OrgRepository;
+  blobs: BlobStore;
+  /** Seconds an expired upload (and a temporary file) is kept before removal. */
+  grace: number;
+  clock: () => number;
+}
+
+/**
+ * Housekeeping that keeps the store tidy: two-step uploads whose URL expired
+ * unused, download tokens past expiry, and temporary files of interrupted writes.
+ */
+export function createSweeper(options: SweeperOptions) {
+  const { assets, tokens, jobs, blobs, grace, clock } = options;
+  return {
+    /** The quick sweep; `deep` also runs the consistency check with repair (lists every blob). */
+    async sweep({ deep = false } = {}): Promise<SweepReport> {
+      const now = clock();
+      return {
+        ...(deep && {
+          fsck: await fsck(options, { repair: true, orphanGraceMs: Math.max(grace * 1000, 60_000), now }),
+        }),
+        abandonedUploads: await assets.deleteAbandonedUploads(nowIso(() => now - grace * 1000)),
+        expiredTokens: await tokens.deleteExpired(nowIso(() => now)),
+        temporaryFiles: (await blobs.sweepTemporaries?.(Math.max(grace * 1000, 60_000))) ?? 0,
+        finishedJobs: await jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),
+      };
+    },
+  };
+}
+
+export type Sweeper = ReturnType<typeof createSweeper>;

@@ -1,0 +1,75 @@
+import { Asset, AssetTypeEnum } from './asset.js';
+import { builder, encodeGlobalId, idOfType, tenantOf } from './builder.js';
+
+builder.relayMutationField(
+  'createAsset',
+  {
+    inputFields: (t) => ({
+      title: t.string({ required: true }),
+      type: t.field({ type: AssetTypeEnum, required: true, description: 'LINK or EXTERNAL_VIDEO.' }),
+      description: t.string(),
+      externalUrl: t.string({ description: 'Required: the http(s) URL the asset points to.' }),
+      isPublic: t.boolean(),
+      tags: t.stringList(),
+      directoryId: t.globalID(),
+    }),
+  },
+  {
+    description: 'Creates a LINK or EXTERNAL_VIDEO asset; YouTube and Vimeo URLs get an `embedUrl`.',
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => ({
+      asset: await ctx.services.assets.createExternal(tenantOf(ctx), {
+        title: input.title,
+        type: input.type as 'LINK',
+        externalUrl: input.externalUrl ?? '',
+        description: input.description,
+        isPublic: input.isPublic,
+        tags: input.tags,
+        directoryId: input.directoryId ? idOfType(input.directoryId, 'Directory') : null,
+      }),
+    }),
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
+);
+
+builder.relayMutationField(
+  'updateAsset',
+  {
+    inputFields: (t) => ({
+      id: t.globalID({ required: true }),
+      title: t.string(),
+      description: t.string({ description: 'null clears it.' }),
+      tags: t.stringList({ description: 'Replaces every tag.' }),
+      isPublic: t.boolean(),
+      directoryId: t.globalID({ description: 'null takes the asset out of its folder.' }),
+    }),
+  },
+  {
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => ({
+      asset: await ctx.services.assets.update(tenantOf(ctx), idOfType(input.id, 'Asset'), {
+        title: input.title,
+        description: input.description,
+        tags: input.tags,
+        isPublic: input.isPublic,
+        directoryId:
+          input.directoryId === undefined ? undefined : input.directoryId && idOfType(input.directoryId, 'Directory'),
+      }),
+    }),
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
+);
+
+builder.relayMutationField(
+  'deleteAsset',
+  { inputFields: (t) => ({ id: t.globalID({ required: true }) }) },
+  {
+    description: 'Deletes the asset and its bytes.',
+    authScopes: { 'delete:assets': true },
+    resolve: async (_root, { input }, ctx) => {
+      const row = await ctx.services.assets.delete(tenantOf(ctx), idOfType(input.id, 'Asset'));
+      return { deletedId: encodeGlobalId('Asset', row.id) };
+    },
+  },
+  { outputFields: (t) => ({ deletedId: t.id({ resolve: (payload) => payload.deletedId }) }) },
+);

@@ -1,0 +1,124 @@
+import type { AssetRow } from '../db/types.js';
+import { NotFoundError } from '../errors.js';
+import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../services/asset-metadata.js';
+import { ASSET_TYPES } from '../services/media-type.js';
+import { builder, encodeGlobalId } from './builder.js';
+import { Directory } from './directory.js';
+
+export const AssetTypeEnum = builder.enumType('AssetType', { values: ASSET_TYPES });
+export const AssetStatusEnum = builder.enumType('AssetStatus', {
+  values: ['WAITING', 'PROCESSING', 'READY', 'FAILED'] as const,
+});
+
+function thumbnailUrl(publicUrl: string, assetId: string, size: number): string {
+  return `${publicUrl}${downloadPath(assetId)}?thumbnail=${size}`;
+}
+
+const ThumbnailRef = builder.objectRef<StoredThumbnail & { assetId: string }>('Thumbnail').implement({
+  description: 'A WebP rendition of an image, without EXIF data.',
+  fields: (t) => ({
+    size: t.exposeInt('size', { description: 'Longest side asked for, pixels.' }),
+    width: t.exposeInt('width'),
+    height: t.exposeInt('height'),
+    url: t.string({ resolve: (th, _args, ctx) => thumbnailUrl(ctx.services.config.publicUrl, th.assetId, th.size) }),
+  }),
+});
+
+const AssetMetadataRef = builder.objectRef<AssetMetadata & { assetId?: string }>('AssetMetadata').implement({
+  description: 'Extracted details; a field is null when the file does not have it or it could not be read.',
+  fields: (t) => ({
+    format: t.exposeString('format', { nullable: true, description: 'Image format as read (jpeg, png, webp…).' }),
+    hasAlpha: t.exposeBoolean('hasAlpha', { nullable: true }),
+    dominantColor: t.exposeString('dominantColor', { nullable: true, description: '#rrggbb' }),
+    placeholder: t.exposeString('placeholder', {
+      nullable: true,
+      description: 'A ThumbHash, base64: a blurred preview in ~25 bytes.',
+    }),
+    documentTitle: t.exposeString('documentTitle', { nullable: true }),
+    author: t.exposeString('author', { nullable: true }),
+    codec: t.exposeString('codec', { nullable: true }),
+    container: t.exposeString('container', { nullable: true }),
+    bitRate: t.exposeInt('bitRate', { nullable: true, description: 'Bits per second.' }),
+    sampleRate: t.exposeInt('sampleRate', { nullable: true, description: 'Hz.' }),
+    channels: t.exposeInt('channels', { nullable: true }),
+    lineCount: t.exposeInt('lineCount', { nullable: true }),
+    sourceUrl: t.exposeString('sourceUrl', { nullable: true, description: 'Where an imported asset came from.' }),
+    thumbnails: t.field({
+      type: [ThumbnailRef],
+      resolve: (m) => (m.thumbnails ?? []).map((th) => ({ ...th, assetId: m.assetId! })),
+    }),
+  }),
+});
+
+/** The download path of an asset's bytes, relative to `PUBLIC_URL`. */
+export function downloadPath(assetId: string): string {
+  return `/download/${encodeGlobalId('Asset', assetId)}`;
+}
+
+export const Asset = builder.loadableNode('Asset', {
+  description: 'A stored file, or a link to one elsewhere.',
+  id: { resolve: (asset: AssetRow) => asset.id },
+  // The caller's own assets, then public ones: anything else does not exist for this caller.
+  load: async (ids: string[], ctx) => {
+    const repository = ctx.services.assetRepository;
+    const own = ctx.tenant ? await repository.findByIds(ctx.tenant, ids) : ids.map(() => undefined);
+    const others = ids.filter((_, i) => !own[i]);
+    const shared = others.length ? await repository.findPublicByIds(others) : [];
+    const byId = new Map(shared.flatMap((row) => (row ? [[row.id, row] as const] : [])));
+    return ids.map((id, i) => own[i] ?? byId.get(id) ?? new NotFoundError());
+  },
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'blob_key' in value && 'slug' in value,
+  fields: (t) => ({
+    title: t.exposeString('title'),
+    slug: t.exposeString('slug'),
+    description: t.exposeString('description', { nullable: true }),
+    type: t.field({ type: AssetTypeEnum, resolve: (a) => a.type as (typeof ASSET_TYPES)[number] }),
+    status: t.field({ type: AssetStatusEnum, resolve: (a) => a.status as 'READY' }),
+    failureReason: t.exposeString('failure_reason', { nullable: true }),
+    filename: t.exposeString('filename', { nullable: true }),
+    mimeType: t.exposeString('mime_type', { nullable: true }),
+    size: t.float({ nullable: true, description: 'Bytes stored.', resolve: (a) => (a.blob_key ? a.size : null) }),
+    checksum: t.exposeString('checksum', { nullable: true, description: '`sha256:<hex>` of the bytes.' }),
+    width: t.exposeInt('width', { nullable: true }),
+    height: t.exposeInt('height', { nullable: true }),
+    pageCount: t.exposeInt('page_count', { nullable: true }),
+    wordCount: t.exposeInt('word_count', { nullable: true }),
+    duration: t.exposeFloat('duration', { nullable: true, description: 'Seconds.' }),
+    externalUrl: t.exposeString('external_url', { nullable: true }),
+    embedUrl: t.exposeString('embed_url', { nullable: true }),
+    thumbnailUrl: t.string({
+      nullable: true,
+      description: 'The smallest thumbnail (WebP), served by the same rules as the bytes.',
+      resolve: (a, _args, ctx) => {
+        const first = metadataOf(a).thumbnails?.[0];
+        return first ? thumbnailUrl(ctx.services.config.publicUrl, a.id, first.size) : null;
+      },
+    }),
+    metadata: t.field({
+      type: AssetMetadataRef,
+      description: 'What processing learnt beyond the fields above.',
+      resolve: (a) => ({ ...metadataOf(a), assetId: a.id }),
+    }),
+    url: t.string({
+      nullable: true,
+      description: 'Where the bytes are served: with an API key of the org, or by anyone when the asset is public.',
+      resolve: (a, _args, ctx) => (a.blob_key ? `${ctx.services.config.publicUrl}${downloadPath(a.id)}` : null),
+    }),
+    tags: t.loadableList({
+      type: 'String',
+      load: (ids: string[], ctx) => ctx.services.assetRepository.tagsOf(ids),
+      resolve: (a) => a.id,
+    }),
+    directory: t.field({
+      type: Directory,
+      nullable: true,
+      description: 'The folder, for callers of the same org; null for others reading a public asset.',
+      resolve: (a, _args, ctx) =>
+        ctx.tenant?.orgId === a.org_id && ctx.tenant.mode === a.mode ? a.directory_id : null,
+    }),
+    isPublic: t.boolean({ resolve: (a) => a.is_public === 1 }),
+    downloadCount: t.exposeInt('download_count'),
+    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.created_at }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (a) => a.updated_at }),
+  }),
+});

@@ -1,0 +1,123 @@
+import type { AssetQueryFilter, SortColumn } from '../db/asset-repository.js';
+import { BadUserInputError, NotFoundError } from '../errors.js';
+
+import { normalizeTags } from '../services/naming.js';
+import { pageAssets } from '../services/pagination.js';
+import { Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
+import { builder, decodeGlobalId, tenantOf } from './builder.js';
+
+const SortField = builder.enumType('AssetSortField', {
+  values: ['CREATED_AT', 'UPDATED_AT', 'TITLE', 'SIZE'] as const,
+});
+const SortDirection = builder.enumType('SortDirection', { values: ['ASC', 'DESC'] as const });
+
+const SORT_COLUMNS: Record<(typeof SortField)['$inferType'], SortColumn> = {
+  CREATED_AT: 'created_at',
+  UPDATED_AT: 'updated_at',
+  TITLE: 'title',
+  SIZE: 'size',
+};
+
+const AssetOrder = builder.inputType('AssetOrder', {
+  fields: (t) => ({
+    field: t.field({ type: SortField, required: true }),
+    direction: t.field({ type: SortDirection, required: true }),
+  }),
+});
+
+const AssetFilter = builder.inputType('AssetFilter', {
+  description: 'All given conditions must hold. `tags`: the asset has every tag listed.',
+  fields: (t) => ({
+    ids: t.idList(),
+    types: t.field({ type: [AssetTypeEnum] }),
+    status: t.field({ type: [AssetStatusEnum] }),
+    search: t.string({ description: 'Case-insensitive text in title, description or filename.' }),
+    tags: t.stringList(),
+    directoryId: t.id(),
+    isPublic: t.boolean(),
+    createdAfter: t.field({ type: 'DateTime' }),
+    createdBefore: t.field({ type: 'DateTime' }),
+  }),
+});
+
+type FilterInput = (typeof AssetFilter)['$inferInput'];
+
+/** Decodes the API filter into repository terms; ids of another type simply match nothing. */
+function toQueryFilter(input: FilterInput | null | undefined): AssetQueryFilter {
+  if (!input) return {};
+  const decodeAll = (ids: readonly string[], typename: string) =>
+    ids
+      .map((id) => decodeGlobalId(id))
+      .filter((g) => g.typename === typename)
+      .map((g) => g.id);
+  if (input.ids && input.ids.length > 500) throw new BadUserInputError('filter.ids', 'At most 500 ids.');
+  if (input.search && input.search.length > 200)
+    throw new BadUserInputError('filter.search', 'At most 200 characters.');
+  if (input.tags && input.tags.length > 20) throw new BadUserInputError('filter.tags', 'At most 20 tags.');
+  const directory = input.directoryId ? decodeGlobalId(input.directoryId) : undefined;
+  return {
+    ids: input.ids ? decodeAll(input.ids, 'Asset') : undefined,
+    types: input.types ?? undefined,
+    statuses: input.status ?? undefined,
+    search: input.search?.trim() || undefined,
+    tags: input.tags ? normalizeTags(input.tags, 'filter.tags') : undefined,
+    // A folder id of another type can match no asset.
+    directoryId: directory ? (directory.typename === 'Directory' ? directory.id : '') : undefined,
+    isPublic: input.isPublic ?? undefined,
+    createdAfter: input.createdAfter?.toISOString(),
+    createdBefore: input.createdBefore?.toISOString(),
+  };
+}
+
+builder.queryField('asset', (t) =>
+  t.field({
+    type: Asset,
+    nullable: true,
+    description: 'One asset; NOT_FOUND when it does not exist or belongs to another org. Public assets need no key.',
+    authScopes: { $any: { 'read:assets': true, anonymous: true } },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args) => {
+      const { typename, id } = decodeGlobalId(args.id);
+      if (typename !== 'Asset') throw new NotFoundError();
+      return id;
+    },
+  }),
+);
+
+builder.queryField('assets', (t) =>
+  t.connection(
+    {
+      type: Asset,
+      authScopes: { 'read:assets': true },
+      args: {
+        filter: t.arg({ type: AssetFilter }),
+        orderBy: t.arg({ type: AssetOrder, description: 'Default: CREATED_AT DESC. Ties are broken by id.' }),
+      },
+      resolve: async (_root, args, ctx) => {
+        const order = {
+          column: SORT_COLUMNS[args.orderBy?.field ?? 'CREATED_AT'],
+          direction: args.orderBy?.direction === 'ASC' ? ('asc' as const) : ('desc' as const),
+        };
+        const page = await pageAssets(
+          ctx.services.assetRepository,
+          tenantOf(ctx),
+          args,
+          toQueryFilter(args.filter),
+          order,
+        );
+        return {
+          edges: page.rows.map((node, i) => ({ node, cursor: page.cursors[i] })),
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: page.hasPreviousPage,
+            startCursor: page.cursors[0] ?? null,
+            endCursor: page.cursors.at(-1) ?? null,
+          },
+          totalCount: page.totalCount,
+        };
+      },
+    },
+    { name: 'AssetConnection' },
+    { name: 'AssetEdge' },
+  ),
+);

@@ -1,0 +1,49 @@
+import type { ApiKeyService } from '../auth/api-key-service.js';
+import type { Principal } from '../auth/principal.js';
+import type { Config } from '../config.js';
+import type { AssetRepository } from '../db/asset-repository.js';
+import type { DirectoryRepository } from '../db/directory-repository.js';
+import type { Tenant } from '../db/types.js';
+import type { AssetService } from '../services/asset-service.js';
+import type { DirectoryService } from '../services/directory-service.js';
+import type { DownloadUrlService } from '../services/download-urls.js';
+import type { UploadUrlService } from '../services/upload-urls.js';
+import type { JobRepository } from '../db/job-repository.js';
+import type { OrgRepository } from '../db/org-repository.js';
+import type { RateLimiter } from '../services/rate-limiter.js';
+import type { UploadSlots } from '../services/upload-slots.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { AssetEvents } from '../services/asset-events.js';
+import type { ProcessingService } from '../services/processing.js';
+import type { UrlImportService } from '../services/url-import.js';
+
+/** Long-lived collaborators, built once by `createApp`. */
+export interface Services {
+  config: Config;
+  assets: AssetService;
+  apiKeys: ApiKeyService;
+  downloadUrls: DownloadUrlService;
+  processing: ProcessingService;
+  urlImports: UrlImportService;
+  queue: JobQueue;
+  events: AssetEvents;
+  jobRepository: JobRepository;
+  orgs: OrgRepository;
+  rateLimiter: RateLimiter;
+  uploadSlots: UploadSlots;
+  uploadUrls: UploadUrlService;
+  directories: DirectoryService;
+  assetRepository: AssetRepository;
+  directoryRepository: DirectoryRepository;
+}
+
+/** What every resolver receives; built per request. */
+export interface Context {
+  services: Services;
+  /** The API key's identity; null for a caller without a key (public reads only). */
+  principal: Principal | null;
+  /** The org and mode whose data this request may touch; null without a key. */
+  tenant: Tenant | null;
+  /** The client's address, for limits on callers without a key. */
+  clientAddress: string;
+}

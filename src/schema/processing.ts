@@ -1,0 +1,64 @@
+import { tenantOf as principalTenant } from '../auth/principal.js';
+import { NotFoundError } from '../errors.js';
+import { Asset } from './asset.js';
+import { builder, decodeGlobalId, idOfType, tenantOf } from './builder.js';
+
+builder.relayMutationField(
+  'reprocessAsset',
+  { inputFields: (t) => ({ id: t.globalID({ required: true }) }) },
+  {
+    description: 'Runs extraction again: the asset goes PROCESSING, then READY or FAILED.',
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => ({
+      asset: await ctx.services.assets.reprocess(tenantOf(ctx), idOfType(input.id, 'Asset')),
+    }),
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
+);
+
+builder.relayMutationField(
+  'importAssetFromUrl',
+  {
+    inputFields: (t) => ({
+      url: t.string({ required: true, description: 'An http(s) URL on the public internet.' }),
+      title: t.string(),
+      filename: t.string({ description: 'Default: the last part of the URL path.' }),
+      description: t.string(),
+      tags: t.stringList(),
+      directoryId: t.globalID(),
+      isPublic: t.boolean(),
+    }),
+  },
+  {
+    description: 'Fetches a file from a URL in the background: answers at once with a WAITING asset.',
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => ({
+      asset: await ctx.services.urlImports.create(ctx.principal!, {
+        ...input,
+        directoryId: input.directoryId ? idOfType(input.directoryId, 'Directory') : null,
+      }),
+    }),
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
+);
+
+builder.subscriptionType({});
+
+builder.subscriptionField('assetUpdated', (t) =>
+  t.field({
+    type: Asset,
+    description: 'Every change of the asset: status, metadata, fields. Over SSE (`Accept: text/event-stream`).',
+    authScopes: { $any: { 'read:assets': true, anonymous: true } },
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: async (_root, args, ctx) => {
+      const { typename, id } = decodeGlobalId(args.id);
+      if (typename !== 'Asset') throw new NotFoundError();
+      const repository = ctx.services.assetRepository;
+      const [own] = ctx.principal ? await repository.findByIds(principalTenant(ctx.principal), [id]) : [];
+      const [shared] = own ? [own] : await repository.findPublicByIds([id]);
+      if (!shared) throw new NotFoundError();
+      return ctx.services.events.subscribe(id);
+    },
+    resolve: (asset) => asset,
+  }),
+);

@@ -1,0 +1,129 @@
+import type { Readable } from 'node:stream';
+import type { FileUpload } from 'graphql-upload-minimal';
+import { AppError, BadUserInputError } from '../errors.js';
+import { normalizeTags } from '../services/naming.js';
+import { uploadError } from '../http/use-graphql-upload.js';
+import type { AssetRow } from '../db/types.js';
+import { Asset } from './asset.js';
+import { builder, idOfType, tenantOf } from './builder.js';
+import type { Context } from './context.js';
+
+/** A file of the multipart request, opened; parser failures (missing, truncated) become domain errors. */
+async function receive(upload: Promise<FileUpload>, ctx: Context): Promise<{ filename: string; stream: Readable }> {
+  let filename: string | undefined;
+  try {
+    const file = await upload;
+    filename = file.filename;
+    return { filename: file.filename, stream: file.createReadStream() };
+  } catch (error) {
+    const limits = { maxFileSize: ctx.services.config.maxFileSize, maxFiles: ctx.services.config.maxFilesPerRequest };
+    throw Object.assign(uploadError(error, limits) as object, { filename });
+  }
+}
+
+function directoryOf(directoryId: { typename: string; id: string } | null | undefined): string | null {
+  return directoryId ? idOfType(directoryId, 'Directory') : null;
+}
+
+builder.relayMutationField(
+  'uploadAsset',
+  {
+    inputFields: (t) => ({
+      file: t.field({ type: 'Upload', required: true }),
+      title: t.string(),
+      description: t.string(),
+      tags: t.stringList(),
+      directoryId: t.globalID(),
+      isPublic: t.boolean(),
+    }),
+  },
+  {
+    description: 'Stores one file sent as a GraphQL multipart request.',
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => {
+      const file = await receive(input.file, ctx);
+      const asset = await ctx.services.assets.upload(tenantOf(ctx), {
+        stream: file.stream,
+        filename: file.filename,
+        title: input.title,
+        description: input.description,
+        tags: input.tags,
+        directoryId: directoryOf(input.directoryId),
+        isPublic: input.isPublic,
+      });
+      return { asset };
+    },
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
+);
+
+interface UploadFailure {
+  index: number;
+  filename: string | null;
+  code: string;
+  message: string;
+}
+
+const UploadFailureRef = builder.objectRef<UploadFailure>('UploadFailure').implement({
+  description: 'A file of a batch that was not stored; the others were.',
+  fields: (t) => ({
+    index: t.exposeInt('index', { description: 'Position in `files`.' }),
+    filename: t.exposeString('filename', { nullable: true }),
+    code: t.exposeString('code', { description: 'An error code of the contract, e.g. PAYLOAD_TOO_LARGE.' }),
+    message: t.exposeString('message'),
+  }),
+});
+
+builder.relayMutationField(
+  'uploadAssets',
+  {
+    inputFields: (t) => ({
+      files: t.field({ type: ['Upload'], required: true }),
+      tags: t.stringList(),
+      directoryId: t.globalID(),
+      isPublic: t.boolean(),
+    }),
+  },
+  {
+    description: 'Stores up to 100 files in one request. Each file succeeds or fails on its own.',
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => {
+      const max = ctx.services.config.maxFilesPerRequest;
+      if (input.files.length > max) throw new BadUserInputError('files', `At most ${max} files per request.`);
+      if (input.files.length === 0) throw new BadUserInputError('files', 'No files given.');
+      // Shared by every file: checked once, and a bad folder fails the whole batch.
+      const directoryId = await ctx.services.assets.checkDirectory(tenantOf(ctx), directoryOf(input.directoryId));
+      const tags = normalizeTags(input.tags);
+      const assets: AssetRow[] = [];
+      const failures: UploadFailure[] = [];
+      // In order: the parser delivers file i+1 only once file i has been read.
+      for (const [index, upload] of input.files.entries()) {
+        let filename: string | null = null;
+        try {
+          const file = await receive(upload, ctx);
+          filename = file.filename ?? null;
+          assets.push(
+            await ctx.services.assets.upload(tenantOf(ctx), {
+              stream: file.stream,
+              filename,
+              tags,
+              directoryId,
+              isPublic: input.isPublic,
+            }),
+          );
+        } catch (error) {
+          if (!(error instanceof AppError)) throw error;
+          filename ??= (error as { filename?: string }).filename ?? null;
+          failures.push({ index, filename, code: error.code, message: error.message });
+        }
+      }
+      return { assets, failures };
+    },
+  },
+  {
+    outputFields: (t) => ({
+      assets: t.field({ type: [Asset], resolve: (payload) => payload.assets }),
+      failures: t.field({ type: [UploadFailureRef], resolve: (payload) => payload.failures }),
+    }),
+  },
+);

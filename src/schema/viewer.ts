@@ -1,0 +1,89 @@
+import type { Principal } from '../auth/principal.js';
+import { ApiKey, KeyModeEnum } from './api-keys.js';
+import { builder, tenantOf } from './builder.js';
+
+interface Usage {
+  assetCount: number;
+  bytesStored: number;
+  orgBytesStored: number;
+  orgBytesReserved: number;
+  quotaBytes: number | null;
+}
+
+const UsageRef = builder.objectRef<Usage>('Usage').implement({
+  description: "The org's storage: assets and bytes in the key's mode, and the org's total against its quota.",
+  fields: (t) => ({
+    assetCount: t.exposeInt('assetCount'),
+    bytesStored: t.exposeFloat('bytesStored', { description: "Bytes of the assets in the key's mode." }),
+    orgBytesStored: t.exposeFloat('orgBytesStored', {
+      description: 'Bytes stored by the org, both modes: what the quota counts.',
+    }),
+    orgBytesReserved: t.exposeFloat('orgBytesReserved', { description: 'Bytes promised to uploads in flight.' }),
+    quotaBytes: t.exposeFloat('quotaBytes', { nullable: true, description: 'The storage quota; null: none.' }),
+  }),
+});
+
+const RateLimitRef = builder.objectRef<{ limit: number; remaining: number }>('RateLimit').implement({
+  description: 'GraphQL operations per minute for this key (root fields and aliases count); limit 0: none.',
+  fields: (t) => ({ limit: t.exposeInt('limit'), remaining: t.exposeInt('remaining') }),
+});
+
+const UploadLimitsRef = builder
+  .objectRef<{ concurrent: number; maxFileSize: number; maxFilesPerRequest: number }>('UploadLimits')
+  .implement({
+    fields: (t) => ({
+      concurrent: t.exposeInt('concurrent', { description: 'Uploads this key may run at once.' }),
+      maxFileSize: t.exposeFloat('maxFileSize'),
+      maxFilesPerRequest: t.exposeInt('maxFilesPerRequest'),
+    }),
+  });
+
+const Viewer = builder.objectRef<Principal>('Viewer').implement({
+  description: 'The calling API key and its org.',
+  fields: (t) => ({
+    org: t.string({ resolve: (p) => p.orgId }),
+    name: t.string({ resolve: (p) => p.name }),
+    scopes: t.stringList({ resolve: (p) => [...p.scopes] }),
+    mode: t.field({ type: KeyModeEnum, resolve: (p) => p.mode }),
+    apiKey: t.field({ type: ApiKey, resolve: (p) => p.keyId }),
+    usage: t.field({
+      type: UsageRef,
+      resolve: async (p, _args, ctx) => {
+        const [mode, org] = await Promise.all([
+          ctx.services.assetRepository.usage(tenantOf(ctx)),
+          ctx.services.orgs.usage(p.orgId),
+        ]);
+        return {
+          ...mode,
+          orgBytesStored: org.used,
+          orgBytesReserved: org.reserved,
+          quotaBytes: ctx.services.config.orgStorageQuota,
+        };
+      },
+    }),
+    rateLimit: t.field({
+      type: RateLimitRef,
+      resolve: (p, _args, ctx) => {
+        const { limit, remaining } = ctx.services.rateLimiter.peek(`key:${p.keyId}`);
+        return ctx.services.config.rateLimit > 0 ? { limit, remaining } : { limit: 0, remaining: 0 };
+      },
+    }),
+    uploadLimits: t.field({
+      type: UploadLimitsRef,
+      resolve: (_p, _args, ctx) => ({
+        concurrent: ctx.services.config.uploadConcurrency,
+        maxFileSize: ctx.services.config.maxFileSize,
+        maxFilesPerRequest: ctx.services.config.maxFilesPerRequest,
+      }),
+    }),
+  }),
+});
+
+builder.queryField('viewer', (t) =>
+  t.field({
+    type: Viewer,
+    description: "The calling key: its org, scopes, mode, and the org's usage.",
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, ctx) => ctx.principal!,
+  }),
+);

@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import { type Insertable, sql } from 'kysely';
+import type { Readable } from 'node:stream';
+import { type BlobStore, createBlobKey } from '../blob/index.js';
+import { type Alongside, type AssetRepository, alongsideAll } from '../db/asset-repository.js';
+import { nowIso } from '../db/database.js';
+import type { DirectoryRepository } from '../db/directory-repository.js';
+import type { AssetRow, AssetsTable, Tenant } from '../db/types.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { AssetEvents } from './asset-events.js';
+import { blobKeysOf } from './asset-metadata.js';
+import { embedUrlFor, parseHttpUrl } from './embed.js';
+import { type IngestOptions, ingest } from './ingest.js';
+import type { MediaPolicy } from './media-policy.js';
+import type { QuotaService, Reservation } from './quota.js';
+import {
+  normalizeTags,
+  sanitizeFilename,
+  slugify,
+  titleFromFilename,
+  validateDescription,
+  validateTitle,
+} from './naming.js';
+
+/** Fields a client may set on any asset. */
+export interface AssetFields {
+  title?: string | null;
+  description?: string | null;
+  tags?: readonly string[] | null;
+  directoryId?: string | null;
+  isPublic?: boolean | null;
+}
+
+/** A file to store: its bytes as a stream and the name the client gave. */
+export interface FileInput extends AssetFields {
+  stream: Readable;
+  filename: string | null;
+}
+
+/** Client fields after validation. */
+export interface CheckedFields {
+  filename: string | null;
+  title: string;
+  description: string | null;
+  tags: string[];
+  directoryId: string | null;
+}
+
+type NewRowKeys =
+  | 'id'
+  | 'org_id'
+  | 'mode'
+  | 'title'
+  | 'slug'
+  | 'description'
+  | 'filename'
+  | 'directory_id'
+  | 'is_public'
+  | 'created_at'
+  | 'updated_at';
+
+/** A LINK or EXTERNAL_VIDEO asset: a URL, no bytes. */
+export interface ExternalInput extends AssetFields {
+  title: string;
+  type: 'LINK' | 'EXTERNAL_VIDEO';
+  externalUrl: string;
+}
+
+export interface AssetServiceDeps {
+  assets: AssetRepository;
+  directories: DirectoryRepository;
+  blobs: BlobStore;
+  queue: JobQueue;
+  events: AssetEvents;
+  quota: QuotaService;
+  accept: MediaPolicy;
+  maxFileSize: number;
+  clock?: () => number;
+}
+
+/** Columns that describe stored bytes, as `storeBytes` hands them to its `record` callback. */
+export interface StoredFile {
+  blob_key: string;
+  type: string;
+  mime_type: string;
+  size: number;
+  checksum: string;
+  width: number | null;
+  height: number | null;
+}
+
+/** The asset use cases, free of GraphQL and HTTP. */
+export class AssetService {
+  constructor(private readonly deps: AssetServiceDeps) {}
+
+  #now(): string {
+    return nowIso(this.deps.clock);
+  }
+
+  /**
+   * Validates what a client sets on a new asset: title (from the filename when
+   * absent), description, tags and folder. Runs before any byte is read.
+   */
+  async checkFields(tenant: Tenant, input: AssetFields & { filename?: string | null }): Promise<CheckedFields> {
+    const filename = input.filename === undefined ? null : sanitizeFilename(input.filename);
+    return {
+      filename,
+      title: validateTitle(input.title ?? titleFromFilename(filename ?? '')),
+      description: validateDescription(input.description),
+      tags: normalizeTags(input.tags),
+      directoryId: await this.checkDirectory(tenant, input.directoryId),
+    };
+  }
+
+  /** Inserts a new asset: validated client fields plus what the caller knows (type, status, bytes…). */
+  insertNew(
+    tenant: Tenant,
+    fields: CheckedFields,
+    isPublic: boolean | null | undefined,
+    rest: Omit<Insertable<AssetsTable>, NewRowKeys> & { id?: string },
+    alongside?: Alongside,
+  ): Promise<AssetRow> {
+    const now = this.#now();
+    return this.deps.assets.insert(
+      {
+        id: randomUUID(),
+        org_id: tenant.orgId,
+        mode: tenant.mode,
+        title: fields.title,
+        slug: slugify(fields.title),
+        description: fields.description,
+        filename: fields.filename,
+        directory_id: fields.directoryId,
+        is_public: isPublic ? 1 : 0,
+        created_at: now,
+        updated_at: now,
+        ...rest,
+      },
+      fields.tags,
+      alongside,
+    );
+  }
+
+  /** The folder's id when it exists in the tenant; NOT_FOUND otherwise. */
+  async checkDirectory(tenant: Tenant, directoryId: string | null | undefined): Promise<string | null> {
+    if (!directoryId) return null;
+    const [directory] = await this.deps.directories.findByIds(tenant, [directoryId]);
+    if (!directory) throw new NotFoundError('Directory');
+    return directory.id;
+  }
+
+  /**
+   * Streams a file into the store and records it, PROCESSING, with its extraction
+   * job queued in the same transaction. Validation happens before the first byte is
+   * read; a failure at any step leaves neither blob nor row.
+   */
+  async upload(tenant: Tenant, input: FileInput): Promise<AssetRow> {
+    const checked = await this.checkFields(tenant, input);
+    const id = randomUUID();
+    const asset = await this.storeBytes(
+      tenant.orgId,
+      input.stream,
+      { blobKey: createBlobKey(id), maxBytes: this.deps.maxFileSize, filename: checked.filename },
+      (file, alongside) =>
+        this.insertNew(tenant, checked, input.isPublic, { id, status: 'PROCESSING', ...file }, alongside),
+    );
+    return asset!;
+  }
+
+  /**
+   * The one way bytes enter the store: streamed under the org's quota and the
+   * media-type rules, then recorded by `record` in a transaction that also queues
+   * extraction and settles the quota. Any failure, or `record` finding nothing to
+   * record (the asset went away), leaves no blob and no reservation behind.
+   */
+  async storeBytes(
+    orgId: string,
+    stream: Readable,
+    options: Omit<IngestOptions, 'reservation' | 'accept'> & { blobKey: string },
+    record: (file: StoredFile, alongside: Alongside) => Promise<AssetRow | undefined>,
+  ): Promise<AssetRow | undefined> {
+    const { blobKey, ...limits } = options;
+    const reservation = this.deps.quota.open(orgId);
+    const file = await ingest(this.deps.blobs, blobKey, stream, { ...limits, reservation, accept: this.deps.accept });
+    const stored: StoredFile = {
+      blob_key: blobKey,
+      type: file.type,
+      mime_type: file.mimeType,
+      size: file.size,
+      checksum: file.checksum,
+      width: file.width,
+      height: file.height,
+    };
+    let asset: AssetRow | undefined;
+    try {
+      asset = await record(
+        stored,
+        alongsideAll(this.deps.queue.alongside('extract'), (trx) => reservation.settle(file.size, trx)),
+      );
+    } catch (error) {
+      await this.#discard(blobKey, reservation);
+      throw error;
+    }
+    if (!asset) {
+      await this.#discard(blobKey, reservation);
+      return undefined;
+    }
+    this.deps.events.publish(asset);
+    this.deps.queue.wake();
+    return asset;
+  }
+
+  /** Fails early with INSUFFICIENT_STORAGE when `bytes` more would not fit the org's quota now. */
+  checkQuota(orgId: string, bytes: number): Promise<void> {
+    return this.deps.quota.check(orgId, bytes);
+  }
+
+  async #discard(blobKey: string, reservation: Reservation): Promise<void> {
+    await this.deps.blobs.delete(blobKey);
+    await reservation.release();
+  }
+
+  /** Records a LINK or EXTERNAL_VIDEO asset; YouTube and Vimeo pages get their player URL. */
+  async createExternal(tenant: Tenant, input: ExternalInput): Promise<AssetRow> {
+    if (input.type !== 'LINK' && input.type !== 'EXTERNAL_VIDEO') {
+      throw new BadUserInputError(
+        'type',
+        'createAsset makes LINK and EXTERNAL_VIDEO assets; upload files with uploadAsset.',
+      );
+    }
+    const url = parseHttpUrl(input.externalUrl, 'externalUrl');
+    const checked = await this.checkFields(tenant, input);
+    return this.insertNew(tenant, checked, input.isPublic, {
+      type: input.type,
+      status: 'READY',
+      external_url: url.href,
+      embed_url: embedUrlFor(url),
+    });
+  }
+
+  /** Changes the given fields; `null` clears description and folder. */
+  async update(tenant: Tenant, id: string, fields: AssetFields): Promise<AssetRow> {
+    const patch: Record<string, unknown> = { updated_at: this.#now() };
+    if (fields.title != null) patch.title = validateTitle(fields.title);
+    if (fields.description !== undefined) patch.description = validateDescription(fields.description);
+    if (fields.isPublic != null) patch.is_public = fields.isPublic ? 1 : 0;
+    // Making a public asset private kills every URL handed out for it, at once.
+    if (fields.isPublic === false) patch.url_version = sql`url_version + (case when is_public = 1 then 1 else 0 end)`;
+    if (fields.directoryId !== undefined) patch.directory_id = await this.checkDirectory(tenant, fields.directoryId);
+    const tags = fields.tags == null ? undefined : normalizeTags(fields.tags);
+    const row = await this.deps.assets.update(tenant, id, patch, tags);
+    if (!row) throw new NotFoundError();
+    this.deps.events.publish(row);
+    return row;
+  }
+
+  /** Deletes the row first, then its blobs: a crash between leaves an orphan blob, never a row without bytes. */
+  async delete(tenant: Tenant, id: string): Promise<AssetRow> {
+    const row = await this.deps.assets.delete(tenant, id, (trx, deleted) =>
+      this.deps.quota.orgs.free(deleted.org_id, deleted.blob_key ? deleted.size : 0, trx),
+    );
+    if (!row) throw new NotFoundError();
+    for (const key of blobKeysOf(row)) await this.deps.blobs.delete(key);
+    return row;
+  }
+
+  /** Runs extraction again (PROCESSING, then READY or FAILED). */
+  async reprocess(tenant: Tenant, id: string): Promise<AssetRow> {
+    const [asset] = await this.deps.assets.findByIds(tenant, [id]);
+    if (!asset) throw new NotFoundError();
+    if (!asset.blob_key) throw new BadUserInputError('id', 'This asset has no stored bytes to process.');
+    const updated = await this.deps.assets.updateIfStatus(
+      asset.id,
+      asset.status,
+      { status: 'PROCESSING', failure_reason: null, updated_at: this.#now() },
+      this.deps.queue.alongside('extract'),
+    );
+    if (!updated) throw new ConflictError('The asset changed meanwhile; try again.');
+    this.deps.events.publish(updated);
+    this.deps.queue.wake();
+    return updated;
+  }
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import type { BlobStore } from '../blob/index.js';
+import type { Db } from '../db/database.js';
+import type { OrgRepository } from '../db/org-repository.js';
+import type { AssetRow } from '../db/types.js';
+import { blobKeysOf } from './asset-metadata.js';
+
+/** What the consistency check found (and, with `repair`, mended). */
+export interface FsckReport {
+  assetsChecked: number;
+  blobsChecked: number;
+  /** Assets whose bytes are gone from the store. Repair: FAILED, no bytes. */
+  missingBlobs: { assetId: string; key: string }[];
+  /** Assets whose stored bytes differ from what was recorded. Repair: FAILED, no bytes. */
+  damagedBlobs: { assetId: string; key: string; problem: string }[];
+  /** Blobs no asset owns. Repair: deleted, once older than the grace period. */
+  orphanBlobs: string[];
+  /** Orgs whose recorded storage differs from the sum of their assets. Repair: recounted. */
+  usageMismatches: { orgId: string; recorded: number; actual: number }[];
+  repaired: boolean;
+}
+
+export interface FsckOptions {
+  repair?: boolean;
+  /** Re-hash every blob against its recorded checksum (reads everything). @default false */
+  checksums?: boolean;
+  /** Orphans younger than this may belong to an upload in flight: reported, not deleted. @default 10 min */
+  orphanGraceMs?: number;
+  now?: number;
+}
+
+export function isClean(report: FsckReport): boolean {
+  return (
+    !report.missingBlobs.length &&
+    !report.damagedBlobs.length &&
+    !report.orphanBlobs.length &&
+    !report.usageMismatches.length
+  );
+}
+
+async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
+  const stream = await blobs.get(key);
+  if (!stream) return null;
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Checks that the database and the blob store agree: every asset with bytes has its
+ * blob at the recorded size (and checksum), no blob lacks an asset, and each org's
+ * recorded storage equals the sum of its assets. `repair` mends what it finds.
+ */
+export async function fsck(
+  deps: { db: Db; blobs: BlobStore; orgs: OrgRepository },
+  options: FsckOptions = {},
+): Promise<FsckReport> {
+  const { db, blobs, orgs } = deps;
+  const now = options.now ?? Date.now();
+  const grace = options.orphanGraceMs ?? 10 * 60_000;
+  const report: FsckReport = {
+    assetsChecked: 0,
+    blobsChecked: 0,
+    missingBlobs: [],
+    damagedBlobs: [],
+    orphanBlobs: [],
+    usageMismatches: [],
+    repaired: !!options.repair,
+  };
+  const owned = new Set<string>();
+  const broken: AssetRow[] = [];
+
+  for (let after = ''; ;) {
+    const page = await db.selectFrom('assets').selectAll().where('id', '>', after).orderBy('id').limit(500).execute();
+    if (page.length === 0) break;
+    after = page.at(-1)!.id;
+    for (const asset of page) {
+      report.assetsChecked += 1;
+      for (const key of blobKeysOf(asset)) owned.add(key);
+      if (!asset.blob_key) continue;
+      const info = await blobs.head(asset.blob_key);
+      if (!info) {
+        report.missingBlobs.push({ assetId: asset.id, key: asset.blob_key });
+        broken.push(asset);
+      } else if (info.size !== asset.size) {
+        report.damagedBlobs.push({
+          assetId: asset.id,
+          key: asset.blob_key,
+          problem: `size ${info.size}, recorded ${asset.size}`,
+        });
+        broken.push(asset);
+      } else if (options.checksums && (await sha256Of(blobs, asset.blob_key)) !== asset.checksum) {
+        report.damagedBlobs.push({ assetId: asset.id, key: asset.blob_key, problem: 'checksum differs' });
+        broken.push(asset);
+      }
+    }
+  }
+
+  const orphans: string[] = [];
+  for await (const key of blobs.keys()) {
+    report.blobsChecked += 1;
+    if (owned.has(key)) continue;
+    report.orphanBlobs.push(key);
+    const info = await blobs.head(key);
+    // Without a known age an orphan may be an upload between its blob and its row: never removed.
+    if (info?.modifiedAt !== undefined && now - info.modifiedAt >= grace) orphans.push(key);
+  }
+
+  if (options.repair) {
+    for (const asset of broken) {
+      await db
+        .updateTable('assets')
+        .set({
+          status: 'FAILED',
+          failure_reason: 'The stored bytes were lost or damaged.',
+          blob_key: null,
+          size: 0,
+          checksum: null,
+        })
+        .where('id', '=', asset.id)
+        .execute();
+      if (asset.blob_key) await blobs.delete(asset.blob_key);
+    }
+    for (const key of orphans) await blobs.delete(key);
+  }
+  report.usageMismatches = await orgs.recount();
+  if (options.repair) for (const m of report.usageMismatches) await orgs.resetUsed(m.orgId);
+  return report;
+}

@@ -1,0 +1,71 @@
+import type { Transaction } from 'kysely';
+import type { OrgRepository } from '../db/org-repository.js';
+import type { Database } from '../db/types.js';
+import { InsufficientStorageError } from '../errors.js';
+
+/** Reservations grow in steps of this many bytes: one UPDATE per MiB, not per chunk. */
+const STEP = 1024 * 1024;
+
+/**
+ * Bytes promised to one upload. `ensure` grows the promise as bytes arrive (failing
+ * with INSUFFICIENT_STORAGE when the org's quota would be passed), `settle` turns it
+ * into stored bytes inside the transaction that records the asset, and `release`
+ * gives it back when the upload fails.
+ */
+export class Reservation {
+  #reserved = 0;
+  #closed = false;
+
+  constructor(
+    private readonly orgs: OrgRepository,
+    private readonly orgId: string,
+    private readonly quota: number | null,
+  ) {}
+
+  async ensure(total: number): Promise<void> {
+    if (total <= this.#reserved) return;
+    const want = Math.ceil(total / STEP) * STEP - this.#reserved;
+    if (!(await this.orgs.reserve(this.orgId, want, this.quota))) {
+      // What remains may still fit byte for byte (the last step rounds up).
+      const exact = total - this.#reserved;
+      if (!(await this.orgs.reserve(this.orgId, exact, this.quota))) {
+        throw new InsufficientStorageError(`The organization's storage quota of ${this.quota} bytes is used up.`);
+      }
+      this.#reserved += exact;
+      return;
+    }
+    this.#reserved += want;
+  }
+
+  async settle(stored: number, trx: Transaction<Database>): Promise<void> {
+    this.#closed = true;
+    await this.orgs.settle(this.orgId, this.#reserved, stored, trx);
+  }
+
+  async release(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.orgs.release(this.orgId, this.#reserved);
+  }
+}
+
+/** The storage quota of orgs. */
+export class QuotaService {
+  constructor(
+    readonly orgs: OrgRepository,
+    readonly quota: number | null,
+  ) {}
+
+  open(orgId: string): Reservation {
+    return new Reservation(this.orgs, orgId, this.quota);
+  }
+
+  /** Fails early when `bytes` more would not fit now (a two-step upload's declared size). */
+  async check(orgId: string, bytes: number): Promise<void> {
+    if (this.quota === null) return;
+    const { used, reserved } = await this.orgs.usage(orgId);
+    if (used + reserved + bytes > this.quota) {
+      throw new InsufficientStorageError(`The organization's storage quota of ${this.quota} bytes is used up.`);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '../auth/principal.js';
+import { tenantOf } from '../auth/principal.js';
+import { type BlobStore, createBlobKey } from '../blob/index.js';
+import type { AssetRepository } from '../db/asset-repository.js';
+import { nowIso } from '../db/database.js';
+import type { AssetRow, JobRow } from '../db/types.js';
+import { AppError, PayloadTooLargeError } from '../errors.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { AssetEvents } from './asset-events.js';
+import type { AssetFields, AssetService } from './asset-service.js';
+import { parseHttpUrl } from './embed.js';
+import { ingest } from './ingest.js';
+import { FetchRefused, type SafeFetchOptions, safeFetch } from './safe-fetch.js';
+
+/** Network failures that say something about the source, not about us: no retry. */
+const SOURCE_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'EPROTO',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+
+export interface UrlImportDeps {
+  assets: AssetRepository;
+  assetService: AssetService;
+  blobs: BlobStore;
+  queue: JobQueue;
+  events: AssetEvents;
+  fetch: SafeFetchOptions;
+  /** Largest file an import may bring. */
+  maxBytes: number;
+  clock: () => number;
+}
+
+export interface ImportInput extends AssetFields {
+  url: string;
+  filename?: string | null;
+}
+
+function filenameFrom(url: URL): string {
+  const last = decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? '');
+  return last || url.hostname;
+}
+
+/**
+ * `importAssetFromUrl`: the asset answers at once, WAITING; the `import` job
+ * fetches the URL (SSRF-safe), streams it into the store, and queues extraction.
+ */
+export class UrlImportService {
+  constructor(private readonly deps: UrlImportDeps) {}
+
+  async create(principal: Principal, input: ImportInput): Promise<AssetRow> {
+    const url = parseHttpUrl(input.url, 'url');
+    const tenant = tenantOf(principal);
+    const checked = await this.deps.assetService.checkFields(tenant, {
+      ...input,
+      filename: input.filename ?? filenameFrom(url),
+    });
+    const asset = await this.deps.assetService.insertNew(
+      tenant,
+      checked,
+      input.isPublic,
+      { type: 'OTHER', status: 'WAITING', metadata: JSON.stringify({ sourceUrl: url.href }) },
+      this.deps.queue.alongside('import'),
+    );
+    this.deps.queue.wake();
+    return asset;
+  }
+
+  /** The `import` job. Idempotent: an asset that already has its bytes is left alone. */
+  async run(job: JobRow): Promise<void> {
+    const { deps } = this;
+    const asset = await deps.assets.findById(job.asset_id);
+    if (!asset || asset.blob_key || asset.status !== 'WAITING') return;
+    const source = (JSON.parse(asset.metadata ?? '{}') as { sourceUrl?: string }).sourceUrl;
+    if (!source) return this.#fail(asset, 'the asset has no source URL');
+    try {
+      const { response } = await safeFetch(source, deps.fetch);
+      const length = Number(response.headers['content-length']);
+      if (length > deps.maxBytes) {
+        response.destroy();
+        throw new PayloadTooLargeError(deps.maxBytes);
+      }
+      // Recorded only if the asset is still WAITING: deleted meanwhile, the bytes are dropped.
+      await deps.assetService.storeBytes(
+        asset.org_id,
+        response,
+        { blobKey: createBlobKey(randomUUID()), maxBytes: deps.maxBytes, filename: asset.filename },
+        (file, alongside) =>
+          deps.assets.updateIfStatus(
+            asset.id,
+            'WAITING',
+            { ...file, status: 'PROCESSING', updated_at: nowIso(deps.clock) },
+            alongside,
+          ),
+      );
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (error instanceof FetchRefused || error instanceof AppError || (code && SOURCE_ERRORS.has(code))) {
+        return this.#fail(asset, `import failed: ${(error as Error).message}`);
+      }
+      throw error; // our side (the store, the database): retried
+    }
+  }
+
+  async #fail(asset: AssetRow, reason: string): Promise<void> {
+    const failed = await this.deps.assets.updateIfStatus(asset.id, 'WAITING', {
+      status: 'FAILED',
+      failure_reason: reason.slice(0, 500),
+      updated_at: nowIso(this.deps.clock),
+    });
+    if (failed) this.deps.events.publish(failed);
+  }
+}
