@@ -1,0 +1,308 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { encodeGlobalId } from '../src/schema/builder.js';
+import { createTestApp, DIALECTS, type TestApp } from './helpers.js';
+
+const FIELDS = 'id title slug type status tags isPublic externalUrl embedUrl size createdAt directory { id name }';
+
+async function createLink(app: TestApp, input: Record<string, unknown>) {
+  const result = await app.gql(
+    `mutation($input: CreateAssetInput!) { createAsset(input: $input) { asset { ${FIELDS} } } }`,
+    {
+      input: { type: 'LINK', externalUrl: 'https://example.com/', ...input },
+    },
+  );
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  return result.data.createAsset.asset;
+}
+
+for (const dialect of DIALECTS) {
+  describe(`assets over GraphQL (${dialect})`, () => {
+    let app: TestApp;
+    before(async () => {
+      app = await createTestApp({}, {}, dialect);
+    });
+    after(() => app.dispose());
+
+    test('createAsset makes LINK and EXTERNAL_VIDEO assets with embed URLs', async () => {
+      const link = await createLink(app, { title: 'Docs', externalUrl: 'https://example.com/docs', tags: ['Ref'] });
+      assert.equal(link.type, 'LINK');
+      assert.equal(link.status, 'READY');
+      assert.equal(link.slug, 'docs');
+      assert.deepEqual(link.tags, ['ref']);
+      assert.equal(link.size, null);
+      assert.equal(link.embedUrl, null);
+      const video = await createLink(app, {
+        title: 'Demo',
+        type: 'EXTERNAL_VIDEO',
+        externalUrl: 'https://youtu.be/dQw4w9WgXcQ',
+      });
+      assert.equal(video.embedUrl, 'https://www.youtube.com/embed/dQw4w9WgXcQ');
+      const again = await createLink(app, { title: 'Docs' });
+      assert.notEqual(again.slug, 'docs', 'slugs are unique within an org');
+      assert.match(again.slug, /^docs-[0-9a-f]{8}$/);
+    });
+
+    test('createAsset refuses file types and bad URLs with BAD_USER_INPUT and a field', async () => {
+      for (const [input, field] of [
+        [{ title: 'x', type: 'IMAGE', externalUrl: 'https://example.com' }, 'type'],
+        [{ title: 'x', type: 'LINK', externalUrl: 'javascript:alert(1)' }, 'externalUrl'],
+        [{ title: 'x', type: 'LINK' }, 'externalUrl'],
+        [{ title: '   ', type: 'LINK', externalUrl: 'https://example.com' }, 'title'],
+        [{ title: 'x'.repeat(501), type: 'LINK', externalUrl: 'https://example.com' }, 'title'],
+      ] as const) {
+        const result = await app.gql(
+          'mutation($input: CreateAssetInput!) { createAsset(input: $input) { asset { id } } }',
+          { input },
+        );
+        assert.equal(result.errors?.[0].extensions.code, 'BAD_USER_INPUT', JSON.stringify(input));
+        assert.equal(result.errors?.[0].extensions.field, field);
+      }
+    });
+
+    test('asset and node find an asset; missing, malformed and wrong-type ids do not', async () => {
+      const link = await createLink(app, { title: 'Findable' });
+      const byAsset = await app.gql('query($id: ID!) { asset(id: $id) { id title } }', { id: link.id });
+      assert.equal(byAsset.data.asset.title, 'Findable');
+      const byNode = await app.gql('query($id: ID!) { node(id: $id) { id ... on Asset { title } } }', { id: link.id });
+      assert.equal(byNode.data.node.title, 'Findable');
+
+      const missing = encodeGlobalId('Asset', '00000000-0000-4000-8000-000000000000');
+      for (const query of ['query($id: ID!) { asset(id: $id) { id } }', 'query($id: ID!) { node(id: $id) { id } }']) {
+        const result = await app.gql(query, { id: missing });
+        assert.equal(result.errors?.[0].extensions.code, 'NOT_FOUND');
+      }
+      const wrongType = await app.gql('query($id: ID!) { asset(id: $id) { id } }', {
+        id: encodeGlobalId('Directory', '00000000-0000-4000-8000-000000000000'),
+      });
+      assert.equal(wrongType.errors?.[0].extensions.code, 'NOT_FOUND');
+      const malformed = await app.gql('query($id: ID!) { asset(id: $id) { id } }', { id: 'not-an-id!' });
+      assert.equal(malformed.errors?.[0].extensions.code, 'BAD_USER_INPUT');
+      assert.equal(malformed.errors?.[0].extensions.field, 'id');
+    });
+
+    test('updateAsset changes fields, tags and folder; deleteAsset removes it', async () => {
+      const link = await createLink(app, { title: 'Before', tags: ['a'] });
+      const folder = await app.gql('mutation { createDirectory(input: { name: "Brand" }) { directory { id name } } }');
+      const directoryId = folder.data.createDirectory.directory.id;
+      const updated = await app.gql(
+        `mutation($input: UpdateAssetInput!) { updateAsset(input: $input) { asset { ${FIELDS} description } } }`,
+        { input: { id: link.id, title: 'After', description: 'text', tags: ['b', 'c'], isPublic: true, directoryId } },
+      );
+      const asset = updated.data.updateAsset.asset;
+      assert.equal(asset.title, 'After');
+      assert.equal(asset.slug, 'before', 'the slug stays stable so links keep working');
+      assert.equal(asset.description, 'text');
+      assert.deepEqual(asset.tags, ['b', 'c']);
+      assert.equal(asset.isPublic, true);
+      assert.deepEqual(asset.directory, { id: directoryId, name: 'Brand' });
+
+      const cleared = await app.gql(
+        'mutation($id: ID!) { updateAsset(input: { id: $id, directoryId: null, description: null }) { asset { directory { id } description } } }',
+        { id: link.id },
+      );
+      assert.deepEqual(cleared.data.updateAsset.asset, { directory: null, description: null });
+
+      const deleted = await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', {
+        id: link.id,
+      });
+      assert.equal(deleted.data.deleteAsset.deletedId, link.id);
+      const gone = await app.gql('query($id: ID!) { asset(id: $id) { id } }', { id: link.id });
+      assert.equal(gone.errors?.[0].extensions.code, 'NOT_FOUND');
+      const again = await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', {
+        id: link.id,
+      });
+      assert.equal(again.errors?.[0].extensions.code, 'NOT_FOUND');
+    });
+
+    test('uploading into a folder that does not exist is NOT_FOUND', async () => {
+      const result = await app.gql(
+        'mutation($d: ID!) { createAsset(input: { title: "x", type: LINK, externalUrl: "https://e.com", directoryId: $d }) { asset { id } } }',
+        {
+          d: encodeGlobalId('Directory', '00000000-0000-4000-8000-000000000000'),
+        },
+      );
+      assert.equal(result.errors?.[0].extensions.code, 'NOT_FOUND');
+    });
+
+    test('GraphQL mistakes are BAD_USER_INPUT with a field', async () => {
+      const cases = [
+        '{ assets(first: 101) { totalCount } }',
+        '{ assets(last: -1) { totalCount } }',
+        '{ assets(first: 1, after: "garbage") { totalCount } }',
+        '{ assets(filter: { types: [SPACESHIP] }) { totalCount } }',
+        '{ nope }',
+        '{ assets(',
+        '{ assets(filter: { createdAfter: "yesterday" }) { totalCount } }',
+      ];
+      for (const query of cases) {
+        const result = await app.gql(query);
+        assert.equal(result.errors?.[0].extensions.code, 'BAD_USER_INPUT', query);
+        assert.equal(typeof result.errors?.[0].extensions.field, 'string', query);
+      }
+      const ok = await app.gql('{ assets(first: 1) { totalCount } }');
+      assert.equal(ok.errors, undefined, 'the server keeps serving');
+    });
+  });
+
+  describe(`assets: keyset pages, filters and order (${dialect})`, () => {
+    let app: TestApp;
+    const ids: string[] = [];
+    before(async () => {
+      // One instant for every row: the order must come from the id tie-break alone.
+      // No background work (job polls, sweeps): the statement count below must see only the page's.
+      app = await createTestApp(
+        { SWEEP_INTERVAL: '0' },
+        { clock: () => Date.parse('2026-01-01T00:00:00Z'), runJobs: false },
+        dialect,
+      );
+      for (let i = 0; i < 25; i++) {
+        const asset = await createLink(app, {
+          title: `Item ${String(i).padStart(2, '0')}`,
+          tags: i % 2 ? ['odd'] : ['even', 'x'],
+          isPublic: i % 5 === 0,
+        });
+        ids.push(asset.id);
+      }
+    });
+    after(() => app.dispose());
+
+    async function walk(direction: 'forward' | 'backward', size: number, orderBy?: unknown, filter?: unknown) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 50; pages++) {
+        const args =
+          direction === 'forward'
+            ? '(first: $n, after: $c, orderBy: $o, filter: $f)'
+            : '(last: $n, before: $c, orderBy: $o, filter: $f)';
+        const result: any = await app.gql(
+          `query($n: Int, $c: String, $o: AssetOrder, $f: AssetFilter) { assets${args} { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id title } } } }`,
+          { n: size, c: cursor, o: orderBy, f: filter },
+        );
+        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+        const { edges, pageInfo } = result.data.assets;
+        const nodes = edges.map((e: any) => e.node.id);
+        if (direction === 'forward') {
+          seen.push(...nodes);
+          if (!pageInfo.hasNextPage) return { seen, total: result.data.assets.totalCount };
+          cursor = pageInfo.endCursor;
+        } else {
+          seen.unshift(...nodes);
+          if (!pageInfo.hasPreviousPage) return { seen, total: result.data.assets.totalCount };
+          cursor = pageInfo.startCursor;
+        }
+      }
+      throw new Error('pagination did not end');
+    }
+
+    test('forward and backward walks see every asset once, in the same order', async () => {
+      const forward = await walk('forward', 7);
+      const backward = await walk('backward', 7);
+      assert.equal(forward.seen.length, 25);
+      assert.equal(new Set(forward.seen).size, 25);
+      assert.deepEqual(backward.seen, forward.seen);
+      assert.equal(forward.total, 25);
+      // Equal timestamps: DESC order falls back to id DESC.
+      assert.deepEqual(
+        forward.seen,
+        [...forward.seen].sort((a, b) => (decode(a) < decode(b) ? 1 : -1)),
+      );
+    });
+
+    test('every sort field and direction pages consistently', async () => {
+      for (const field of ['CREATED_AT', 'UPDATED_AT', 'TITLE', 'SIZE']) {
+        for (const direction of ['ASC', 'DESC']) {
+          const orderBy = { field, direction };
+          const forward = await walk('forward', 4, orderBy);
+          const backward = await walk('backward', 4, orderBy);
+          assert.equal(forward.seen.length, 25, `${field} ${direction}`);
+          assert.deepEqual(backward.seen, forward.seen, `${field} ${direction}`);
+        }
+      }
+      const byTitle = await walk('forward', 10, { field: 'TITLE', direction: 'ASC' });
+      assert.deepEqual(byTitle.seen, ids);
+    });
+
+    test('filters: tags (all of them), public, ids, search, type, dates', async () => {
+      assert.equal((await walk('forward', 100, undefined, { tags: ['odd'] })).seen.length, 12);
+      assert.equal((await walk('forward', 100, undefined, { tags: ['even', 'x'] })).seen.length, 13);
+      assert.equal((await walk('forward', 100, undefined, { tags: ['even', 'odd'] })).seen.length, 0);
+      assert.equal((await walk('forward', 100, undefined, { isPublic: true })).seen.length, 5);
+      assert.deepEqual(
+        (await walk('forward', 100, undefined, { ids: [ids[3], ids[4]] })).seen.sort(),
+        [ids[3], ids[4]].sort(),
+      );
+      assert.equal((await walk('forward', 100, undefined, { search: 'item 1' })).seen.length, 10);
+      assert.equal(
+        (await walk('forward', 100, undefined, { search: '%' })).seen.length,
+        0,
+        'LIKE wildcards are literal',
+      );
+      assert.equal((await walk('forward', 100, undefined, { types: ['IMAGE'] })).seen.length, 0);
+      assert.equal((await walk('forward', 100, undefined, { types: ['LINK'], status: ['READY'] })).seen.length, 25);
+      assert.equal(
+        (
+          await walk('forward', 100, undefined, {
+            createdAfter: '2025-12-31T00:00:00Z',
+            createdBefore: '2026-01-02T00:00:00Z',
+          })
+        ).seen.length,
+        25,
+      );
+      assert.equal((await walk('forward', 100, undefined, { createdAfter: '2026-01-01T00:00:00Z' })).seen.length, 0);
+    });
+
+    test('a cursor from another order is refused', async () => {
+      const first = await app.gql('{ assets(first: 2) { pageInfo { endCursor } } }');
+      const cursor = first.data.assets.pageInfo.endCursor;
+      const result = await app.gql(
+        'query($c: String) { assets(first: 2, after: $c, orderBy: { field: TITLE, direction: ASC }) { totalCount } }',
+        { c: cursor },
+      );
+      assert.equal(result.errors?.[0].extensions.code, 'BAD_USER_INPUT');
+    });
+
+    test('a 100-asset page with tags and folders costs a constant number of statements', async () => {
+      const folder = await app.gql('mutation { createDirectory(input: { name: "F" }) { directory { id } } }');
+      for (let i = 0; i < 100; i++) {
+        await createLink(app, {
+          title: `Bulk ${i}`,
+          tags: ['bulk', `t${i}`],
+          directoryId: folder.data.createDirectory.directory.id,
+        });
+      }
+      const query = (n: number) =>
+        `{ assets(first: ${n}, filter: { tags: ["bulk"] }) { totalCount edges { node { id title tags directory { id name } } } } }`;
+      const statementsFor = (n: number) =>
+        app.countQueries(async () => {
+          const result = await app.gql(query(n));
+          assert.equal(result.data.assets.edges.length, n);
+        });
+      const one = await statementsFor(1);
+      const hundred = await statementsFor(100);
+      assert.equal(hundred, one, 'a longer page must not cost more statements');
+      // key lookup + page + count + tags batch + folders batch
+      assert.ok(hundred <= 5, `expected at most 5 statements, saw ${hundred}`);
+    });
+  });
+}
+
+function decode(globalId: string): string {
+  return Buffer.from(globalId, 'base64url').toString().split(':')[1];
+}
+
+test('introspection and field suggestions can be switched off', async () => {
+  const open = await createTestApp();
+  const closed = await createTestApp({ GRAPHQL_INTROSPECTION: 'false' });
+  try {
+    assert.ok((await open.gql('{ __schema { queryType { name } } }')).data.__schema);
+    const refused = await closed.gql('{ __schema { queryType { name } } }');
+    assert.equal(refused.errors?.[0].extensions.code, 'BAD_USER_INPUT');
+    const typo = await closed.gql('{ asets { totalCount } }');
+    assert.doesNotMatch(typo.errors![0].message, /Did you mean/);
+    assert.match((await open.gql('{ asets { totalCount } }')).errors![0].message, /Did you mean/);
+  } finally {
+    await open.dispose();
+    await closed.dispose();
+  }
+});

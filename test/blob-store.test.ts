@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { after, describe, test } from 'node:test';
+import { type BlobStore, createBlobKey } from '../src/blob/index.js';
+import { FsBlobStore } from '../src/blob/fs-blob-store.js';
+import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
+import { listFiles, tempDir } from './helpers.js';
+
+async function text(stream: Readable | null): Promise<string | null> {
+  if (!stream) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks).toString();
+}
+
+/** A stream that yields some bytes and then fails, like a client that disconnects. */
+function failingStream(): Readable {
+  return Readable.from(
+    (async function* () {
+      yield Buffer.from('partial bytes');
+      throw new Error('client went away');
+    })(),
+  );
+}
+
+const folder = tempDir('assetgate-blobs-');
+after(folder.remove);
+
+/** Every store, run through the same contract. */
+const STORES: { name: string; create: () => BlobStore; leftovers: () => Promise<string[]> }[] = [
+  { name: 'memory', create: () => new MemoryBlobStore(), leftovers: async () => [] },
+  {
+    name: 'fs',
+    create: () => new FsBlobStore({ root: folder.dir }),
+    leftovers: async () => (await listFiles(folder.dir)).filter((f) => f.includes('.tmp-')),
+  },
+];
+
+for (const { name, create, leftovers } of STORES) {
+  describe(`BlobStore contract: ${name}`, () => {
+    const store = create();
+
+    test('put then get returns the same bytes, head the size', async () => {
+      const key = createBlobKey();
+      assert.deepEqual(await store.put(key, Readable.from([Buffer.from('hello '), Buffer.from('world')])), {
+        size: 11,
+      });
+      assert.equal(await text(await store.get(key)), 'hello world');
+      assert.equal((await store.head(key))?.size, 11);
+    });
+
+    test('get honours an inclusive byte range', async () => {
+      const key = createBlobKey();
+      await store.put(key, Readable.from([Buffer.from('0123456789')]));
+      assert.equal(await text(await store.get(key, { start: 2, end: 5 })), '2345');
+      assert.equal(await text(await store.get(key, { start: 9, end: 9 })), '9');
+    });
+
+    test('missing blobs: get and head resolve null, delete resolves false', async () => {
+      const key = createBlobKey();
+      assert.equal(await store.get(key), null);
+      assert.equal(await store.head(key), null);
+      assert.equal(await store.delete(key), false);
+    });
+
+    test('delete removes the blob and is idempotent', async () => {
+      const key = createBlobKey();
+      await store.put(key, Readable.from([Buffer.from('x')]));
+      assert.equal(await store.delete(key), true);
+      assert.equal(await store.head(key), null);
+      assert.equal(await store.delete(key), false);
+    });
+
+    test('a failing stream rejects put and leaves nothing behind', async () => {
+      const key = createBlobKey();
+      await assert.rejects(store.put(key, failingStream()), /client went away/);
+      assert.equal(await store.head(key), null);
+      assert.deepEqual(await leftovers(), []);
+    });
+
+    test('an empty blob is stored', async () => {
+      const key = createBlobKey();
+      assert.deepEqual(await store.put(key, Readable.from([])), { size: 0 });
+      assert.equal(await text(await store.get(key)), '');
+    });
+
+    test('keys lists stored blobs', async () => {
+      const key = createBlobKey();
+      await store.put(key, Readable.from([Buffer.from('k')]));
+      const keys: string[] = [];
+      for await (const k of store.keys()) keys.push(k);
+      assert.ok(keys.includes(key));
+      assert.ok(keys.every((k) => !k.includes('.tmp-')));
+    });
+
+    test('keys that were not generated are refused', async () => {
+      for (const bad of ['../etc/passwd', 'ab/../../x', '/abs/path', 'AB/UPPER-CASE-KEY', '']) {
+        await assert.rejects(store.head(bad), /invalid blob key/);
+      }
+    });
+  });
+}
+
+test('fs store: a crashed write leaves only a temporary file, which the sweep removes', async () => {
+  const dir = tempDir('assetgate-sweep-');
+  try {
+    const store = new FsBlobStore({ root: dir.dir });
+    const key = createBlobKey();
+    await store.put(key, Readable.from([Buffer.from('kept')]));
+    const shard = key.split('/')[0];
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(`${dir.dir}/${key}.tmp-0123abcd`, 'half');
+    assert.equal(await store.sweepTemporaries(60_000), 0, 'fresh temporaries may belong to a write in progress');
+    assert.equal(await store.sweepTemporaries(0, Date.now() + 1000), 1);
+    assert.deepEqual(await readdir(`${dir.dir}/${shard}`), [key.split('/')[1]]);
+  } finally {
+    dir.remove();
+  }
+});
+

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadConfig, parseBytes } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+test('defaults are the embedded set-up under ./data', () => {
+  const config = loadConfig({}, '/srv/app');
+  assert.equal(config.port, 4000);
+  assert.equal(config.dataDir, '/srv/app/data');
+  assert.equal(config.databaseUrl, `sqlite:${path.join('/srv/app/data', 'assetgate.db')}`);
+  assert.equal(config.blobStore, 'fs');
+  assert.equal(config.publicUrl, 'http://localhost:4000');
+  assert.equal(config.maxFileSize, 200 * 1024 ** 2);
+  assert.equal(config.maxFilesPerRequest, 100);
+});
+
+test('sizes accept units', () => {
+  assert.equal(parseBytes('X', '10MB'), 10_000_000);
+  assert.equal(parseBytes('X', '200MiB'), 200 * 1024 ** 2);
+  assert.equal(parseBytes('X', '4 GiB'), 4 * 1024 ** 3);
+  assert.equal(parseBytes('X', '1234'), 1234);
+});
+
+test('a bad value stops start-up with a message naming the variable', () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PUBLIC_URL: 'not a url' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'ftp://x' }, 'PUBLIC_URL'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ BLOB_STORE: 'dropbox' }, 'BLOB_STORE'],
+    [{ MAX_FILE_SIZE: 'huge' }, 'MAX_FILE_SIZE'],
+    [{ MAX_FILES_PER_REQUEST: '0' }, 'MAX_FILES_PER_REQUEST'],
+    [{ GRAPHQL_INTROSPECTION: 'maybe' }, 'GRAPHQL_INTROSPECTION'],
+  ];
+  for (const [env, variable] of cases) {
+    assert.throws(
+      () => loadConfig(env),
+      (error: unknown) =>
+        error instanceof ConfigError && error.variable === variable && error.message.startsWith(variable),
+      JSON.stringify(env),
+    );
+  }
+});
+
+test('PUBLIC_URL loses its trailing slash', () => {
+  assert.equal(loadConfig({ PUBLIC_URL: 'https://cdn.example.com/' }).publicUrl, 'https://cdn.example.com');
+});
+
+test('durations, quotas and media patterns', () => {
+  const config = loadConfig({
+    DOWNLOAD_URL_TTL: '15m',
+    EXTRACT_TIMEOUT: '250ms',
+    ORG_STORAGE_QUOTA: '5GiB',
+    ALLOWED_MEDIA_TYPES: 'image/*, application/pdf',
+    THUMBNAIL_SIZES: '512,64,512',
+    IMPORT_ALLOW: '10.0.0.0/8,intranet.example',
+  });
+  assert.equal(config.downloadUrlTtl, 900);
+  assert.equal(config.extractTimeout, 0.25);
+  assert.equal(config.orgStorageQuota, 5 * 1024 ** 3);
+  assert.deepEqual(config.allowedMediaTypes, ['image/*', 'application/pdf']);
+  assert.deepEqual(config.thumbnailSizes, [64, 512]);
+  assert.deepEqual(config.importAllow, ['10.0.0.0/8', 'intranet.example']);
+  for (const [env, variable] of [
+    [{ DOWNLOAD_URL_TTL: 'a while' }, 'DOWNLOAD_URL_TTL'],
+    [{ DOWNLOAD_URL_TTL: '8d' }, 'DOWNLOAD_URL_TTL'],
+    [{ SIGNING_SECRET: 'short' }, 'SIGNING_SECRET'],
+    [{ ALLOWED_MEDIA_TYPES: 'images' }, 'ALLOWED_MEDIA_TYPES'],
+    [{ THUMBNAIL_SIZES: '5' }, 'THUMBNAIL_SIZES'],
+    [{ SIGNING_PREVIOUS_UNTIL: 'soon' }, 'SIGNING_PREVIOUS_UNTIL'],
+  ] as [Record<string, string>, string][]) {
+    assert.throws(
+      () => loadConfig(env),
+      (e: unknown) => e instanceof ConfigError && e.variable === variable,
+      variable,
+    );
+  }
+});

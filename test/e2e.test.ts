@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, openAsBlob } from 'node:fs';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createClient } from '../src/client/index.js';
+import { pdf, png, tempDir } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const LARGE = 512 * 1024 ** 2;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Peak resident memory of a process, from /proc (VmHWM), in bytes. */
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+async function sha256(stream: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+describe('end to end: the built server, driven by the typed client', () => {
+  const data = tempDir('assetgate-e2e-');
+  let server: ChildProcess;
+  let url: string;
+  let output = '';
+  let key = '';
+
+  before(async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    server = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: data.dir,
+        PUBLIC_URL: url,
+        MAX_FILE_SIZE: '1GiB',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stdout!.on('data', (chunk) => (output += chunk));
+    server.stderr!.on('data', (chunk) => (output += chunk));
+    for (let i = 0; i < 100 && !output.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(output, /listening/, output);
+    // First start: the server made org "default" and one key, and printed it once.
+    key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(output)?.[1] ?? '';
+    assert.ok(key, output);
+  });
+
+  after(() => {
+    server.kill('SIGTERM');
+    data.remove();
+  });
+
+  test('upload several files, page through them, download byte for byte, update and delete', async () => {
+    const client = createClient({ url, apiKey: key });
+    const image = png(8, 5);
+    const { assets, failures } = await client.uploadMany(
+      [
+        { blob: new Blob([new Uint8Array(image)]), filename: 'a.png' },
+        { blob: new Blob([new Uint8Array(pdf())]), filename: 'b.pdf' },
+        { blob: new Blob(['hello, world']), filename: 'c.txt' },
+      ],
+      { tags: ['e2e'] },
+    );
+    assert.deepEqual(failures, []);
+    assert.deepEqual(
+      assets.map((a) => a.type),
+      ['IMAGE', 'PDF', 'DOCUMENT'],
+    );
+    assert.deepEqual([assets[0].width, assets[0].height], [8, 5]);
+
+    const listed = [];
+    for await (const asset of client.list({ filter: { tags: ['e2e'] }, pageSize: 2 })) listed.push(asset.id);
+    assert.deepEqual(listed.sort(), assets.map((a) => a.id).sort());
+
+    const response = await client.download(assets[0]);
+    assert.deepEqual(Buffer.from(await response.arrayBuffer()), image);
+
+    const updated = await client.update({ id: assets[2].id, title: 'Greeting', tags: ['kept'] });
+    assert.equal(updated.title, 'Greeting');
+    assert.deepEqual((await client.get(assets[2].id))?.tags, ['kept']);
+
+    const twoStep = await client.uploadViaUrl({ blob: new Blob(['two steps']), filename: 'two.txt', size: 9 });
+    assert.equal(twoStep.status, 'PROCESSING');
+    assert.equal((await client.waitUntilProcessed(twoStep.id)).wordCount, 2);
+    const { url: signed } = await client.downloadUrl(twoStep.id, { maxFetches: 1 });
+    assert.equal(await (await fetch(signed)).text(), 'two steps');
+    assert.equal((await fetch(signed)).status, 404, 'used up');
+
+    assert.equal(await client.delete(assets[1].id), assets[1].id);
+    await assert.rejects(client.get(assets[1].id), (error: any) => error.code === 'NOT_FOUND');
+  });
+
+  test(`a ${LARGE / 1024 ** 2} MiB file streams through with bounded server memory`, async () => {
+    const file = path.join(data.dir, 'large.bin');
+    await writeFile(file, 'assetgate large file test\n');
+    await truncate(file, LARGE);
+    const client = createClient({ url, apiKey: key });
+    const before = await peakRss(server.pid!);
+    const asset = await client.upload({ blob: await openAsBlob(file), filename: 'large.bin' });
+    const growth = (await peakRss(server.pid!)) - before;
+    assert.equal(asset.size, LARGE);
+    assert.equal(asset.checksum, await sha256(createReadStream(file)));
+    assert.ok(growth < 64 * 1024 ** 2, `server peak RSS grew by ${(growth / 1024 ** 2).toFixed(1)} MiB`);
+    const download = await client.download(asset);
+    assert.equal(await sha256(Readable.fromWeb(download.body as never)), asset.checksum);
+  });
+});

@@ -1,0 +1,295 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createHttpServer } from '../src/http/server.js';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import pg from 'pg';
+import { type App, type AppOverrides, createApp } from '../src/app.js';
+import { SCOPES, type Scope } from '../src/auth/scopes.js';
+import { type Config, loadConfig } from '../src/config.js';
+import { createDatabase } from '../src/db/database.js';
+
+/** A fresh data folder, removed by the returned function. */
+export function tempDir(prefix = 'assetgate-test-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestApp extends App {
+  config: Config;
+  dataDir: string;
+  /** A live key of org `acme` with every scope. */
+  key: string;
+  /** `Authorization` header carrying `key`: the default of `gql`. */
+  authHeaders: Record<string, string>;
+  /** Creates another key (and its org when new). */
+  createKey(orgId: string, scopes?: readonly Scope[], mode?: 'live' | 'test'): Promise<string>;
+  /** Runs a GraphQL operation in-process through `yoga.fetch`, with `authHeaders` unless other headers are given. */
+  gql<T = any>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GqlResult<T>>;
+  /** Counts SQL statements while `fn` runs. */
+  countQueries(fn: () => Promise<unknown>): Promise<number>;
+  dispose(): Promise<void>;
+}
+
+export interface GqlResult<T> {
+  status: number;
+  headers: Headers;
+  data: T;
+  errors?: { message: string; path?: string[]; extensions: Record<string, any> }[];
+}
+
+/** The SQL engines every database-facing suite runs against. */
+export const DIALECTS = ['sqlite', 'postgres'] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+/** PostgreSQL of the test machine (trust auth); override with TEST_DATABASE_URL. */
+const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A fresh, empty PostgreSQL schema and a URL whose connections use it. */
+async function postgresSchema(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const url = `${POSTGRES_URL}${POSTGRES_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  return {
+    url,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`drop schema ${schema} cascade`);
+      await client.end();
+    },
+  };
+}
+
+/**
+ * An app on a throwaway folder with the embedded defaults (SQLite file + filesystem
+ * blobs), or on a fresh PostgreSQL schema when `dialect` says so.
+ */
+export async function createTestApp(
+  env: Record<string, string> = {},
+  overrides: AppOverrides = {},
+  dialect: Dialect = (process.env.TEST_DIALECT as Dialect | undefined) ?? 'sqlite',
+): Promise<TestApp> {
+  const { dir, remove } = tempDir();
+  const postgres = dialect === 'postgres' ? await postgresSchema() : undefined;
+  // Suites make hundreds of calls a minute; the rate limit has a suite of its own.
+  const config = loadConfig({
+    DATA_DIR: dir,
+    PUBLIC_URL: 'http://assets.test',
+    RATE_LIMIT: '0',
+    ...(postgres && { DATABASE_URL: postgres.url }),
+    ...env,
+  });
+  let counting: number | undefined;
+  const db =
+    overrides.db ??
+    createDatabase({
+      url: config.databaseUrl,
+      onQuery: (event) => {
+        if (event.level === 'query' && counting !== undefined) counting += 1;
+      },
+    });
+  const unexpected: unknown[] = [];
+  const app = await createApp(config, { logError: (e) => unexpected.push(e), ...overrides, db });
+  const createKey = async (orgId: string, scopes: readonly Scope[] = SCOPES, mode: 'live' | 'test' = 'live') =>
+    (await app.services.apiKeys.create({ orgId, scopes, mode, name: `${orgId} ${mode}` })).key;
+  const key = await createKey('acme');
+  const authHeaders = { authorization: `Bearer ${key}` };
+  return {
+    ...app,
+    config,
+    dataDir: dir,
+    key,
+    authHeaders,
+    createKey,
+    async gql(query, variables, headers = authHeaders) {
+      const response = await app.yoga.fetch('http://assets.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      const json = (await response.json()) as any;
+      return { status: response.status, headers: response.headers, data: json.data, errors: json.errors };
+    },
+    async countQueries(fn) {
+      counting = 0;
+      try {
+        await fn();
+        return counting;
+      } finally {
+        counting = undefined;
+      }
+    },
+    async dispose() {
+      await app.close();
+      await postgres?.drop();
+      remove();
+      if (unexpected.length) {
+        console.error(unexpected);
+        throw new AggregateError(unexpected, 'unexpected errors were logged');
+      }
+    },
+  };
+}
+
+/** Serves `handler` on a free loopback port. */
+export async function listen(
+  handler: App['handler'],
+  config: Parameters<typeof createHttpServer>[1] = {
+    httpHeadersTimeout: 20,
+    httpRequestTimeout: 3600,
+    httpIdleTimeout: 60,
+  },
+): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+  const server = createHttpServer(handler, config);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A GraphQL multipart body for `fetch`: `files` go to the given variable paths. */
+export function multipartForm(
+  query: string,
+  variables: Record<string, unknown>,
+  files: [string, Blob, string][],
+): FormData {
+  const form = new FormData();
+  form.append('operations', JSON.stringify({ query, variables }));
+  form.append('map', JSON.stringify(Object.fromEntries(files.map(([p], i) => [String(i), [p]]))));
+  files.forEach(([, blob, name], i) => form.append(String(i), blob, name));
+  return form;
+}
+
+/** POSTs a multipart upload with the CSRF header and returns the parsed JSON. */
+export async function postMultipart(url: string, form: FormData, headers: Record<string, string> = {}) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    body: form,
+    headers: { 'x-graphql-yoga-csrf': '1', ...headers },
+  });
+  return { status: response.status, json: (await response.json()) as any };
+}
+
+/** A valid 1×1 … w×h PNG, made without an image library (stored, uncompressed deflate). */
+export function png(width: number, height: number): Buffer {
+  const { deflateSync, crc32 } = zlibHelpers();
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body) >>> 0);
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function zlibHelpers() {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const byte of buf) c = table[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  return { deflateSync: zlib.deflateSync, crc32 };
+}
+
+/** A minimal one-page PDF. */
+export function pdf(): Buffer {
+  return Buffer.from(
+    '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n' +
+      '3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n',
+  );
+}
+
+/** Files and folders under `dir`, relative, sorted: to assert nothing was left behind. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath ?? (e as any).path, e.name)))
+    .sort();
+}
+
+/** One GraphQL operation; with `files` it is sent as a multipart request (variable path → content). */
+export interface Operation {
+  query: string;
+  variables?: Record<string, unknown>;
+  files?: Record<string, string>;
+}
+
+/** Sends `operation` to a listening server with `headers`; returns the status and parsed body. */
+export async function sendOperation(url: string, operation: Operation, headers: Record<string, string>) {
+  const { query, variables = {}, files } = operation;
+  const init: RequestInit = files
+    ? {
+        body: multipartForm(
+          query,
+          variables,
+          Object.entries(files).map(([p, content]) => [p, new Blob([content]), 'f.txt'] as [string, Blob, string]),
+        ),
+        headers: { ...headers, 'x-graphql-yoga-csrf': '1' },
+      }
+    : { body: JSON.stringify({ query, variables }), headers: { ...headers, 'content-type': 'application/json' } };
+  const response = await fetch(`${url}/graphql`, { method: 'POST', ...init });
+  return { status: response.status, ...((await response.json()) as { data?: any; errors?: any[] }) };
+}
+
+/** Polls `read` until `done` holds (at most ~1 s): for effects that land just after a response. */
+export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  let value = await read();
+  for (let i = 0; i < 100 && !done(value); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    value = await read();
+  }
+  return value;
+}
+
+/** Waits until background jobs are done, then reads the asset with `fields`. */
+export async function processed(app: TestApp, id: string, fields = 'id status failureReason') {
+  await app.jobs?.idle();
+  const result = await app.gql(`query($id: ID!) { asset(id: $id) { ${fields} } }`, { id });
+  return result.data.asset;
+}
+
+/** Runs the consistency check and fails when the database and the blob store disagree. */
+export async function assertConsistent(app: TestApp): Promise<void> {
+  await app.jobs?.idle();
+  const { fsck, isClean } = await import('../src/services/fsck.js');
+  const report = await fsck({ db: app.db, blobs: app.blobs, orgs: app.services.orgs }, { checksums: true });
+  if (!isClean(report)) throw new Error(`inconsistent store: ${JSON.stringify(report)}`);
+}
