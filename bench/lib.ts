@@ -1,0 +1,165 @@
+/** Helpers shared by the benchmarks: processes, memory readings, streamed requests, statistics. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createReadStream, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface Proc {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts a node program and waits for it to print its port (`listening <port>` or the server's own line). */
+export async function start(args: string[], env: Record<string, string> = {}, port?: number): Promise<Proc> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  for (let i = 0; i < 300; i++) {
+    const match = /listening (?:on http:\/\/[^:]+:)?(\d+)/.exec(out);
+    if (match) {
+      return {
+        child,
+        port: port ?? Number(match[1]),
+        output: () => out,
+        stop: () =>
+          new Promise((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`did not start: ${args.join(' ')}\n${out}`);
+}
+
+/** Runs a TypeScript baseline program through tsx. */
+export function startBaseline(file: string, args: string[]): Promise<Proc> {
+  return start(['--import', 'tsx', path.join(ROOT, 'bench/baselines', file), ...args]);
+}
+
+/** Resident memory of a process from /proc: now (VmRSS) and its peak so far (VmHWM), bytes. */
+export async function memory(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** Resets a process's VmHWM to its current RSS (Linux: write 5 to clear_refs). */
+export async function resetPeak(pid: number): Promise<void> {
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+}
+
+/** A multipart body streamed from files on disk, with its exact length. */
+export function multipartBody(
+  fields: [string, string][],
+  files: { field: string; path: string; name: string }[],
+): { stream: Readable; length: number; contentType: string } {
+  const boundary = `----bench${Math.random().toString(16).slice(2)}`;
+  const parts: (Buffer | { path: string })[] = [];
+  for (const [name, value] of fields) {
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  }
+  for (const file of files) {
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${file.field}"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+    );
+    parts.push({ path: file.path });
+    parts.push(Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  const length = parts.reduce((sum, p) => sum + (Buffer.isBuffer(p) ? p.length : statSync(p.path).size), 0);
+  const stream = Readable.from(
+    (async function* () {
+      for (const part of parts) {
+        if (Buffer.isBuffer(part)) yield part;
+        else yield* createReadStream(part.path, { highWaterMark: 1024 * 1024 });
+      }
+    })(),
+  );
+  return { stream, length, contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** Sends a streamed body and resolves the response text. */
+export function send(
+  url: string,
+  method: string,
+  body: { stream: Readable; length: number; contentType?: string },
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method,
+      headers: {
+        ...headers,
+        'content-length': String(body.length),
+        ...(body.contentType && { 'content-type': body.contentType }),
+      },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    body.stream.pipe(req);
+  });
+}
+
+/** Downloads a URL, discarding the bytes; resolves the byte count. */
+export function drain(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve(bytes));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Times `fn` in milliseconds. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+export const MiB = 1024 * 1024;

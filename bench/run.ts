@@ -1,0 +1,455 @@
+/**
+ * `npm run bench [-- --quick]`: assetgate (production build, real port, embedded
+ * defaults) against raw node:http baselines, run side by side in one process tree,
+ * interleaved A, B, A, B…, medians of 3 runs. Every figure is reported as a ratio
+ * to its baseline. Writes a markdown table to stdout and JSON to bench/results/.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, truncate, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import SQLite from 'better-sqlite3';
+import sharp from 'sharp';
+import {
+  drain,
+  median,
+  memory,
+  MiB,
+  multipartBody,
+  type Proc,
+  percentile,
+  pool,
+  resetPeak,
+  ROOT,
+  send,
+  start,
+  startBaseline,
+  timed,
+} from './lib.js';
+
+const quick = process.argv.includes('--quick');
+const SIZE = quick
+  ? { u1: 128 * MiB, u2: 200, u3: 3, assets: 20_000, deep: 18_000, d1: 128 * MiB, seconds: 3, latencyRuns: 50 }
+  : { u1: 1024 * MiB, u2: 1000, u3: 10, assets: 100_000, deep: 90_000, d1: 1024 * MiB, seconds: 10, latencyRuns: 200 };
+const RUNS = 3;
+
+const work = await mkdtemp(path.join(os.tmpdir(), 'assetgate-bench-'));
+const dataDir = path.join(work, 'data');
+const port = 20000 + Math.floor(Math.random() * 20000);
+const url = `http://127.0.0.1:${port}`;
+const procs: Proc[] = [];
+const results: Record<string, unknown> = {
+  quick,
+  machine: { cpus: os.cpus().length, memory: os.totalmem(), node: process.version },
+};
+const rows: string[][] = [];
+const row = (...cells: (string | number)[]) => rows.push(cells.map(String));
+const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+async function main() {
+  // Inputs: a large file, a 20 KB PNG.
+  const big = path.join(work, 'big.bin');
+  await writeFile(big, 'assetgate benchmark\n');
+  await truncate(big, SIZE.u1);
+  const smallPng = path.join(work, 'small.png');
+  await sharp({
+    create: {
+      width: 82,
+      height: 82,
+      channels: 3,
+      background: '#808080',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
+  })
+    .png({ compressionLevel: 0 })
+    .resize(82, 82)
+    .toFile(smallPng);
+
+  const server = await start(
+    [path.join(ROOT, 'dist/main.js')],
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      PUBLIC_URL: url,
+      RATE_LIMIT: '0',
+      MAX_FILE_SIZE: '2GiB',
+      UPLOAD_CONCURRENCY: '64',
+    },
+    port,
+  );
+  procs.push(server);
+  const key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(server.output())![1];
+  const auth = { authorization: `Bearer ${key}` };
+  const pid = server.child.pid!;
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle = await memory(pid);
+
+  const gql = async (query: string, variables: unknown = {}) => {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await response.json()) as any;
+  };
+  const settled = async () => {
+    for (let i = 0; i < 6000; i++) {
+      const r = await gql('{ assets(filter: { status: [PROCESSING, WAITING] }) { totalCount } }');
+      if (r.data.assets.totalCount === 0) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  const uploadOp = (file: string, name: string) =>
+    multipartBody(
+      [
+        [
+          'operations',
+          JSON.stringify({
+            query: 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id size } } }',
+            variables: { f: null },
+          }),
+        ],
+        ['map', '{"0":["variables.f"]}'],
+      ],
+      [{ field: '0', path: file, name }],
+    );
+
+  const busboyDir = path.join(work, 'busboy');
+  const rawDir = path.join(work, 'raw');
+  await mkdir(busboyDir);
+  await mkdir(rawDir);
+  const busboy = await startBaseline('upload.ts', ['multipart', busboyDir]);
+  const raw = await startBaseline('upload.ts', ['raw', rawDir]);
+  procs.push(busboy, raw);
+
+  // U1: one large file.
+  const u1 = { assetgate: [] as number[], busboy: [] as number[], raw: [] as number[], rssGrowth: [] as number[] };
+  let lastBig = '';
+  for (let run = 0; run < RUNS; run++) {
+    await resetPeak(pid);
+    const before = await memory(pid);
+    let response: { text: string } = { text: '' };
+    u1.assetgate.push(
+      SIZE.u1 /
+        MiB /
+        ((await timed(
+          async () =>
+            (response = await send(`${url}/graphql`, 'POST', uploadOp(big, 'big.bin'), {
+              ...auth,
+              'x-graphql-yoga-csrf': '1',
+            })),
+        )) /
+          1000),
+    );
+    u1.rssGrowth.push((await memory(pid)).hwm - before.rss);
+    const id = JSON.parse(response.text).data.uploadAsset.asset.id;
+    if (lastBig) await gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', { id: lastBig });
+    lastBig = id;
+    await settled();
+    u1.busboy.push(
+      SIZE.u1 /
+        MiB /
+        ((await timed(() => send(`http://127.0.0.1:${busboy.port}/`, 'POST', uploadOp(big, 'big.bin')))) / 1000),
+    );
+    u1.raw.push(
+      SIZE.u1 /
+        MiB /
+        ((await timed(() =>
+          send(`http://127.0.0.1:${raw.port}/`, 'POST', {
+            stream: createReadStream(big),
+            length: SIZE.u1,
+          }),
+        )) /
+          1000),
+    );
+    await rm(busboyDir, { recursive: true, force: true }).then(() => mkdir(busboyDir));
+    await rm(rawDir, { recursive: true, force: true }).then(() => mkdir(rawDir));
+  }
+  const u1Peak = Math.max(...u1.rssGrowth);
+  results.U1 = {
+    mbPerSecond: { assetgate: median(u1.assetgate), busboy: median(u1.busboy), raw: median(u1.raw) },
+    runs: u1,
+    rssGrowthBytes: u1Peak,
+  };
+  const u1Ratio = median(u1.assetgate) / median(u1.busboy);
+  row(
+    'U1 large upload',
+    `${SIZE.u1 / MiB} MiB`,
+    `${fmt(median(u1.assetgate))} MB/s`,
+    `${fmt(median(u1.busboy))} MB/s (busboy); ceiling ${fmt(median(u1.raw))} MB/s`,
+    fmt(u1Ratio, 2),
+    `≥ 0.8, RSS growth ${fmt(u1Peak / MiB)} MiB < 64`,
+    u1Ratio >= 0.8 && u1Peak < 64 * MiB ? 'met' : 'missed',
+  );
+
+  // U2: many small uploads, 8 at a time.
+  const u2 = { assetgate: [] as number[], busboy: [] as number[] };
+  const smalls = Array.from({ length: SIZE.u2 }, (_, i) => i);
+  for (let run = 0; run < RUNS; run++) {
+    u2.assetgate.push(
+      SIZE.u2 /
+        ((await timed(() =>
+          pool(smalls, 8, async (i) => {
+            const r = await send(`${url}/graphql`, 'POST', uploadOp(smallPng, `s${i}.png`), {
+              ...auth,
+              'x-graphql-yoga-csrf': '1',
+            });
+            if (r.status !== 200 || !r.text.includes('"size"')) throw new Error(r.text);
+          }),
+        )) /
+          1000),
+    );
+    await settled(); // thumbnails are made in the background: let them finish before the baseline runs
+    u2.busboy.push(
+      SIZE.u2 /
+        ((await timed(() =>
+          pool(
+            smalls,
+            8,
+            async (i) => void (await send(`http://127.0.0.1:${busboy.port}/`, 'POST', uploadOp(smallPng, `s${i}.png`))),
+          ),
+        )) /
+          1000),
+    );
+  }
+  const u2Ratio = median(u2.assetgate) / median(u2.busboy);
+  results.U2 = { filesPerSecond: { assetgate: median(u2.assetgate), busboy: median(u2.busboy) }, runs: u2 };
+  row(
+    'U2 small uploads',
+    `${SIZE.u2} × 20 KB PNG, 8 concurrent`,
+    `${fmt(median(u2.assetgate), 0)} files/s`,
+    `${fmt(median(u2.busboy), 0)} files/s`,
+    fmt(u2Ratio, 2),
+    '≥ 0.4',
+    u2Ratio >= 0.4 ? 'met' : 'missed',
+  );
+
+  // U3: batches of 100 files.
+  const batchOp = () =>
+    multipartBody(
+      [
+        [
+          'operations',
+          JSON.stringify({
+            query:
+              'mutation($f: [Upload!]!) { uploadAssets(input: { files: $f }) { assets { id } failures { index } } }',
+            variables: { f: Array(100).fill(null) },
+          }),
+        ],
+        [
+          'map',
+          JSON.stringify(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [String(i), [`variables.f.${i}`]]))),
+        ],
+      ],
+      Array.from({ length: 100 }, (_, i) => ({ field: String(i), path: smallPng, name: `b${i}.png` })),
+    );
+  const u3 = { assetgate: [] as number[], busboy: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    u3.assetgate.push(
+      (SIZE.u3 * 100) /
+        ((await timed(async () => {
+          for (let r = 0; r < SIZE.u3; r++)
+            await send(`${url}/graphql`, 'POST', batchOp(), { ...auth, 'x-graphql-yoga-csrf': '1' });
+        })) /
+          1000),
+    );
+    await settled();
+    u3.busboy.push(
+      (SIZE.u3 * 100) /
+        ((await timed(async () => {
+          for (let r = 0; r < SIZE.u3; r++) await send(`http://127.0.0.1:${busboy.port}/`, 'POST', batchOp());
+        })) /
+          1000),
+    );
+  }
+  results.U3 = { filesPerSecond: { assetgate: median(u3.assetgate), busboy: median(u3.busboy) }, runs: u3 };
+  row(
+    'U3 batch uploads',
+    `${SIZE.u3} × uploadAssets of 100 files`,
+    `${fmt(median(u3.assetgate), 0)} files/s`,
+    `${fmt(median(u3.busboy), 0)} files/s`,
+    fmt(median(u3.assetgate) / median(u3.busboy), 2),
+    '(files/s)',
+    'reported',
+  );
+  await busboy.stop();
+  await raw.stop();
+
+  // Seed assets straight into the database for the list workloads.
+  const db = new SQLite(path.join(dataDir, 'assetgate.db'));
+  db.pragma('busy_timeout = 10000');
+  const insert =
+    db.prepare(`insert into assets (id, org_id, mode, title, slug, type, status, filename, mime_type, size, checksum, width, height, is_public, download_count, created_at, updated_at, url_version, download_urls_issued)
+    values (?, 'default', 'live', ?, ?, 'IMAGE', 'READY', ?, 'image/png', ?, ?, 640, 480, 0, 0, ?, ?, 0, 0)`);
+  const tag = db.prepare(`insert into asset_tags (asset_id, org_id, mode, tag) values (?, 'default', 'live', ?)`);
+  const base = Date.parse('2020-01-01T00:00:00Z');
+  const seed = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      const at = new Date(base + i * 1000).toISOString();
+      insert.run(
+        id,
+        `Asset ${i}`,
+        `bench-asset-${i}`,
+        `asset-${i}.png`,
+        20_000 + (i % 1000),
+        `sha256:${'0'.repeat(64)}`,
+        at,
+        at,
+      );
+      tag.run(id, `tag-${i % 10}`);
+      tag.run(id, `batch-${i % 97}`);
+    }
+  });
+  for (let i = 0; i < SIZE.assets; i += 10_000) seed(i, Math.min(SIZE.assets, i + 10_000));
+  db.close();
+  const seeded = await memory(pid);
+
+  // L1: the first page, 16 connections.
+  const listBody = JSON.stringify({
+    query: '{ assets(first: 50) { edges { node { id title mimeType size width height createdAt tags } } } }',
+  });
+  const listBaseline = await startBaseline('list.ts', [path.join(dataDir, 'assetgate.db')]);
+  procs.push(listBaseline);
+  const cannon = (target: string, opts: Partial<autocannon.Options>) =>
+    autocannon({
+      url: target,
+      connections: 16,
+      duration: SIZE.seconds,
+      ...opts,
+    }) as unknown as Promise<autocannon.Result>;
+  const l1 = { assetgate: [] as autocannon.Result[], baseline: [] as autocannon.Result[] };
+  for (let run = 0; run < RUNS; run++) {
+    l1.assetgate.push(
+      await cannon(`${url}/graphql`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: listBody,
+      }),
+    );
+    l1.baseline.push(await cannon(`http://127.0.0.1:${listBaseline.port}/`, {}));
+  }
+  await listBaseline.stop();
+  const rps = (rs: autocannon.Result[]) => median(rs.map((r) => r.requests.average));
+  const lat = (rs: autocannon.Result[], p: 'p50' | 'p99') => median(rs.map((r) => r.latency[p]));
+  const l1Ratio = rps(l1.assetgate) / rps(l1.baseline);
+  const errors = l1.assetgate.reduce((n, r) => n + r.errors + r.non2xx, 0);
+  results.L1 = {
+    assetgate: { rps: rps(l1.assetgate), p50: lat(l1.assetgate, 'p50'), p99: lat(l1.assetgate, 'p99'), errors },
+    baseline: { rps: rps(l1.baseline), p50: lat(l1.baseline, 'p50'), p99: lat(l1.baseline, 'p99') },
+  };
+  row(
+    'L1 list',
+    `assets(first: 50) over ${SIZE.assets.toLocaleString('en')} assets, 16 connections`,
+    `${fmt(rps(l1.assetgate), 0)} req/s, p50 ${lat(l1.assetgate, 'p50')} ms, p99 ${lat(l1.assetgate, 'p99')} ms`,
+    `${fmt(rps(l1.baseline), 0)} req/s, p50 ${lat(l1.baseline, 'p50')} ms, p99 ${lat(l1.baseline, 'p99')} ms`,
+    fmt(l1Ratio, 2),
+    '≥ 0.5',
+    l1Ratio >= 0.5 && errors === 0 ? 'met' : 'missed',
+  );
+
+  // L2: a page deep in the list, and a filtered, searched one, against the first page.
+  const deepRow = new SQLite(path.join(dataDir, 'assetgate.db'), { readonly: true })
+    .prepare(
+      `select id, created_at from assets where org_id = 'default' and mode = 'live' order by created_at desc, id desc limit 1 offset ?`,
+    )
+    .get(SIZE.deep) as { id: string; created_at: string };
+  const cursor = Buffer.from(JSON.stringify(['created_at', 'desc', deepRow.created_at, deepRow.id])).toString(
+    'base64url',
+  );
+  const page = (args: string) =>
+    `{ assets(first: 50${args}) { edges { node { id title mimeType size width height createdAt tags } } } }`;
+  const latency = async (query: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < SIZE.latencyRuns; i++) times.push(await timed(() => gql(query)));
+    return median(times);
+  };
+  const l2 = { first: [] as number[], deep: [] as number[], filtered: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    l2.first.push(await latency(page('')));
+    l2.deep.push(await latency(page(`, after: "${cursor}"`)));
+    l2.filtered.push(await latency(page(', filter: { tags: ["tag-3"], search: "asset 12" }')));
+  }
+  const deepRatio = median(l2.deep) / median(l2.first);
+  const filteredRatio = median(l2.filtered) / median(l2.first);
+  results.L2 = {
+    medianMs: { first: median(l2.first), deep: median(l2.deep), filtered: median(l2.filtered) },
+    deepRatio,
+    filteredRatio,
+  };
+  row(
+    'L2 deep page',
+    `after a cursor ${SIZE.deep.toLocaleString('en')} deep`,
+    `${fmt(median(l2.deep), 2)} ms`,
+    `first page ${fmt(median(l2.first), 2)} ms`,
+    `${fmt(deepRatio, 2)}×`,
+    '≤ 1.2×',
+    deepRatio <= 1.2 ? 'met' : 'missed',
+  );
+  row(
+    'L2 filtered + searched',
+    'tags and search over the same list',
+    `${fmt(median(l2.filtered), 2)} ms`,
+    `first page ${fmt(median(l2.first), 2)} ms`,
+    `${fmt(filteredRatio, 2)}×`,
+    '(reported)',
+    'reported',
+  );
+  const afterList = await memory(pid);
+
+  // D1: the large file through a signed download URL.
+  const signed = (await gql('mutation($id: ID!) { createDownloadUrl(input: { id: $id }) { url } }', { id: lastBig }))
+    .data.createDownloadUrl.url;
+  const fileBaseline = await startBaseline('download.ts', [big]);
+  procs.push(fileBaseline);
+  const d1 = { assetgate: [] as number[], baseline: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    d1.assetgate.push(SIZE.d1 / MiB / ((await timed(() => drain(signed))) / 1000));
+    d1.baseline.push(SIZE.d1 / MiB / ((await timed(() => drain(`http://127.0.0.1:${fileBaseline.port}/`))) / 1000));
+  }
+  await fileBaseline.stop();
+  const d1Ratio = median(d1.assetgate) / median(d1.baseline);
+  results.D1 = { mbPerSecond: { assetgate: median(d1.assetgate), baseline: median(d1.baseline) }, runs: d1 };
+  row(
+    'D1 download',
+    `${SIZE.d1 / MiB} MiB via a signed URL`,
+    `${fmt(median(d1.assetgate))} MB/s`,
+    `${fmt(median(d1.baseline))} MB/s (fs.createReadStream)`,
+    fmt(d1Ratio, 2),
+    '≥ 0.9',
+    d1Ratio >= 0.9 ? 'met' : 'missed',
+  );
+
+  results.M1 = { idleRss: idle.rss, afterSeedRss: seeded.rss, afterListRss: afterList.rss, u1PeakGrowth: u1Peak };
+  row(
+    'M1 memory',
+    'server RSS',
+    `idle ${fmt(idle.rss / MiB)} MiB; after ${SIZE.assets.toLocaleString('en')} assets and L1 ${fmt(afterList.rss / MiB)} MiB; U1 peak growth ${fmt(u1Peak / MiB)} MiB`,
+    '',
+    '',
+    '',
+    'reported',
+  );
+
+  const table = [
+    '| workload | what | assetgate | raw baseline (same run) | ratio | target | |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+  ].join('\n');
+  console.log(
+    `\n${table}\n\n(${quick ? 'quick run' : 'full run'}; ${os.cpus().length} cores; medians of ${RUNS} interleaved runs)`,
+  );
+  await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
+  const out = path.join(ROOT, 'bench/results', `${quick ? 'quick' : 'full'}-latest.json`);
+  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), ...results, table }, null, 2)}\n`);
+  console.log(`wrote ${path.relative(ROOT, out)}`);
+}
+
+try {
+  await main();
+} finally {
+  for (const proc of procs) await proc.stop();
+  await rm(work, { recursive: true, force: true });
+}
