@@ -119,3 +119,25 @@ test('fs store: a crashed write leaves only a temporary file, which the sweep re
   }
 });
 
+test('fs store: the sweep runs alongside writes whose temporaries come and go', async () => {
+  const dir = tempDir('assetgate-sweep-race-');
+  try {
+    const store = new FsBlobStore({ root: dir.dir, durable: false });
+    const keys = Array.from({ length: 300 }, () => createBlobKey());
+    let writing = true;
+    const writes = Promise.all(keys.map((key) => store.put(key, Readable.from([Buffer.alloc(4096, 1)])))).finally(
+      () => (writing = false),
+    );
+    let sweeps = 0;
+    while (writing) {
+      // Every temporary is fresh, so nothing is removed; a vanished one must not fail the sweep.
+      assert.equal(await store.sweepTemporaries(60_000), 0);
+      sweeps += 1;
+    }
+    await writes;
+    assert.ok(sweeps > 0);
+    for (const key of keys) assert.equal((await store.head(key))?.size, 4096);
+  } finally {
+    dir.remove();
+  }
+});
