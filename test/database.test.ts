@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
+import { createDatabase } from '../src/db/database.js';
+import { tempDir } from './helpers.js';
+
+const folder = tempDir('assetgate-db-');
+after(folder.remove);
+const file = path.join(folder.dir, 'rows.db');
+const db = createDatabase({ url: `sqlite:${file}` });
+after(() => db.destroy());
+
+test('sqlite: rows read through the statement cache equal better-sqlite3 row objects', async () => {
+  await sql`create table t (id integer primary key, name text, size bigint, ratio real, data blob, note text)`.execute(
+    db,
+  );
+  await sql`insert into t (name, size, ratio, data, note) values ('a', 9007199254740991, 0.5, x'00ff', null), ('b', 2, -1.25, null, 'n')`.execute(
+    db,
+  );
+  const reference = new SQLite(file, { readonly: true });
+  after(() => reference.close());
+  const queries = [
+    'select * from t order by id',
+    'select count(*), sum(size) as total from t',
+    // The same name twice: the later column wins, as in better-sqlite3.
+    'select a.id, a.name, b.name as name, b.id from t a join t b on b.id <> a.id order by a.id',
+    'select 1 as "__proto__", \'x\' as "constructor"',
+  ];
+  for (const query of queries) {
+    for (let i = 0; i < 2; i++) {
+      // The second round comes from the cache.
+      const { rows } = await sql.raw(query).execute(db);
+      assert.deepEqual(rows, reference.prepare(query).all(), query);
+    }
+  }
+  const streamed = [];
+  for await (const row of db
+    .selectFrom('t' as never)
+    .selectAll()
+    .stream())
+    streamed.push(row);
+  assert.deepEqual(streamed, reference.prepare('select * from t').all());
+
+  const inserted = await sql<{
+    id: number;
+    name: string;
+  }>`insert into t (name) values ('c') returning id, name`.execute(db);
+  assert.deepEqual(inserted.rows, [{ id: 3, name: 'c' }]);
+  const updated = await sql`update t set note = 'm' where id > 1`.execute(db);
+  assert.equal(updated.numAffectedRows, 2n);
+});
