@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { encodeGlobalId } from '../src/schema/builder.js';
-import { createTestApp, DIALECTS, type TestApp } from './helpers.js';
+import { type GraphQLField, type GraphQLObjectType, getNamedType, isNonNullType, isObjectType } from 'graphql';
+import { decodeGlobalId, encodeGlobalId } from '../src/schema/builder.js';
+import { createTestApp, DIALECTS, png, type TestApp } from './helpers.js';
 
 const FIELDS = 'id title slug type status tags isPublic externalUrl embedUrl size createdAt directory { id name }';
 
@@ -142,6 +144,65 @@ for (const dialect of DIALECTS) {
       }
       const ok = await app.gql('{ assets(first: 1) { totalCount } }');
       assert.equal(ok.errors, undefined, 'the server keeps serving');
+    });
+  });
+
+  describe(`assets: a list reads only the columns its query selects (${dialect})`, () => {
+    let app: TestApp;
+    before(async () => {
+      app = await createTestApp({ THUMBNAIL_SIZES: '16' }, {}, dialect);
+    });
+    after(() => app.dispose());
+
+    /** A selection of `field` (with every field of the objects below it), from the schema itself. */
+    function selectionOf(field: GraphQLField<unknown, unknown>, depth = 0): string {
+      const inner = getNamedType(field.type);
+      if (!isObjectType(inner)) return field.name;
+      if (depth === 2) return `${field.name} { __typename }`;
+      return `${field.name} { ${fieldsOf(inner)
+        .map((f) => selectionOf(f, depth + 1))
+        .join(' ')} }`;
+    }
+    const fieldsOf = (type: GraphQLObjectType) =>
+      Object.values(type.getFields()).filter((field) => field.args.every((arg) => !isNonNullType(arg.type)));
+
+    test('every Asset field, selected alone in a list, reads what the whole row gives', async () => {
+      const tenant = { orgId: 'acme', mode: 'live' as const };
+      const folder = await app.gql('mutation { createDirectory(input: { name: "Shots" }) { directory { id } } }');
+      const directoryId = decodeGlobalId(folder.data.createDirectory.directory.id).id;
+      const image = await app.services.assets.upload(tenant, {
+        stream: Readable.from([png(24, 12)]),
+        filename: 'shot.png',
+        title: 'Shot',
+        description: 'A screenshot',
+        tags: ['ui', 'dark'],
+        directoryId,
+        isPublic: true,
+      });
+      await app.jobs?.idle();
+      await createLink(app, { title: 'Clip', type: 'EXTERNAL_VIDEO', externalUrl: 'https://youtu.be/dQw4w9WgXcQ' });
+
+      const fields = fieldsOf(app.yoga.getEnveloped().schema.getType('Asset') as GraphQLObjectType);
+      const everything = fields.map((field) => selectionOf(field)).join(' ');
+      const whole = await app.gql(`{ assets(first: 10) { edges { node { ${everything} } } } }`);
+      assert.equal(whole.errors, undefined, JSON.stringify(whole.errors));
+      const rows: Record<string, any>[] = whole.data.assets.edges.map((edge: { node: unknown }) => edge.node);
+      const shot = rows.find((row) => row.id === encodeGlobalId('Asset', image.id))!;
+      assert.equal(shot.metadata.thumbnails.length, 1, 'the image was processed');
+      assert.equal(shot.directory.name, 'Shots');
+      for (const row of rows) {
+        const one = await app.gql(`query($id: ID!) { asset(id: $id) { ${everything} } }`, { id: row.id });
+        assert.deepEqual(one.data.asset, row, 'a list row and the asset read alone agree');
+      }
+      for (const field of fields) {
+        const alone = await app.gql(`{ assets(first: 10) { edges { node { ${selectionOf(field)} } } } }`);
+        assert.equal(alone.errors, undefined, `${field.name}: ${JSON.stringify(alone.errors)}`);
+        assert.deepEqual(
+          alone.data.assets.edges.map((edge: { node: Record<string, unknown> }) => edge.node[field.name]),
+          rows.map((row) => row[field.name]),
+          field.name,
+        );
+      }
     });
   });
 

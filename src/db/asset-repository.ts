@@ -36,6 +36,11 @@ export interface PageRequest {
   cursor?: { value: string | number; id: string };
   /** Walk towards the start (`last`/`before`): rows come back in display order all the same. */
   backward: boolean;
+  /**
+   * Only these columns (and `id` and the sort column, which cursors need); every one when
+   * absent. The rows are typed whole: the caller reads only what it asked for.
+   */
+  columns?: readonly (keyof AssetRow)[];
 }
 
 type AssetBuilder = ExpressionBuilder<Database, 'assets'>;
@@ -135,9 +140,13 @@ export class AssetRepository {
   async page(tenant: Tenant, request: PageRequest): Promise<{ rows: AssetRow[]; hasMore: boolean }> {
     const { column, cursor, limit } = request;
     const walk: Direction = request.backward ? (request.direction === 'asc' ? 'desc' : 'asc') : request.direction;
-    let query = this.db
-      .selectFrom('assets')
-      .selectAll()
+    const from = this.db.selectFrom('assets');
+    let query = (
+      request.columns
+        ? from.select([...new Set([...request.columns, 'id', column] as const)].map((c) => `assets.${c}` as const))
+        : from.selectAll()
+    )
+      .$castTo<AssetRow>()
       .where((eb) => filterExpression(eb, tenant, request.filter));
     if (cursor) {
       // (col, id) beyond the cursor, written so the first term is an index range on col.

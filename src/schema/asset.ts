@@ -55,9 +55,21 @@ export function downloadPath(assetId: string): string {
   return `/download/${encodeGlobalId('Asset', assetId)}`;
 }
 
+/**
+ * The columns a computed field reads, for lists that fetch only what a query selects
+ * (`columnsFor`); exposed fields need nothing, their column is known. A field that
+ * says nothing makes such a list read every column.
+ */
+function reads(...columns: (keyof AssetRow)[]) {
+  return { columns };
+}
+
+/** Columns every asset row carries, whatever is selected: identity, tenant and what `isTypeOf` checks. */
+export const ASSET_KEY_COLUMNS = ['id', 'org_id', 'mode', 'slug', 'blob_key'] as const satisfies (keyof AssetRow)[];
+
 export const Asset = builder.loadableNode('Asset', {
   description: 'A stored file, or a link to one elsewhere.',
-  id: { resolve: (asset: AssetRow) => asset.id },
+  id: { resolve: (asset: AssetRow) => asset.id, extensions: reads('id') },
   // The caller's own assets, then public ones: anything else does not exist for this caller.
   load: async (ids: string[], ctx) => {
     const repository = ctx.services.assetRepository;
@@ -72,12 +84,21 @@ export const Asset = builder.loadableNode('Asset', {
     title: t.exposeString('title'),
     slug: t.exposeString('slug'),
     description: t.exposeString('description', { nullable: true }),
-    type: t.field({ type: AssetTypeEnum, resolve: (a) => a.type as (typeof ASSET_TYPES)[number] }),
-    status: t.field({ type: AssetStatusEnum, resolve: (a) => a.status as 'READY' }),
+    type: t.field({
+      type: AssetTypeEnum,
+      extensions: reads('type'),
+      resolve: (a) => a.type as (typeof ASSET_TYPES)[number],
+    }),
+    status: t.field({ type: AssetStatusEnum, extensions: reads('status'), resolve: (a) => a.status as 'READY' }),
     failureReason: t.exposeString('failure_reason', { nullable: true }),
     filename: t.exposeString('filename', { nullable: true }),
     mimeType: t.exposeString('mime_type', { nullable: true }),
-    size: t.float({ nullable: true, description: 'Bytes stored.', resolve: (a) => (a.blob_key ? a.size : null) }),
+    size: t.float({
+      nullable: true,
+      description: 'Bytes stored.',
+      extensions: reads('size', 'blob_key'),
+      resolve: (a) => (a.blob_key ? a.size : null),
+    }),
     checksum: t.exposeString('checksum', { nullable: true, description: '`sha256:<hex>` of the bytes.' }),
     width: t.exposeInt('width', { nullable: true }),
     height: t.exposeInt('height', { nullable: true }),
@@ -89,6 +110,7 @@ export const Asset = builder.loadableNode('Asset', {
     thumbnailUrl: t.string({
       nullable: true,
       description: 'The smallest thumbnail (WebP), served by the same rules as the bytes.',
+      extensions: reads('id', 'metadata'),
       resolve: (a, _args, ctx) => {
         const first = metadataOf(a).thumbnails?.[0];
         return first ? thumbnailUrl(ctx.services.config.publicUrl, a.id, first.size) : null;
@@ -97,28 +119,32 @@ export const Asset = builder.loadableNode('Asset', {
     metadata: t.field({
       type: AssetMetadataRef,
       description: 'What processing learnt beyond the fields above.',
+      extensions: reads('id', 'metadata'),
       resolve: (a) => ({ ...metadataOf(a), assetId: a.id }),
     }),
     url: t.string({
       nullable: true,
       description: 'Where the bytes are served: with an API key of the org, or by anyone when the asset is public.',
+      extensions: reads('id', 'blob_key'),
       resolve: (a, _args, ctx) => (a.blob_key ? `${ctx.services.config.publicUrl}${downloadPath(a.id)}` : null),
     }),
     tags: t.loadableList({
       type: 'String',
       load: (ids: string[], ctx) => ctx.services.assetRepository.tagsOf(ids),
+      extensions: reads('id'),
       resolve: (a) => a.id,
     }),
     directory: t.field({
       type: Directory,
       nullable: true,
       description: 'The folder, for callers of the same org; null for others reading a public asset.',
+      extensions: reads('org_id', 'mode', 'directory_id'),
       resolve: (a, _args, ctx) =>
         ctx.tenant?.orgId === a.org_id && ctx.tenant.mode === a.mode ? a.directory_id : null,
     }),
-    isPublic: t.boolean({ resolve: (a) => a.is_public === 1 }),
+    isPublic: t.boolean({ extensions: reads('is_public'), resolve: (a) => a.is_public === 1 }),
     downloadCount: t.exposeInt('download_count'),
-    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.created_at }),
-    updatedAt: t.field({ type: 'DateTime', resolve: (a) => a.updated_at }),
+    createdAt: t.field({ type: 'DateTime', extensions: reads('created_at'), resolve: (a) => a.created_at }),
+    updatedAt: t.field({ type: 'DateTime', extensions: reads('updated_at'), resolve: (a) => a.updated_at }),
   }),
 });

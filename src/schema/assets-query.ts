@@ -1,9 +1,12 @@
+import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import type { AssetQueryFilter, SortColumn } from '../db/asset-repository.js';
+import type { AssetRow } from '../db/types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 
 import { normalizeTags } from '../services/naming.js';
 import { pageAssets } from '../services/pagination.js';
-import { Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
+import { ASSET_KEY_COLUMNS, Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
+import { columnsFor, selectedFieldNames } from './projection.js';
 import { builder, decodeGlobalId, tenantOf } from './builder.js';
 
 const SortField = builder.enumType('AssetSortField', {
@@ -84,6 +87,13 @@ builder.queryField('asset', (t) =>
   }),
 );
 
+/** What the page's rows must carry for the fields the query selects on its nodes. */
+function selectedColumns(info: GraphQLResolveInfo): (keyof AssetRow)[] | undefined {
+  const type = info.schema.getType('Asset') as GraphQLObjectType;
+  const fields = new Set([...selectedFieldNames(info, ['edges', 'node']), ...selectedFieldNames(info, ['nodes'])]);
+  return columnsFor(type, fields, ASSET_KEY_COLUMNS);
+}
+
 builder.queryField('assets', (t) =>
   t.connection(
     {
@@ -93,7 +103,7 @@ builder.queryField('assets', (t) =>
         filter: t.arg({ type: AssetFilter }),
         orderBy: t.arg({ type: AssetOrder, description: 'Default: CREATED_AT DESC. Ties are broken by id.' }),
       },
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         const order = {
           column: SORT_COLUMNS[args.orderBy?.field ?? 'CREATED_AT'],
           direction: args.orderBy?.direction === 'ASC' ? ('asc' as const) : ('desc' as const),
@@ -104,6 +114,7 @@ builder.queryField('assets', (t) =>
           args,
           toQueryFilter(args.filter),
           order,
+          selectedColumns(info),
         );
         return {
           edges: page.rows.map((node, i) => ({ node, cursor: page.cursors[i] })),

@@ -65,6 +65,7 @@ export async function pageAssets(
   args: ConnectionArgs,
   filter: AssetQueryFilter,
   order: { column: SortColumn; direction: Direction },
+  columns?: readonly (keyof AssetRow)[],
 ): Promise<AssetPage> {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');
@@ -81,7 +82,7 @@ export async function pageAssets(
   const { rows, hasMore } =
     limit === 0
       ? { rows: [], hasMore: false }
-      : await repository.page(tenant, { filter, ...order, limit, cursor, backward });
+      : await repository.page(tenant, { filter, ...order, limit, cursor, backward, columns });
   let total: Promise<number> | undefined;
   return {
     rows,
