@@ -117,12 +117,17 @@ builder.queryField('assets', (t) =>
           selectedColumns(info),
         );
         return {
-          edges: page.rows.map((node, i) => ({ node, cursor: page.cursors[i] })),
+          edges: page.rows.map((node) => ({
+            node,
+            get cursor() {
+              return page.cursorOf(node);
+            },
+          })),
           pageInfo: {
             hasNextPage: page.hasNextPage,
             hasPreviousPage: page.hasPreviousPage,
-            startCursor: page.cursors[0] ?? null,
-            endCursor: page.cursors.at(-1) ?? null,
+            startCursor: page.rows.length ? page.cursorOf(page.rows[0]!) : null,
+            endCursor: page.rows.length ? page.cursorOf(page.rows.at(-1)!) : null,
           },
           totalCount: page.totalCount,
         };

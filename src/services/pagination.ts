@@ -15,7 +15,8 @@ export interface ConnectionArgs {
 
 export interface AssetPage {
   rows: AssetRow[];
-  cursors: string[];
+  /** The cursor of a row of the page; made when asked for, as most lists never read them. */
+  cursorOf: (row: AssetRow) => string;
   hasNextPage: boolean;
   hasPreviousPage: boolean;
   totalCount: () => Promise<number>;
@@ -86,7 +87,7 @@ export async function pageAssets(
   let total: Promise<number> | undefined;
   return {
     rows,
-    cursors: rows.map((row) => encodeCursor(order.column, order.direction, row)),
+    cursorOf: (row) => encodeCursor(order.column, order.direction, row),
     hasNextPage: backward ? args.before != null : hasMore,
     hasPreviousPage: backward ? hasMore : args.after != null,
     totalCount: () => (total ??= repository.count(tenant, filter)),
