@@ -1,6 +1,6 @@
 /** Helpers shared by the benchmarks: processes, memory readings, streamed requests, statistics. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
@@ -8,6 +8,16 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The server's command line, node flags included, exactly as `npm start` runs it. */
+export function serverArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const command = /\bnode ((?:--\S+ )*)dist\/main\.js/.exec(scripts.start);
+  if (!command) throw new Error(`npm start does not run node dist/main.js: ${scripts.start}`);
+  return [...command[1]!.trim().split(' ').filter(Boolean), path.join(ROOT, 'dist/main.js')];
+}
 
 export interface Proc {
   child: ChildProcess;

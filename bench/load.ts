@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { drain, memory, MiB, multipartBody, percentile, ROOT, send, start, timed } from './lib.js';
+import { drain, memory, MiB, multipartBody, percentile, ROOT, send, serverArgs, start, timed } from './lib.js';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 10 : 60;
@@ -16,7 +16,7 @@ const work = await mkdtemp(path.join(os.tmpdir(), 'assetgate-load-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
 const url = `http://127.0.0.1:${port}`;
 const server = await start(
-  [path.join(ROOT, 'dist/main.js')],
+  serverArgs(),
   {
     PORT: String(port),
     HOST: '127.0.0.1',

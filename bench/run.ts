@@ -22,6 +22,7 @@ import {
   pool,
   resetPeak,
   ROOT,
+  serverArgs,
   send,
   start,
   startBaseline,
@@ -67,7 +68,7 @@ async function main() {
     .toFile(smallPng);
 
   const server = await start(
-    [path.join(ROOT, 'dist/main.js')],
+    serverArgs(),
     {
       PORT: String(port),
       HOST: '127.0.0.1',
