@@ -1,5 +1,5 @@
 /** Helpers shared by the benchmarks: processes, memory readings, streamed requests, statistics. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -51,6 +51,14 @@ export async function start(args: string[], env: Record<string, string> = {}, po
   }
   child.kill('SIGKILL');
   throw new Error(`did not start: ${args.join(' ')}\n${out}`);
+}
+
+/**
+ * Writes every dirty page to disk (sync(1)) before a timed upload, so no run pays
+ * for the write-back of the one before it.
+ */
+export function flushDisk(): void {
+  execFileSync('sync');
 }
 
 /** Runs a TypeScript baseline program through tsx. */

@@ -2,9 +2,12 @@
  * Raw baselines for uploads: bare node:http with no GraphQL, no database.
  * `multipart`: busboy parses the body and pipes each file part to disk.
  * `raw`: the request body is piped straight to a file (the ceiling).
+ * `multipart-fsync`: as `multipart`, and each file is fsynced before the answer, as the
+ * product does: the same bytes, made durable.
  * Prints `listening <port>` once ready.
  */
 import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -26,7 +29,10 @@ const server = createServer((req, res) => {
   const writes: Promise<void>[] = [];
   parser.on('file', (_name, stream) => {
     files += 1;
-    writes.push(pipeline(stream, createWriteStream(path.join(dir, `part-${n++}`))));
+    const file = path.join(dir, `part-${n++}`);
+    writes.push(
+      pipeline(stream, createWriteStream(file)).then(() => (mode === 'multipart-fsync' ? fsync(file) : undefined)),
+    );
   });
   parser.on('close', () => {
     Promise.all(writes).then(
@@ -36,4 +42,9 @@ const server = createServer((req, res) => {
   });
   req.pipe(parser);
 });
+async function fsync(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  await handle.sync().finally(() => handle.close());
+}
+
 server.listen(0, '127.0.0.1', () => console.log(`listening ${(server.address() as { port: number }).port}`));
