@@ -100,15 +100,16 @@ export async function fsck(
   for await (const key of blobs.keys()) {
     report.blobsChecked += 1;
     if (owned.has(key)) continue;
-    report.orphanBlobs.push(key);
     const info = await blobs.head(key);
+    if (!info) continue; // deleted since it was listed: nothing left to report
+    report.orphanBlobs.push(key);
     // Without a known age an orphan may be an upload between its blob and its row: never removed.
-    if (info?.modifiedAt !== undefined && now - info.modifiedAt >= grace) orphans.push(key);
+    if (info.modifiedAt !== undefined && now - info.modifiedAt >= grace) orphans.push(key);
   }
 
   if (options.repair) {
     for (const asset of broken) {
-      await db
+      const result = await db
         .updateTable('assets')
         .set({
           status: 'FAILED',
@@ -118,8 +119,9 @@ export async function fsck(
           checksum: null,
         })
         .where('id', '=', asset.id)
-        .execute();
-      if (asset.blob_key) await blobs.delete(asset.blob_key);
+        .where('blob_key', '=', asset.blob_key!) // unless the asset changed since it was checked
+        .executeTakeFirst();
+      if (result.numUpdatedRows > 0n) await blobs.delete(asset.blob_key!);
     }
     for (const key of orphans) await blobs.delete(key);
   }
