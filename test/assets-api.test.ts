@@ -166,6 +166,21 @@ for (const dialect of DIALECTS) {
     const fieldsOf = (type: GraphQLObjectType) =>
       Object.values(type.getFields()).filter((field) => field.args.every((arg) => !isNonNullType(arg.type)));
 
+    test('the page query reads the selected columns, not the whole row', async () => {
+      await createLink(app, { title: 'Narrow' });
+      const [pageSql] = (
+        await app.recordQueries(() => app.gql('{ assets(first: 5) { edges { node { title isPublic } } } }'))
+      ).filter((text) => /from "assets"/.test(text));
+      const selected = /^select (.*?) from "assets"/.exec(pageSql!)?.[1];
+      assert.ok(selected, pageSql);
+      assert.ok(!selected.includes('*'), selected);
+      for (const column of ['title', 'is_public', 'id', 'created_at'])
+        assert.match(selected, new RegExp(`"${column}"`));
+      for (const column of ['description', 'metadata', 'checksum', 'embed_url']) {
+        assert.doesNotMatch(selected, new RegExp(`"${column}"`), `${column} was not selected`);
+      }
+    });
+
     test('every Asset field, selected alone in a list, reads what the whole row gives', async () => {
       const tenant = { orgId: 'acme', mode: 'live' as const };
       const folder = await app.gql('mutation { createDirectory(input: { name: "Shots" }) { directory { id } } }');

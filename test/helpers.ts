@@ -35,6 +35,8 @@ export interface TestApp extends App {
   ): Promise<GqlResult<T>>;
   /** Counts SQL statements while `fn` runs. */
   countQueries(fn: () => Promise<unknown>): Promise<number>;
+  /** The SQL text of every statement run while `fn` runs. */
+  recordQueries(fn: () => Promise<unknown>): Promise<string[]>;
   dispose(): Promise<void>;
 }
 
@@ -90,15 +92,24 @@ export async function createTestApp(
     ...(postgres && { DATABASE_URL: postgres.url }),
     ...env,
   });
-  let counting: number | undefined;
+  let recording: string[] | undefined;
   const db =
     overrides.db ??
     createDatabase({
       url: config.databaseUrl,
       onQuery: (event) => {
-        if (event.level === 'query' && counting !== undefined) counting += 1;
+        if (event.level === 'query') recording?.push(event.query.sql);
       },
     });
+  const recordQueries = async (fn: () => Promise<unknown>) => {
+    recording = [];
+    try {
+      await fn();
+      return recording;
+    } finally {
+      recording = undefined;
+    }
+  };
   const unexpected: unknown[] = [];
   const app = await createApp(config, { logError: (e) => unexpected.push(e), ...overrides, db });
   const createKey = async (orgId: string, scopes: readonly Scope[] = SCOPES, mode: 'live' | 'test' = 'live') =>
@@ -121,15 +132,8 @@ export async function createTestApp(
       const json = (await response.json()) as any;
       return { status: response.status, headers: response.headers, data: json.data, errors: json.errors };
     },
-    async countQueries(fn) {
-      counting = 0;
-      try {
-        await fn();
-        return counting;
-      } finally {
-        counting = undefined;
-      }
-    },
+    recordQueries,
+    countQueries: async (fn) => (await recordQueries(fn)).length,
     async dispose() {
       await app.close();
       await postgres?.drop();

@@ -70,6 +70,8 @@ export const ASSET_KEY_COLUMNS = ['id', 'org_id', 'mode', 'slug', 'blob_key'] as
 export const Asset = builder.loadableNode('Asset', {
   description: 'A stored file, or a link to one elsewhere.',
   id: { resolve: (asset: AssetRow) => asset.id, extensions: reads('id') },
+  // No `cacheResolved`: rows of a list may carry only the columns its query selected
+  // (`assets`), and must never stand in for a whole row in the loader's cache.
   // The caller's own assets, then public ones: anything else does not exist for this caller.
   load: async (ids: string[], ctx) => {
     const repository = ctx.services.assetRepository;

@@ -90,8 +90,7 @@ builder.queryField('asset', (t) =>
 /** What the page's rows must carry for the fields the query selects on its nodes. */
 function selectedColumns(info: GraphQLResolveInfo): (keyof AssetRow)[] | undefined {
   const type = info.schema.getType('Asset') as GraphQLObjectType;
-  const fields = new Set([...selectedFieldNames(info, ['edges', 'node']), ...selectedFieldNames(info, ['nodes'])]);
-  return columnsFor(type, fields, ASSET_KEY_COLUMNS);
+  return columnsFor(type, selectedFieldNames(info, ['edges', 'node']), ASSET_KEY_COLUMNS);
 }
 
 builder.queryField('assets', (t) =>
