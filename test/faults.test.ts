@@ -13,9 +13,12 @@ import { assertConsistent, createTestApp, listFiles, listen, multipartForm, temp
 
 const UPLOAD = 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id size } } }';
 
-/** A store that fails on demand, like a full or broken disk, or a slow one. */
+/**
+ * A store that fails on demand, like a full or broken disk, or a slow one; `vanish` deletes
+ * each blob right after listing it, as a concurrent delete would.
+ */
 class FailingBlobStore implements BlobStore {
-  mode: 'ok' | 'ENOSPC' | 'EIO' | 'slow' = 'ok';
+  mode: 'ok' | 'ENOSPC' | 'EIO' | 'slow' | 'vanish' = 'ok';
   constructor(private readonly inner: FsBlobStore) {}
   #fail(): void {
     if (this.mode === 'ENOSPC' || this.mode === 'EIO') {
@@ -46,8 +49,11 @@ class FailingBlobStore implements BlobStore {
   async delete(key: string) {
     return this.inner.delete(key);
   }
-  keys() {
-    return this.inner.keys();
+  async *keys() {
+    for await (const key of this.inner.keys()) {
+      if (this.mode === 'vanish') await this.inner.delete(key);
+      yield key;
+    }
   }
   localPath(key: string) {
     return this.inner.localPath(key);
@@ -145,6 +151,22 @@ describe('faults: a failing blob store and a busy database', () => {
       await app.sweeper.sweep({ deep: true });
       assert.deepEqual(await listFiles(path.join(app.dataDir, 'blobs')), []);
       assert.ok(isClean(await fsck({ db: app.db, blobs: app.blobs, orgs: app.services.orgs })));
+    } finally {
+      await app.dispose();
+    }
+  });
+
+  test('a blob deleted while the check lists the store is not reported as an orphan', async () => {
+    const store = new FailingBlobStore(new FsBlobStore({ root: path.join(data.dir, 'vanish') }));
+    const app = await createTestApp({}, { blobs: store });
+    try {
+      const key = 'cd/cdef0123-0000-4000-8000-000000000000';
+      await store.put(key, Readable.from([Buffer.from('deleted meanwhile')]));
+      store.mode = 'vanish';
+      const report = await fsck({ db: app.db, blobs: store, orgs: app.services.orgs });
+      assert.equal(report.blobsChecked, 1, 'the blob was listed');
+      assert.deepEqual(report.orphanBlobs, []);
+      assert.ok(isClean(report));
     } finally {
       await app.dispose();
     }
