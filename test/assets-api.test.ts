@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { type GraphQLField, type GraphQLObjectType, getNamedType, isNonNullType, isObjectType } from 'graphql';
 import { decodeGlobalId, encodeGlobalId } from '../src/schema/builder.js';
-import { createTestApp, DIALECTS, png, type TestApp } from './helpers.js';
+import { createTestApp, DIALECTS, type GqlResult, png, type TestApp } from './helpers.js';
 
 const FIELDS = 'id title slug type status tags isPublic externalUrl embedUrl size createdAt directory { id name }';
 
@@ -357,8 +357,30 @@ for (const dialect of DIALECTS) {
       const one = await statementsFor(1);
       const hundred = await statementsFor(100);
       assert.equal(hundred, one, 'a longer page must not cost more statements');
-      // key lookup + page + count + tags batch + folders batch
-      assert.ok(hundred <= 5, `expected at most 5 statements, saw ${hundred}`);
+      // key lookup + page (tags included) + count + folders batch
+      assert.ok(hundred <= 4, `expected at most 4 statements, saw ${hundred}`);
+    });
+
+    test('a page reads its tags in the page query, sorted, [] for an untagged asset', async () => {
+      const tagged = await createLink(app, { title: 'Tagged', tags: ['zeta', 'alpha', 'Mid'] });
+      const bare = await createLink(app, { title: 'Bare' });
+      let result: GqlResult<any> | undefined;
+      const statements = await app.recordQueries(async () => {
+        result = await app.gql('query($ids: [ID!]) { assets(filter: { ids: $ids }) { edges { node { id tags } } } }', {
+          ids: [tagged.id, bare.id],
+        });
+      });
+      const tagsById = Object.fromEntries(
+        result!.data.assets.edges.map((edge: { node: { id: string; tags: string[] } }) => [edge.node.id, edge.node.tags]),
+      );
+      assert.deepEqual(tagsById, { [tagged.id]: ['alpha', 'mid', 'zeta'], [bare.id]: [] });
+      assert.deepEqual(
+        statements.filter((text) => text.includes('"asset_tags"') && !text.includes('from "assets"')),
+        [],
+        'no statement of its own for the tags',
+      );
+      const alone = await app.gql('query($id: ID!) { asset(id: $id) { tags } }', { id: tagged.id });
+      assert.deepEqual(alone.data.asset.tags, ['alpha', 'mid', 'zeta'], 'read alone, the same');
     });
   });
 }

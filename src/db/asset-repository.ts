@@ -7,8 +7,8 @@ import {
   type Transaction,
   type Updateable,
 } from 'kysely';
-import { type Db, isUniqueViolation } from './database.js';
-import type { AssetRow, AssetsTable, Database, Tenant } from './types.js';
+import { type Db, isPostgres, isUniqueViolation } from './database.js';
+import type { AssetRow, AssetsTable, Database, ListedAssetRow, Tenant } from './types.js';
 
 /** Columns a page may be ordered by; each has an index ending in `id`. */
 export type SortColumn = 'created_at' | 'updated_at' | 'title' | 'size';
@@ -41,6 +41,8 @@ export interface PageRequest {
    * absent. The rows are typed whole: the caller reads only what it asked for.
    */
   columns?: readonly (keyof AssetRow)[];
+  /** Also each row's tags, sorted, as `tags`: read by the page query itself, not a second one. */
+  withTags?: boolean;
 }
 
 type AssetBuilder = ExpressionBuilder<Database, 'assets'>;
@@ -108,7 +110,22 @@ async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: rea
 
 /** Data access for assets and their tags. Every method is scoped to a tenant. */
 export class AssetRepository {
-  constructor(private readonly db: Db) {}
+  private readonly postgres: boolean;
+
+  constructor(private readonly db: Db) {
+    this.postgres = isPostgres(db);
+  }
+
+  /**
+   * An asset's tags, sorted, as one value of its row: a text[] on PostgreSQL, JSON
+   * text on SQLite (parsed by the caller). Each is a seek on the (asset_id, tag) key.
+   */
+  private tagList(eb: AssetBuilder) {
+    const tags = eb.selectFrom('asset_tags').whereRef('asset_tags.asset_id', '=', 'assets.id');
+    return this.postgres
+      ? sql<string[]>`array(${tags.select('asset_tags.tag').orderBy('asset_tags.tag')})`
+      : tags.select(sql<string[]>`json_group_array(asset_tags.tag order by asset_tags.tag)`.as('tags'));
+  }
 
   /** Rows for `ids` in the tenant, aligned with `ids` (`undefined` where there is none). */
   async findByIds(tenant: Tenant, ids: readonly string[]): Promise<(AssetRow | undefined)[]> {
@@ -137,16 +154,15 @@ export class AssetRepository {
   }
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
-  async page(tenant: Tenant, request: PageRequest): Promise<{ rows: AssetRow[]; hasMore: boolean }> {
+  async page(tenant: Tenant, request: PageRequest): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
     const { column, cursor, limit } = request;
     const walk: Direction = request.backward ? (request.direction === 'asc' ? 'desc' : 'asc') : request.direction;
     const from = this.db.selectFrom('assets');
-    let query = (
-      request.columns
-        ? from.select([...new Set([...request.columns, 'id', column] as const)].map((c) => `assets.${c}` as const))
-        : from.selectAll()
-    )
-      .$castTo<AssetRow>()
+    const columns = request.columns
+      ? from.select([...new Set([...request.columns, 'id', column] as const)].map((c) => `assets.${c}` as const))
+      : from.selectAll();
+    let query = (request.withTags ? columns.select((eb) => this.tagList(eb).as('tags')) : columns)
+      .$castTo<ListedAssetRow>()
       .where((eb) => filterExpression(eb, tenant, request.filter));
     if (cursor) {
       // (col, id) beyond the cursor, written so the first term is an index range on col.
@@ -164,6 +180,9 @@ export class AssetRepository {
       .orderBy('assets.id', walk)
       .limit(limit + 1)
       .execute();
+    if (request.withTags && !this.postgres) {
+      for (const row of rows) row.tags = JSON.parse(row.tags as unknown as string) as string[];
+    }
     const hasMore = rows.length > limit;
     const page = rows.slice(0, limit);
     if (request.backward) page.reverse();

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import {
   Kysely,
   type LogEvent,
+  PostgresAdapter,
   PostgresDialect,
   SqliteDialect,
   type SqliteDatabase,
@@ -25,6 +26,11 @@ export interface DatabaseOptions {
 /** Which SQL engine a `Db` talks to, for the few places that must know. */
 export function dialectOf(url: string): 'sqlite' | 'postgres' {
   return url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+}
+
+/** Whether `db` talks to PostgreSQL, for the few statements the two engines write differently. */
+export function isPostgres(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
 // BIGINT (int8) arrives as a string from pg; sizes fit in a double.

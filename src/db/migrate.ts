@@ -1,4 +1,5 @@
-import { type Kysely, type Migration, type MigrationResultSet, Migrator, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { isPostgres } from './database.js';
 import * as initial from './migrations/0001-initial.js';
 import * as apiKeys from './migrations/0002-api-keys.js';
 import * as signedUrls from './migrations/0003-signed-urls.js';
@@ -29,10 +30,6 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
     ...(isPostgres(db) && { migrationTableSchema: await currentSchema(db) }),
   });
   return migrator.migrateToLatest();
-}
-
-function isPostgres(db: Kysely<any>): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
 async function currentSchema(db: Kysely<any>): Promise<string> {

@@ -130,6 +130,8 @@ export interface Database {
 }
 
 export type AssetRow = Selectable<AssetsTable>;
+/** A row of a page that was asked for tags (`withTags`): the asset's tags, sorted, ride along. */
+export type ListedAssetRow = AssetRow & { tags?: string[] };
 export type DirectoryRow = Selectable<DirectoriesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobRow = Selectable<JobsTable>;

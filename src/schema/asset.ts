@@ -1,8 +1,11 @@
-import type { AssetRow } from '../db/types.js';
+import { createContextCache } from '@pothos/core';
+import DataLoader from 'dataloader';
+import type { AssetRow, ListedAssetRow } from '../db/types.js';
 import { NotFoundError } from '../errors.js';
 import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../services/asset-metadata.js';
 import { ASSET_TYPES } from '../services/media-type.js';
 import { builder, encodeGlobalId } from './builder.js';
+import type { Context } from './context.js';
 import { Directory } from './directory.js';
 
 export const AssetTypeEnum = builder.enumType('AssetType', { values: ASSET_TYPES });
@@ -67,9 +70,14 @@ function reads(...columns: (keyof AssetRow)[]) {
 /** Columns every asset row carries, whatever is selected: identity, tenant and what `isTypeOf` checks. */
 export const ASSET_KEY_COLUMNS = ['id', 'org_id', 'mode', 'slug', 'blob_key'] as const satisfies (keyof AssetRow)[];
 
+/** Tags of assets read one by one (by id, or returned by a mutation), batched per request. */
+const tagsLoader = createContextCache(
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.tagsOf(ids)),
+);
+
 export const Asset = builder.loadableNode('Asset', {
   description: 'A stored file, or a link to one elsewhere.',
-  id: { resolve: (asset: AssetRow) => asset.id, extensions: reads('id') },
+  id: { resolve: (asset: ListedAssetRow) => asset.id, extensions: reads('id') },
   // No `cacheResolved`: rows of a list may carry only the columns its query selected
   // (`assets`), and must never stand in for a whole row in the loader's cache.
   // The caller's own assets, then public ones: anything else does not exist for this caller.
@@ -130,11 +138,11 @@ export const Asset = builder.loadableNode('Asset', {
       extensions: reads('id', 'blob_key'),
       resolve: (a, _args, ctx) => (a.blob_key ? `${ctx.services.config.publicUrl}${downloadPath(a.id)}` : null),
     }),
-    tags: t.loadableList({
-      type: 'String',
-      load: (ids: string[], ctx) => ctx.services.assetRepository.tagsOf(ids),
+    // A list reads its rows' tags with the page (`withTags`); an asset read on its own, in batches.
+    tags: t.stringList({
+      description: 'Sorted.',
       extensions: reads('id'),
-      resolve: (a) => a.id,
+      resolve: (a, _args, ctx) => a.tags ?? tagsLoader(ctx).load(a.id),
     }),
     directory: t.field({
       type: Directory,

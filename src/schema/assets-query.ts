@@ -88,9 +88,10 @@ builder.queryField('asset', (t) =>
 );
 
 /** What the page's rows must carry for the fields the query selects on its nodes. */
-function selectedColumns(info: GraphQLResolveInfo): (keyof AssetRow)[] | undefined {
+function selectedColumns(info: GraphQLResolveInfo): { columns?: (keyof AssetRow)[]; withTags: boolean } {
   const type = info.schema.getType('Asset') as GraphQLObjectType;
-  return columnsFor(type, selectedFieldNames(info, ['edges', 'node']), ASSET_KEY_COLUMNS);
+  const fields = selectedFieldNames(info, ['edges', 'node']);
+  return { columns: columnsFor(type, fields, ASSET_KEY_COLUMNS), withTags: fields.has('tags') };
 }
 
 builder.queryField('assets', (t) =>

@@ -1,5 +1,11 @@
-import type { AssetQueryFilter, AssetRepository, Direction, SortColumn } from '../db/asset-repository.js';
-import type { AssetRow, Tenant } from '../db/types.js';
+import type {
+  AssetQueryFilter,
+  AssetRepository,
+  Direction,
+  PageRequest,
+  SortColumn,
+} from '../db/asset-repository.js';
+import type { AssetRow, ListedAssetRow, Tenant } from '../db/types.js';
 import { BadUserInputError } from '../errors.js';
 
 /** Largest `first`/`last`. */
@@ -14,7 +20,7 @@ export interface ConnectionArgs {
 }
 
 export interface AssetPage {
-  rows: AssetRow[];
+  rows: ListedAssetRow[];
   /** The cursor of a row of the page; made when asked for, as most lists never read them. */
   cursorOf: (row: AssetRow) => string;
   hasNextPage: boolean;
@@ -66,7 +72,7 @@ export async function pageAssets(
   args: ConnectionArgs,
   filter: AssetQueryFilter,
   order: { column: SortColumn; direction: Direction },
-  columns?: readonly (keyof AssetRow)[],
+  read: Pick<PageRequest, 'columns' | 'withTags'> = {},
 ): Promise<AssetPage> {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');
@@ -83,7 +89,7 @@ export async function pageAssets(
   const { rows, hasMore } =
     limit === 0
       ? { rows: [], hasMore: false }
-      : await repository.page(tenant, { filter, ...order, limit, cursor, backward, columns });
+      : await repository.page(tenant, { filter, ...order, limit, cursor, backward, ...read });
   let total: Promise<number> | undefined;
   return {
     rows,
