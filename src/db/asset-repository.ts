@@ -156,6 +156,7 @@ export class AssetRepository {
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
   async page(tenant: Tenant, request: PageRequest): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
     const { column, cursor, limit } = request;
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`page limit ${limit}`);
     const walk: Direction = request.backward ? (request.direction === 'asc' ? 'desc' : 'asc') : request.direction;
     const from = this.db.selectFrom('assets');
     const columns = request.columns
@@ -178,7 +179,9 @@ export class AssetRepository {
     const rows = await query
       .orderBy(`assets.${column}`, walk)
       .orderBy('assets.id', walk)
-      .limit(limit + 1)
+      // Written into the SQL (a checked integer): SQLite runs a page measurably faster with
+      // its LIMIT known when the statement is prepared than with a bound one.
+      .limit(sql.lit(limit + 1))
       .execute();
     if (request.withTags && !this.postgres) {
       for (const row of rows) row.tags = JSON.parse(row.tags as unknown as string) as string[];

@@ -67,8 +67,8 @@ function reads(...columns: (keyof AssetRow)[]) {
   return { columns };
 }
 
-/** Columns every asset row carries, whatever is selected: identity, tenant and what `isTypeOf` checks. */
-export const ASSET_KEY_COLUMNS = ['id', 'org_id', 'mode', 'slug', 'blob_key'] as const satisfies (keyof AssetRow)[];
+/** Columns every asset row carries, whatever is selected: its identity and what `isTypeOf` checks. */
+export const ASSET_KEY_COLUMNS = ['id', 'blob_key'] as const satisfies (keyof AssetRow)[];
 
 /** Tags of assets read one by one (by id, or returned by a mutation), batched per request. */
 const tagsLoader = createContextCache(
@@ -89,7 +89,8 @@ export const Asset = builder.loadableNode('Asset', {
     const byId = new Map(shared.flatMap((row) => (row ? [[row.id, row] as const] : [])));
     return ids.map((id, i) => own[i] ?? byId.get(id) ?? new NotFoundError());
   },
-  isTypeOf: (value) => typeof value === 'object' && value !== null && 'blob_key' in value && 'slug' in value,
+  // Of the rows that are nodes, only an asset's has a blob_key (null for links).
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'blob_key' in value,
   fields: (t) => ({
     title: t.exposeString('title'),
     slug: t.exposeString('slug'),
