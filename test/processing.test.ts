@@ -55,6 +55,19 @@ describe('processing: what is extracted', () => {
     }
   });
 
+  test('the dominant colour is the colour most of the picture has, exactly', async () => {
+    // Two thirds a flat blue, one third red: blue, to the last bit.
+    const bytes = await sharp({ create: { width: 60, height: 30, channels: 3, background: '#2a5bd7' } })
+      .composite([
+        { input: { create: { width: 20, height: 30, channels: 3, background: '#e01010' } }, left: 40, top: 0 },
+      ])
+      .png()
+      .toBuffer();
+    const asset = await process(bytes, 'flags.png');
+    assert.equal(asset.status, 'READY', asset.failureReason);
+    assert.equal(asset.metadata.dominantColor, '#2a5bd7');
+  });
+
   test('EXIF orientation is honoured and thumbnails carry no EXIF (no location)', async () => {
     const asset = await process(await jpegWithExif(), 'phone.jpg');
     assert.equal(asset.status, 'READY', asset.failureReason);
