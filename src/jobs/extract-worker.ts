@@ -50,9 +50,11 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
   const rotated = (meta.orientation ?? 1) >= 5;
   // One small rendition serves the placeholder and the colour: sharp's stats() reads the
   // whole picture and cost as much as everything else here (8 ms for an 82×82 PNG).
+  // Never enlarged: a ThumbHash takes any size up to 100×100, and upscaling a small picture cost
+  // twice what decoding it does.
   const small = await open()
     .rotate()
-    .resize(100, 100, { fit: 'inside' })
+    .resize(100, 100, { fit: 'inside', withoutEnlargement: true })
     .ensureAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
