@@ -1,10 +1,9 @@
 import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import type { AssetQueryFilter, SortColumn } from '../db/asset-repository.js';
-import type { AssetRow } from '../db/types.js';
+import type { AssetRow, ListedAssetRow } from '../db/types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
-
 import { normalizeTags } from '../services/naming.js';
-import { pageAssets } from '../services/pagination.js';
+import { type AssetPage, pageAssets } from '../services/pagination.js';
 import { ASSET_KEY_COLUMNS, Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
 import { columnsFor, selectedFieldNames } from './projection.js';
 import { builder, decodeGlobalId, tenantOf } from './builder.js';
@@ -94,6 +93,18 @@ function selectedColumns(info: GraphQLResolveInfo): { columns?: (keyof AssetRow)
   return { columns: columnsFor(type, fields, ASSET_KEY_COLUMNS), withTags: fields.has('tags') };
 }
 
+/** An edge of a page: its cursor is encoded only when a query reads it. */
+class AssetEdge {
+  constructor(
+    readonly node: ListedAssetRow,
+    private readonly page: AssetPage,
+  ) {}
+
+  get cursor(): string {
+    return this.page.cursorOf(this.node);
+  }
+}
+
 builder.queryField('assets', (t) =>
   t.connection(
     {
@@ -117,12 +128,7 @@ builder.queryField('assets', (t) =>
           selectedColumns(info),
         );
         return {
-          edges: page.rows.map((node) => ({
-            node,
-            get cursor() {
-              return page.cursorOf(node);
-            },
-          })),
+          edges: page.rows.map((node) => new AssetEdge(node, page)),
           pageInfo: {
             hasNextPage: page.hasNextPage,
             hasPreviousPage: page.hasPreviousPage,
