@@ -10,6 +10,11 @@ import { readFile } from 'node:fs/promises';
 import { dominantColor } from './dominant-color.js';
 import type { ExtractRequest, ExtractResult } from './extract-types.js';
 
+/** Longest side of the ThumbHash input. */
+const PLACEHOLDER_SIZE = 100;
+/** Longest side of the one decoded rendition the placeholder and thumbnails share: 4 MiB of RGBA. */
+const BASE_MAX = 1024;
+
 /** Formats libvips (sharp) cannot decode: header dimensions only. */
 const HEADER_ONLY_IMAGES = new Set(['image/bmp', 'image/x-icon', 'image/vnd.microsoft.icon', 'image/x-ms-bmp']);
 
@@ -48,13 +53,22 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
   }
   // EXIF orientations 5-8 turn the picture by 90°: report what a viewer shows.
   const rotated = (meta.orientation ?? 1) >= 5;
-  // One small rendition serves the placeholder and the colour: sharp's stats() reads the
-  // whole picture and cost as much as everything else here (8 ms for an 82×82 PNG).
-  // Never enlarged: a ThumbHash takes any size up to 100×100, and upscaling a small picture cost
-  // twice what decoding it does.
-  const small = await open()
+  // The picture is decoded once, upright, to the largest size anything below needs (at most
+  // BASE_MAX): the placeholder, the colour and the thumbnails are made from those pixels
+  // instead of each decoding the file again. A thumbnail larger than that is made from the file.
+  const sizes = request.thumbnails.map((thumbnail) => thumbnail.size);
+  const baseSize = Math.min(BASE_MAX, Math.max(PLACEHOLDER_SIZE, ...sizes));
+  const base = await open()
     .rotate()
-    .resize(100, 100, { fit: 'inside', withoutEnlargement: true })
+    .resize(baseSize, baseSize, { fit: 'inside', withoutEnlargement: true })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const fromBase = () =>
+    sharp(base.data, { raw: { width: base.info.width, height: base.info.height, channels: base.info.channels } });
+  // Never enlarged: a ThumbHash takes any size up to 100×100. sharp's stats() is not used for
+  // the colour: it reads the whole picture and cost as much as everything else here.
+  const small = await fromBase()
+    .resize(PLACEHOLDER_SIZE, PLACEHOLDER_SIZE, { fit: 'inside', withoutEnlargement: true })
     .ensureAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
@@ -62,8 +76,7 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
   const thumbnails: ExtractResult['thumbnails'] = [];
   for (const { size, path } of request.thumbnails) {
     // No withMetadata(): the thumbnail carries no EXIF, so no location either.
-    const out = await open()
-      .rotate()
+    const out = await (size <= baseSize ? fromBase() : open().rotate())
       .resize(size, size, { fit: 'inside', withoutEnlargement: true })
       .webp({ quality: 80 })
       .toFile(path);
