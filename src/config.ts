@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 
@@ -214,7 +215,11 @@ function url(variable: string, raw: string): string {
  * Reads and validates the configuration. Throws `ConfigError` naming the first
  * bad variable; never reads `process.env` itself (the caller passes it).
  */
-export function loadConfig(env: Env, cwd = process.cwd()): Config {
+/**
+ * The configuration from `env`. `cores`: the CPUs this process may use, which sets the
+ * default number of background jobs.
+ */
+export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availableParallelism()): Config {
   const port = integer(env, 'PORT', 4000, 0, 65535);
   const host = env.HOST?.trim() || '0.0.0.0';
   const dataDir = path.resolve(cwd, env.DATA_DIR?.trim() || './data');
@@ -243,7 +248,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     maxJsonBodySize: bytes(env, 'MAX_JSON_BODY_SIZE', 1024 ** 2),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
     ...signedUrls(env),
-    ...processing(env),
+    ...processing(env, cores),
     ...limits(env),
   };
 }
@@ -284,7 +289,7 @@ function list(env: Env, variable: string): string[] {
     .filter(Boolean);
 }
 
-function processing(env: Env) {
+function processing(env: Env, cores: number) {
   const thumbnailSizes = list(env, 'THUMBNAIL_SIZES').map((size) => {
     if (!/^\d+$/.test(size) || Number(size) < 16 || Number(size) > 4096) {
       throw new ConfigError('THUMBNAIL_SIZES', `"${size}" is not a size between 16 and 4096.`);
@@ -298,7 +303,8 @@ function processing(env: Env) {
     }
   }
   return {
-    jobConcurrency: integer(env, 'JOB_CONCURRENCY', 2, 0, 64),
+    // Background work leaves a core to the event loop, which serves every request on one thread.
+    jobConcurrency: integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64),
     extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
     extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
     // Ascending: the first is the smallest, which `thumbnailUrl` names.

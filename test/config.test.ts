@@ -15,6 +15,13 @@ test('defaults are the embedded set-up under ./data', () => {
   assert.equal(config.maxFilesPerRequest, 100);
 });
 
+test('background jobs leave one core to the event loop, and run on a single core too', () => {
+  assert.equal(loadConfig({}, '/srv/app', 2).jobConcurrency, 1);
+  assert.equal(loadConfig({}, '/srv/app', 8).jobConcurrency, 7);
+  assert.equal(loadConfig({}, '/srv/app', 1).jobConcurrency, 1);
+  assert.equal(loadConfig({ JOB_CONCURRENCY: '0' }, '/srv/app', 8).jobConcurrency, 0);
+});
+
 test('sizes accept units', () => {
   assert.equal(parseBytes('X', '10MB'), 10_000_000);
   assert.equal(parseBytes('X', '200MiB'), 200 * 1024 ** 2);
