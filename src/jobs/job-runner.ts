@@ -37,7 +37,8 @@ export function createJobRunner(options: JobRunnerOptions) {
   const worker = `worker-${randomUUID().slice(0, 8)}`;
   let active = 0;
   let running = false;
-  let ticking = false;
+  // The tick under way: stop() waits for it, since it may be about to start a job it claimed.
+  let ticking: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<void>>();
 
@@ -64,10 +65,16 @@ export function createJobRunner(options: JobRunnerOptions) {
     }
   }
 
-  /** Claims and starts due jobs until the concurrency is used or nothing is due. */
-  async function tick(): Promise<void> {
-    if (!running || ticking) return;
-    ticking = true;
+  /** Claims and starts due jobs until the concurrency is used or nothing is due; one tick at a time. */
+  function tick(): Promise<void> {
+    if (!running) return Promise.resolve();
+    ticking ??= claimAndStart().finally(() => {
+      ticking = undefined;
+    });
+    return ticking;
+  }
+
+  async function claimAndStart(): Promise<void> {
     try {
       while (running && active < options.concurrency) {
         const now = clock();
@@ -85,8 +92,6 @@ export function createJobRunner(options: JobRunnerOptions) {
       }
     } catch (error) {
       logError(error);
-    } finally {
-      ticking = false;
     }
   }
 
@@ -101,10 +106,11 @@ export function createJobRunner(options: JobRunnerOptions) {
     wake(): void {
       void tick();
     },
-    /** Stops claiming and waits for running jobs to finish. */
+    /** Stops claiming and waits for running jobs to finish, a job claimed just now included. */
     async stop(): Promise<void> {
       running = false;
       clearInterval(timer);
+      await ticking;
       await Promise.all(inFlight);
     },
     /** Resolves once no job is running and none is due now. For tests and shutdown. */
@@ -114,7 +120,7 @@ export function createJobRunner(options: JobRunnerOptions) {
         await tick();
         await Promise.all(inFlight);
         // A tick may be between claiming a job and starting it: not idle yet.
-        if (!ticking && active === 0 && !(await jobs.hasDue(iso(clock())))) return;
+        if (ticking === undefined && active === 0 && !(await jobs.hasDue(iso(clock())))) return;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       throw new Error('jobs did not finish in time');
