@@ -166,7 +166,7 @@ async function createServices(config: Config, db: Db, blobs: BlobStore, clock: (
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logError = overrides.logError ?? ((error: unknown) => console.error('[assetgate]', error));
   const clock = overrides.clock ?? Date.now;
-  const db = overrides.db ?? createDatabase({ url: config.databaseUrl });
+  const db = overrides.db ?? createDatabase({ url: config.databaseUrl, onBackgroundError: logError });
   const blobs = overrides.blobs ?? createBlobStore(config.blobStore, config.dataDir);
   await migrateOrThrow(db);
   const services = await createServices(config, db, blobs, clock);

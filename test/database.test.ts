@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import SQLite from 'better-sqlite3';
@@ -50,4 +51,25 @@ test('sqlite: rows read through the statement cache equal better-sqlite3 row obj
   assert.deepEqual(inserted.rows, [{ id: 3, name: 'c' }]);
   const updated = await sql`update t set note = 'm' where id > 1`.execute(db);
   assert.equal(updated.numAffectedRows, 2n);
+});
+
+test('sqlite: commits reach the database file from the checkpoint thread, not the serving connection', async () => {
+  const walFile = path.join(folder.dir, 'wal.db');
+  const errors: unknown[] = [];
+  const wal = createDatabase({ url: `sqlite:${walFile}`, onBackgroundError: (error) => errors.push(error) });
+  try {
+    await sql`create table w (id integer primary key, payload text)`.execute(wal);
+    const before = fs.statSync(walFile).size;
+    // About 250 pages: far below the serving connection's own threshold, so only the thread moves them.
+    for (let i = 0; i < 250; i++) await sql`insert into w (payload) values (${'x'.repeat(3000)})`.execute(wal);
+    let size = fs.statSync(walFile).size;
+    for (let waited = 0; size < before + 250 * 3000 && waited < 5000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      size = fs.statSync(walFile).size;
+    }
+    assert.ok(size >= before + 250 * 3000, `the database file grew from ${before} to ${size} bytes`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await wal.destroy();
+  }
 });

@@ -11,6 +11,7 @@ import {
   type SqliteStatement,
 } from 'kysely';
 import pg from 'pg';
+import { FALLBACK_AUTOCHECKPOINT, startCheckpointer } from './checkpointer.js';
 import type { Database } from './types.js';
 
 export type Db = Kysely<Database>;
@@ -21,6 +22,8 @@ export interface DatabaseOptions {
   url: string;
   /** Called after every statement; tests count statements with it. */
   onQuery?: (event: LogEvent) => void;
+  /** Where a failure of background work (SQLite's checkpoint thread) is reported. @default console.error */
+  onBackgroundError?: (error: unknown) => void;
 }
 
 /** Which SQL engine a `Db` talks to, for the few places that must know. */
@@ -38,9 +41,14 @@ pg.types.setTypeParser(20, (value) => Number(value));
 
 /**
  * Opens a database lazily: nothing connects until the first query. SQLite gets WAL,
- * foreign keys and a busy timeout; PostgreSQL a small pool.
+ * foreign keys, a busy timeout and its checkpoints in a worker thread (`checkpointer.ts`);
+ * PostgreSQL a small pool.
  */
-export function createDatabase({ url, onQuery }: DatabaseOptions): Db {
+export function createDatabase({
+  url,
+  onQuery,
+  onBackgroundError = (error) => console.error('[assetgate]', error),
+}: DatabaseOptions): Db {
   const log = onQuery ? (event: LogEvent) => onQuery(event) : undefined;
   if (dialectOf(url) === 'sqlite') {
     const file = url.slice('sqlite:'.length);
@@ -55,7 +63,13 @@ export function createDatabase({ url, onQuery }: DatabaseOptions): Db {
           db.pragma('synchronous = NORMAL');
           db.pragma('foreign_keys = ON');
           db.pragma('busy_timeout = 5000');
-          return withStatementCache(db);
+          if (file === ':memory:') return withStatementCache(db);
+          db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT}`);
+          const checkpointer = startCheckpointer(file, onBackgroundError);
+          return withStatementCache(db, () => {
+            checkpointer.stop();
+            db.close();
+          });
         },
       }),
       log,
@@ -77,10 +91,14 @@ export function createDatabase({ url, onQuery }: DatabaseOptions): Db {
  *   wide rows costs twice what reading them does. Readers fetch rows as arrays and
  *   build objects with a function made once per statement, where V8 knows the shape.
  */
-function withStatementCache(db: SQLite.Database, limit = 500): SqliteDatabase {
+function withStatementCache(
+  db: SQLite.Database,
+  close: () => void = () => db.close(),
+  limit = 500,
+): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
-    close: () => db.close(),
+    close,
     prepare(source: string): SqliteStatement {
       let statement = cache.get(source);
       if (!statement) {
