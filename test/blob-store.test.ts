@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { type BlobStore, createBlobKey } from '../src/blob/index.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
@@ -140,4 +141,41 @@ test('fs store: the sweep runs alongside writes whose temporaries come and go', 
   } finally {
     dir.remove();
   }
+});
+
+describe('fs store: downloads through reused buffers', () => {
+  test('sendTo: the bytes of the blob or a range, taken as they are written', async () => {
+    const store = new FsBlobStore({ root: folder.dir });
+    const key = createBlobKey();
+    const bytes = randomBytes(3 * 1024 * 1024 + 17); // more than its buffers hold at once
+    await store.put(key, Readable.from([bytes]));
+    /** A destination that takes its time and keeps a copy: the writer may reuse a buffer once called back. */
+    const collector = () => {
+      const chunks: Buffer[] = [];
+      const destination = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          chunks.push(Buffer.from(chunk));
+          setImmediate(callback);
+        },
+      });
+      return { destination, bytes: () => Buffer.concat(chunks) };
+    };
+    const whole = collector();
+    assert.equal(await store.sendTo(key, whole.destination), true);
+    assert.ok(whole.bytes().equals(bytes), 'the whole blob, byte for byte');
+    const part = collector();
+    assert.equal(await store.sendTo(key, part.destination, { start: 1000, end: 2_000_000 }), true);
+    assert.ok(part.bytes().equals(bytes.subarray(1000, 2_000_001)), 'the inclusive range');
+    assert.equal(await store.sendTo(createBlobKey(), collector().destination), false);
+    // A destination that goes away after its first chunk.
+    const gone = new Writable({
+      write(_chunk, _encoding, callback) {
+        setImmediate(() => {
+          callback();
+          gone.destroy();
+        });
+      },
+    });
+    await assert.rejects(store.sendTo(key, gone), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  });
 });

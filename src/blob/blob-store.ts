@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** What `head` tells of a blob. `modifiedAt` (ms) when the store knows it. */
 export interface BlobInfo {
@@ -32,6 +32,13 @@ export interface BlobStore {
   delete(key: string): Promise<boolean>;
   /** Every key in the store, for the consistency check. */
   keys(): AsyncIterable<string>;
+  /**
+   * Writes the blob (or `range` of it) to `destination` without ending it, reusing a few
+   * buffers instead of allocating one per chunk. Resolves `false` when there is no blob
+   * (nothing written); rejects with code `ERR_STREAM_PREMATURE_CLOSE` when the destination
+   * closes first. Optional: callers fall back to `get`.
+   */
+  sendTo?(key: string, destination: Writable, range?: ByteRange): Promise<boolean>;
   /** The blob as a file on local disk, when the store keeps it so; lets parsers seek. Optional. */
   localPath?(key: string): string | null;
   /** Removes what interrupted writes left behind, older than `olderThanMs`; returns how many. Optional. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.js';
 
 /** Configuration of `FsBlobStore`. */
@@ -18,6 +18,8 @@ const WRITE_BATCH = 1024 * 1024;
 /** Larger reads than the 64 KiB default: fewer syscalls per downloaded MiB. */
 const READ_CHUNK = 256 * 1024;
 const FLUSH_EVERY = 32 * 1024 * 1024;
+/** Buffers a download turns over: at most this many chunks are in the destination's hands. */
+const SEND_BUFFERS = 4;
 
 /**
  * Blobs as files under `root`. A write goes to a temporary file in the target's
@@ -111,6 +113,24 @@ export class FsBlobStore implements BlobStore {
     );
   }
 
+  /**
+   * Reads into SEND_BUFFERS buffers in turn, each written again once the destination has
+   * taken the previous bytes from it: a long download allocates nothing per chunk. (With a
+   * new buffer per chunk, every 64 MiB sent forced a full garbage collection, which on a
+   * server with a busy heap cost a download a tenth of its speed.)
+   */
+  async sendTo(key: string, destination: Writable, range?: ByteRange): Promise<boolean> {
+    const handle = await ifPresent(fsp.open(this.#path(key), 'r'));
+    if (!handle) return false;
+    try {
+      const end = range ? range.end + 1 : (await handle.stat()).size;
+      await sendFrom(handle, range?.start ?? 0, end, destination);
+      return true;
+    } finally {
+      await handle.close();
+    }
+  }
+
   localPath(key: string): string {
     return this.#path(key);
   }
@@ -174,5 +194,49 @@ async function syncPath(file: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('the destination closed before the last byte'), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  });
+}
+
+/** Bytes [start, end) of `handle` into `destination` through SEND_BUFFERS reused buffers. */
+async function sendFrom(handle: fsp.FileHandle, start: number, end: number, destination: Writable): Promise<void> {
+  const free = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const settle = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const onClose = () => {
+    failure ??= prematureClose();
+    settle();
+  };
+  destination.on('close', onClose);
+  // Until a buffer comes back (or the destination fails).
+  const returned = () => new Promise<void>((resolve) => (wake = resolve));
+  try {
+    for (let position = start; position < end;) {
+      while (!failure && free.length === 0) await returned();
+      if (failure) throw failure;
+      const buffer = free.pop()!;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) throw new Error(`the blob ended at byte ${position} of ${end}`);
+      position += bytesRead;
+      if (failure) throw failure;
+      destination.write(buffer.subarray(0, bytesRead), (error?: Error | null) => {
+        if (error) failure ??= destination.destroyed ? prematureClose() : error;
+        else free.push(buffer);
+        settle();
+      });
+    }
+    while (!failure && free.length < SEND_BUFFERS) await returned();
+    if (failure) throw failure;
+  } finally {
+    destination.off('close', onClose);
   }
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import type { BlobStore } from '../blob/index.js';
 import { NotFoundError } from '../errors.js';
@@ -98,10 +98,16 @@ export async function serveBlob(
     return req.method !== 'HEAD' && !range;
   }
 
-  const stream = await blobs.get(blob.key, range);
-  if (!stream) throw new Error(`blob ${blob.key} is missing`);
   try {
-    await pipeline(stream, res);
+    if (blobs.sendTo) {
+      if (!(await blobs.sendTo(blob.key, res, range))) throw new Error(`blob ${blob.key} is missing`);
+      res.end();
+      await finished(res);
+    } else {
+      const stream = await blobs.get(blob.key, range);
+      if (!stream) throw new Error(`blob ${blob.key} is missing`);
+      await pipeline(stream, res);
+    }
   } catch (error) {
     // The client hung up before the last byte: an incomplete download, not a server fault.
     if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && res.destroyed) return false;
