@@ -371,7 +371,10 @@ for (const dialect of DIALECTS) {
         });
       });
       const tagsById = Object.fromEntries(
-        result!.data.assets.edges.map((edge: { node: { id: string; tags: string[] } }) => [edge.node.id, edge.node.tags]),
+        result!.data.assets.edges.map((edge: { node: { id: string; tags: string[] } }) => [
+          edge.node.id,
+          edge.node.tags,
+        ]),
       );
       assert.deepEqual(tagsById, { [tagged.id]: ['alpha', 'mid', 'zeta'], [bare.id]: [] });
       assert.deepEqual(

@@ -14,7 +14,9 @@ after(() => rm(work, { recursive: true, force: true }));
 
 async function image(width: number, height: number, file: string): Promise<string> {
   const target = path.join(work, file);
-  await sharp({ create: { width, height, channels: 3, background: '#3a6ea5' } }).jpeg().toFile(target);
+  await sharp({ create: { width, height, channels: 3, background: '#3a6ea5' } })
+    .jpeg()
+    .toFile(target);
   return target;
 }
 

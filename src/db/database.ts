@@ -91,11 +91,7 @@ export function createDatabase({
  *   wide rows costs twice what reading them does. Readers fetch rows as arrays and
  *   build objects with a function made once per statement, where V8 knows the shape.
  */
-function withStatementCache(
-  db: SQLite.Database,
-  close: () => void = () => db.close(),
-  limit = 500,
-): SqliteDatabase {
+function withStatementCache(db: SQLite.Database, close: () => void = () => db.close(), limit = 500): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     close,

@@ -10,7 +10,7 @@ export function dominantColor(rgba: Uint8Array): string | undefined {
   const counts = new Uint32Array(4096);
   for (let i = 0; i < rgba.length; i += 4) {
     if (rgba[i + 3] === 0) continue;
-    counts[((rgba[i]! >> 4) << 8) | ((rgba[i + 1]! >> 4) << 4) | (rgba[i + 2]! >> 4)]! += 1;
+    counts[binOf(rgba, i)]! += 1;
   }
   let fullest = 0;
   for (let bin = 1; bin < counts.length; bin++) if (counts[bin]! > counts[fullest]!) fullest = bin;
@@ -18,8 +18,18 @@ export function dominantColor(rgba: Uint8Array): string | undefined {
   const sum = [0, 0, 0];
   for (let i = 0; i < rgba.length; i += 4) {
     if (rgba[i + 3] === 0) continue;
-    if ((((rgba[i]! >> 4) << 8) | ((rgba[i + 1]! >> 4) << 4) | (rgba[i + 2]! >> 4)) !== fullest) continue;
+    if (binOf(rgba, i) !== fullest) continue;
     for (let c = 0; c < 3; c++) sum[c]! += rgba[i + c]!;
   }
-  return `#${sum.map((total) => Math.round(total / counts[fullest]!).toString(16).padStart(2, '0')).join('')}`;
+  const count = counts[fullest]!;
+  return `#${sum.map((total) => hex(Math.round(total / count))).join('')}`;
+}
+
+/** The bin of the pixel at `i`: the top 4 bits of red, green and blue. */
+function binOf(rgba: Uint8Array, i: number): number {
+  return ((rgba[i]! >> 4) << 8) | ((rgba[i + 1]! >> 4) << 4) | (rgba[i + 2]! >> 4);
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, '0');
 }

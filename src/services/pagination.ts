@@ -1,10 +1,4 @@
-import type {
-  AssetQueryFilter,
-  AssetRepository,
-  Direction,
-  PageRequest,
-  SortColumn,
-} from '../db/asset-repository.js';
+import type { AssetQueryFilter, AssetRepository, Direction, PageRequest, SortColumn } from '../db/asset-repository.js';
 import type { AssetRow, ListedAssetRow, Tenant } from '../db/types.js';
 import { BadUserInputError } from '../errors.js';
 
