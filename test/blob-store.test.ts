@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, truncate } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
@@ -177,5 +177,11 @@ describe('fs store: downloads through reused buffers', () => {
       },
     });
     await assert.rejects(store.sendTo(key, gone), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    // Asked for more than the file holds (it was cut short on disk): an error, not a short answer.
+    await truncate(store.localPath(key), 1000);
+    await assert.rejects(
+      store.sendTo(key, collector().destination, { start: 0, end: bytes.length - 1 }),
+      /ended at byte 1000/,
+    );
   });
 });

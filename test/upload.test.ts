@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { truncate } from 'node:fs/promises';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -326,3 +327,29 @@ describe('downloads', () => {
     assert.equal((await fetch(`${server.url}/nowhere`)).status, 404);
   });
 });
+
+test('a blob cut short on disk fails its download instead of ending short, and the server keeps serving', async () => {
+  const logged: unknown[] = [];
+  const app = await createTestApp({}, { logError: (error) => logged.push(error) });
+  const server = await listen(app.handler);
+  try {
+    const form = multipartForm(UPLOAD, { input: { file: null } }, [
+      ['variables.input.file', new Blob([new Uint8Array(Buffer.alloc(300_000, 7))]), 'long.bin'],
+    ]);
+    const asset = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
+    const row = await app.services.assetRepository.findById(idOf(asset.id));
+    await truncate(app.blobs.localPath!(row!.blob_key!)!, 5);
+    const response = await fetch(server.url + new URL(asset.url).pathname, { headers: app.authHeaders });
+    assert.equal(response.headers.get('content-length'), '300000');
+    await assert.rejects(response.arrayBuffer(), 'the body does not end as if it were whole');
+    assert.match(String(logged[0]), /ended at byte 5 of 300000/);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  } finally {
+    await server.close();
+    await app.dispose();
+  }
+});
+
+function idOf(globalId: string): string {
+  return Buffer.from(globalId, 'base64url').toString().split(':')[1]!;
+}

@@ -100,7 +100,9 @@ export async function serveBlob(
 
   try {
     if (blobs.sendTo) {
-      if (!(await blobs.sendTo(blob.key, res, range))) throw new Error(`blob ${blob.key} is missing`);
+      // Always the bytes Content-Length promised: a blob shorter on disk fails, never ends short.
+      const bytes = range ?? { start: 0, end: blob.size - 1 };
+      if (!(await blobs.sendTo(blob.key, res, bytes))) throw new Error(`blob ${blob.key} is missing`);
       res.end();
       await finished(res);
     } else {
