@@ -125,7 +125,8 @@ async function main() {
   const busboy = await startBaseline('upload.ts', ['multipart', busboyDir]);
   const raw = await startBaseline('upload.ts', ['raw', rawDir]);
   const durable = await startBaseline('upload.ts', ['multipart-fsync', busboyDir]);
-  procs.push(busboy, raw, durable);
+  const graphqlFloor = await startBaseline('graphql-upload.ts', [busboyDir]);
+  procs.push(busboy, raw, durable, graphqlFloor);
 
   // U1: one large file.
   const u1 = {
@@ -209,7 +210,7 @@ async function main() {
   );
 
   // U2: many small uploads, 8 at a time.
-  const u2 = { assetgate: [] as number[], busboy: [] as number[], durable: [] as number[] };
+  const u2 = { assetgate: [] as number[], busboy: [] as number[], durable: [] as number[], graphql: [] as number[] };
   const smalls = Array.from({ length: SIZE.u2 }, (_, i) => i);
   const smallUploads = async (target: string, headers: Record<string, string> = {}) => {
     flushDisk();
@@ -226,17 +227,25 @@ async function main() {
     await settled(); // thumbnails are made in the background: let them finish before the baseline runs
     u2.busboy.push(await smallUploads(`http://127.0.0.1:${busboy.port}/`));
     u2.durable.push(await smallUploads(`http://127.0.0.1:${durable.port}/`));
+    u2.graphql.push(
+      await smallUploads(`http://127.0.0.1:${graphqlFloor.port}/graphql`, { 'x-graphql-yoga-csrf': '1' }),
+    );
   }
   const u2Ratio = median(u2.assetgate) / median(u2.busboy);
   results.U2 = {
-    filesPerSecond: { assetgate: median(u2.assetgate), busboy: median(u2.busboy), busboyFsync: median(u2.durable) },
+    filesPerSecond: {
+      assetgate: median(u2.assetgate),
+      busboy: median(u2.busboy),
+      busboyFsync: median(u2.durable),
+      graphqlFloor: median(u2.graphql),
+    },
     runs: u2,
   };
   row(
     'U2 small uploads',
     `${SIZE.u2} × 20 KB PNG, 8 concurrent`,
     `${fmt(median(u2.assetgate), 0)} files/s`,
-    `${fmt(median(u2.busboy), 0)} files/s; busboy + fsync ${fmt(median(u2.durable), 0)} files/s (ratio ${fmt(median(u2.assetgate) / median(u2.durable), 2)})`,
+    `${fmt(median(u2.busboy), 0)} files/s; busboy + fsync ${fmt(median(u2.durable), 0)} files/s (ratio ${fmt(median(u2.assetgate) / median(u2.durable), 2)}); yoga + graphql-upload-minimal alone ${fmt(median(u2.graphql), 0)} files/s (${fmt(median(u2.graphql) / median(u2.busboy), 2)} of busboy; gateway ${fmt(median(u2.assetgate) / median(u2.graphql), 2)} of it)`,
     fmt(u2Ratio, 2),
     '≥ 0.4',
     u2Ratio >= 0.4 ? 'met' : 'missed',
@@ -295,6 +304,7 @@ async function main() {
   await busboy.stop();
   await raw.stop();
   await durable.stop();
+  await graphqlFloor.stop();
 
   // Seed assets straight into the database for the list workloads, in a tenant of their own
   // (the org's test mode, read with a test key) so that the uploads above are not in the list.
