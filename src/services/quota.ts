@@ -8,7 +8,8 @@ const STEP = 1024 * 1024;
 
 /**
  * Bytes promised to one upload. `ensure` grows the promise as bytes arrive (failing
- * with INSUFFICIENT_STORAGE when the org's quota would be passed), `settle` turns it
+ * with INSUFFICIENT_STORAGE when the org's quota would be passed; without a quota it
+ * promises nothing and costs no statement), `settle` turns it
  * into stored bytes inside the transaction that records the asset, and `release`
  * gives it back when the upload fails.
  */
@@ -23,7 +24,8 @@ export class Reservation {
   ) {}
 
   async ensure(total: number): Promise<void> {
-    if (total <= this.#reserved) return;
+    // Without a quota nothing can run out: the stored bytes are counted when the asset is recorded.
+    if (this.quota === null || total <= this.#reserved) return;
     const want = Math.ceil(total / STEP) * STEP - this.#reserved;
     if (!(await this.orgs.reserve(this.orgId, want, this.quota))) {
       // What remains may still fit byte for byte (the last step rounds up).
