@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { truncate } from 'node:fs/promises';
 import { request } from 'node:http';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   createTestApp,
+  tempDir,
   listFiles,
   listen,
   multipartForm,
@@ -14,6 +17,7 @@ import {
   type TestApp,
   waitFor,
 } from './helpers.js';
+import { FsBlobStore } from '../src/blob/fs-blob-store.js';
 
 const UPLOAD = `mutation($input: UploadAssetInput!) { uploadAsset(input: $input) {
   asset { id title type mimeType size checksum width height filename tags isPublic url status directory { name } } } }`;
@@ -221,6 +225,74 @@ describe('uploads over a real port', () => {
       assert.equal(result.errors?.[0].extensions.code, 'PAYLOAD_TOO_LARGE');
     } finally {
       await small.dispose();
+    }
+  });
+});
+
+describe('batch uploads', () => {
+  /** Holds the first file's put, once its bytes are written, until a second put starts (or 3 s pass). */
+  class OverlapWatchingStore extends FsBlobStore {
+    overlapped: boolean | undefined;
+    #puts = 0;
+    #secondStarted!: () => void;
+    readonly #second = new Promise<void>((resolve) => (this.#secondStarted = resolve));
+
+    override async put(key: string, body: Readable): Promise<{ size: number }> {
+      const n = ++this.#puts;
+      if (n === 2) this.#secondStarted();
+      const result = await super.put(key, body);
+      if (n === 1) {
+        const waited = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000).unref());
+        this.overlapped = await Promise.race([this.#second.then(() => true), waited]);
+      }
+      return result;
+    }
+  }
+
+  test('the next file is read while the one before it is still being stored; answers keep file order', async () => {
+    const data = tempDir();
+    const store = new OverlapWatchingStore({ root: path.join(data.dir, 'blobs') });
+    const app = await createTestApp({ JOB_CONCURRENCY: '0' }, { blobs: store });
+    const server = await listen(app.handler);
+    try {
+      const names = ['one.txt', 'two.txt', 'three.txt', 'four.txt'];
+      const files = names.map(
+        (name, i) => [`variables.input.files.${i}`, new Blob([name.repeat(i + 1)]), name] as [string, Blob, string],
+      );
+      const form = multipartForm(UPLOAD_MANY, { input: { files: names.map(() => null) } }, files);
+      const { json } = await postMultipart(server.url, form, app.authHeaders);
+      assert.equal(json.errors, undefined, JSON.stringify(json.errors));
+      assert.equal(store.overlapped, true, 'the second file was not read until the first was stored');
+      assert.deepEqual(
+        json.data.uploadAssets.assets.map((a: any) => [a.filename, a.size]),
+        names.map((name, i) => [name, name.length * (i + 1)]),
+      );
+      assert.deepEqual(json.data.uploadAssets.failures, []);
+    } finally {
+      await server.close();
+      await app.dispose();
+      data.remove();
+    }
+  });
+});
+
+describe('storage accounting', () => {
+  test('bytes are reserved while they arrive only under a quota; stored bytes are counted either way', async () => {
+    for (const quota of [undefined, '1MiB']) {
+      const app = await createTestApp({ JOB_CONCURRENCY: '0', ...(quota && { ORG_STORAGE_QUOTA: quota }) });
+      try {
+        const statements = await app.recordQueries(() =>
+          app.services.assets.upload(
+            { orgId: 'acme', mode: 'live' },
+            { stream: Readable.from([Buffer.alloc(3000, 1)]), filename: 'f.bin' },
+          ),
+        );
+        const reservations = statements.filter((sql) => /"reserved_bytes" = "reserved_bytes" \+/.test(sql));
+        assert.equal(reservations.length, quota ? 1 : 0, statements.join('\n'));
+        assert.deepEqual(await app.services.orgs.usage('acme'), { used: 3000, reserved: 0 });
+      } finally {
+        await app.dispose();
+      }
     }
   });
 });

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { FileUpload } from 'graphql-upload-minimal';
 import { AppError, BadUserInputError } from '../errors.js';
 import { normalizeTags } from '../services/naming.js';
@@ -74,6 +75,18 @@ const UploadFailureRef = builder.objectRef<UploadFailure>('UploadFailure').imple
   }),
 });
 
+/** Files of a batch being synced and recorded while the next one is read. */
+const BATCH_IN_FLIGHT = 8;
+
+type BatchOutcome = { asset: AssetRow } | { failure: UploadFailure };
+
+/** A file's expected failure (an error code of the contract) as a batch entry; anything else is rethrown. */
+function failureOf(error: unknown, index: number, filename: string | null): BatchOutcome {
+  if (!(error instanceof AppError)) throw error;
+  filename ??= (error as { filename?: string }).filename ?? null;
+  return { failure: { index, filename, code: error.code, message: error.message } };
+}
+
 builder.relayMutationField(
   'uploadAssets',
   {
@@ -91,33 +104,53 @@ builder.relayMutationField(
       const max = ctx.services.config.maxFilesPerRequest;
       if (input.files.length > max) throw new BadUserInputError('files', `At most ${max} files per request.`);
       if (input.files.length === 0) throw new BadUserInputError('files', 'No files given.');
+      const tenant = tenantOf(ctx);
       // Shared by every file: checked once, and a bad folder fails the whole batch.
-      const directoryId = await ctx.services.assets.checkDirectory(tenantOf(ctx), directoryOf(input.directoryId));
+      const directoryId = await ctx.services.assets.checkDirectory(tenant, directoryOf(input.directoryId));
       const tags = normalizeTags(input.tags);
-      const assets: AssetRow[] = [];
-      const failures: UploadFailure[] = [];
-      // In order: the parser delivers file i+1 only once file i has been read.
-      for (const [index, upload] of input.files.entries()) {
-        let filename: string | null = null;
-        try {
-          const file = await receive(upload, ctx);
-          filename = file.filename ?? null;
-          assets.push(
-            await ctx.services.assets.upload(tenantOf(ctx), {
-              stream: file.stream,
-              filename,
-              tags,
-              directoryId,
-              isPublic: input.isPublic,
-            }),
+      const outcomes: Promise<BatchOutcome>[] = [];
+      const inFlight = new Set<Promise<void>>();
+      try {
+        for (const [index, upload] of input.files.entries()) {
+          if (inFlight.size >= BATCH_IN_FLIGHT) await Promise.race(inFlight);
+          let file: Awaited<ReturnType<typeof receive>>;
+          try {
+            file = await receive(upload, ctx);
+          } catch (error) {
+            outcomes.push(Promise.resolve(failureOf(error, index, null)));
+            continue;
+          }
+          const filename = file.filename ?? null;
+          const outcome = ctx.services.assets
+            .upload(tenant, { stream: file.stream, filename, tags, directoryId, isPublic: input.isPublic })
+            .then(
+              (asset): BatchOutcome => ({ asset }),
+              (error: unknown) => failureOf(error, index, filename),
+            );
+          outcomes.push(outcome);
+          const settled = outcome.then(
+            () => undefined,
+            () => undefined,
           );
-        } catch (error) {
-          if (!(error instanceof AppError)) throw error;
-          filename ??= (error as { filename?: string }).filename ?? null;
-          failures.push({ index, filename, code: error.code, message: error.message });
+          inFlight.add(settled);
+          void settled.then(() => inFlight.delete(settled));
+          // The parser hands over file i+1 once file i's bytes are read: go on as soon as they
+          // are, while file i is synced and recorded.
+          await Promise.race([finished(file.stream).catch(() => undefined), settled]);
+          if (!file.stream.readableEnded && !file.stream.destroyed) {
+            file.stream.resume(); // its upload ended without reading it
+            await finished(file.stream).catch(() => undefined);
+          }
         }
+      } finally {
+        // Nothing keeps running after the answer, whatever failed.
+        await Promise.allSettled(outcomes);
       }
-      return { assets, failures };
+      const results = await Promise.all(outcomes); // an unexpected error fails the request
+      return {
+        assets: results.flatMap((result) => ('asset' in result ? [result.asset] : [])),
+        failures: results.flatMap((result) => ('failure' in result ? [result.failure] : [])),
+      };
     },
   },
   {
