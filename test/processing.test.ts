@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { CompiledQuery } from 'kysely';
 import sharp from 'sharp';
 import { createJobRunner } from '../src/jobs/job-runner.js';
 import { createTestApp, listen, png as samplePng, processed, type TestApp } from './helpers.js';
@@ -304,6 +305,45 @@ describe('jobs survive a crash', () => {
       const asset = await app.services.assetRepository.findById(row.id);
       assert.equal(asset?.status, 'FAILED');
       assert.match(asset?.failure_reason ?? '', /after 3 attempts: store unavailable/);
+    } finally {
+      await app.dispose();
+    }
+  });
+});
+
+describe('the job queue', () => {
+  test('claims a lapsed lease first, then queued jobs in order; no claim sorts the backlog', async () => {
+    let now = Date.parse('2026-05-01T00:00:00Z');
+    const app = await createTestApp({}, { clock: () => now, runJobs: false });
+    try {
+      const jobs = app.services.jobRepository;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const ids: string[] = [];
+      for (const name of ['a.txt', 'b.txt', 'c.txt']) {
+        const row = await app.services.assets.upload(
+          { orgId: 'acme', mode: 'live' },
+          { stream: Readable.from([Buffer.from('x')]), filename: name },
+        );
+        ids.push(row.id);
+        now += 1000;
+      }
+      const first = await jobs.claim('dead-worker', iso(now), iso(now + 60_000));
+      assert.equal(first?.asset_id, ids[0]);
+      now += 61_000; // the first claim's lease lapses
+      const order: string[] = [];
+      const statements = await app.recordQueries(async () => {
+        for (let job; (job = await jobs.claim('worker', iso(now), iso(now + 60_000)));) order.push(job.asset_id);
+      });
+      assert.deepEqual(order, [ids[0], ids[1], ids[2]]);
+      assert.equal(await jobs.hasDue(iso(now)), false);
+      if (app.config.databaseUrl.startsWith('sqlite:')) {
+        for (const text of new Set(statements.filter((statement) => statement.startsWith('select')))) {
+          const parameters = Array.from(text.matchAll(/\?/g), () => null);
+          const plan = await app.db.executeQuery(CompiledQuery.raw(`explain query plan ${text}`, parameters));
+          const details = plan.rows.map((row: any) => String(row.detail)).join('; ');
+          assert.doesNotMatch(details, /TEMP B-TREE|SCAN/, `${text}: ${details}`);
+        }
+      }
     } finally {
       await app.dispose();
     }
