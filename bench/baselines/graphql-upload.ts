@@ -4,16 +4,19 @@
  * disk. It is the busboy baseline's work behind GraphQL and nothing of the product:
  * no key, no hashing, no sniffing, no fsync, no database. What the gateway does per
  * upload comes on top of this.
+ * `fsync` as second argument: each file and its folder are also fsynced before the
+ * answer, the least a durable new file needs (the gateway does this too).
  * Prints `listening <port>` once ready.
  */
 import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type FileUpload, GraphQLUpload, processRequest } from 'graphql-upload-minimal';
 import { createSchema, createYoga } from 'graphql-yoga';
 
-const [dir] = process.argv.slice(2);
+const [dir, mode] = process.argv.slice(2);
 let n = 0;
 
 const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }>({
@@ -47,7 +50,12 @@ const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }>({
           const stream = file.createReadStream().on('data', (chunk: Buffer | string) => {
             size += chunk.length;
           });
-          await pipeline(stream, createWriteStream(path.join(dir, `part-${id}`)));
+          const target = path.join(dir, `part-${id}`);
+          await pipeline(stream, createWriteStream(target));
+          if (mode === 'fsync') {
+            await fsync(target);
+            await fsync(dir);
+          }
           return { asset: { id, size } };
         },
       },
@@ -66,6 +74,11 @@ const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }>({
     },
   ],
 });
+
+async function fsync(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  await handle.sync().finally(() => handle.close());
+}
 
 const server = createServer((req, res) => yoga.handle(req, res, { req, res }));
 server.listen(0, '127.0.0.1', () => console.log(`listening ${(server.address() as { port: number }).port}`));
