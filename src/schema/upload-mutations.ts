@@ -110,9 +110,11 @@ builder.relayMutationField(
       const tags = normalizeTags(input.tags);
       const outcomes: Promise<BatchOutcome>[] = [];
       const inFlight = new Set<Promise<void>>();
+      let broken = false; // an unexpected error: no more files are taken, the request fails
       try {
         for (const [index, upload] of input.files.entries()) {
           if (inFlight.size >= BATCH_IN_FLIGHT) await Promise.race(inFlight);
+          if (broken) break;
           let file: Awaited<ReturnType<typeof receive>>;
           try {
             file = await receive(upload, ctx);
@@ -130,7 +132,9 @@ builder.relayMutationField(
           outcomes.push(outcome);
           const settled = outcome.then(
             () => undefined,
-            () => undefined,
+            () => {
+              broken = true;
+            },
           );
           inFlight.add(settled);
           void settled.then(() => inFlight.delete(settled));
