@@ -118,15 +118,20 @@ async function main() {
       [{ field: '0', path: file, name }],
     );
 
-  const busboyDir = path.join(work, 'busboy');
-  const rawDir = path.join(work, 'raw');
-  await mkdir(busboyDir);
-  await mkdir(rawDir);
+  // A folder per baseline: each creates its own files, none overwrites another's.
+  const [busboyDir, rawDir, durableDir, graphqlDir, graphqlDurableDir] = [
+    'busboy',
+    'raw',
+    'durable',
+    'gql',
+    'gql-fsync',
+  ].map((name) => path.join(work, name));
+  for (const dir of [busboyDir, rawDir, durableDir, graphqlDir, graphqlDurableDir]) await mkdir(dir);
   const busboy = await startBaseline('upload.ts', ['multipart', busboyDir]);
   const raw = await startBaseline('upload.ts', ['raw', rawDir]);
-  const durable = await startBaseline('upload.ts', ['multipart-fsync', busboyDir]);
-  const graphqlFloor = await startBaseline('graphql-upload.ts', [busboyDir]);
-  const graphqlDurable = await startBaseline('graphql-upload.ts', [busboyDir, 'fsync']);
+  const durable = await startBaseline('upload.ts', ['multipart-fsync', durableDir]);
+  const graphqlFloor = await startBaseline('graphql-upload.ts', [graphqlDir]);
+  const graphqlDurable = await startBaseline('graphql-upload.ts', [graphqlDurableDir, 'fsync']);
   procs.push(busboy, raw, durable, graphqlFloor, graphqlDurable);
 
   // U1: one large file.
@@ -185,7 +190,7 @@ async function main() {
         MiB /
         ((await timed(() => send(`http://127.0.0.1:${durable.port}/`, 'POST', uploadOp(big, 'big.bin')))) / 1000),
     );
-    await rm(busboyDir, { recursive: true, force: true }).then(() => mkdir(busboyDir));
+    await rm(durableDir, { recursive: true, force: true }).then(() => mkdir(durableDir));
     await rm(rawDir, { recursive: true, force: true }).then(() => mkdir(rawDir));
   }
   const u1Peak = Math.max(...u1.rssGrowth);
