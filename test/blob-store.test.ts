@@ -80,6 +80,30 @@ for (const { name, create, leftovers } of STORES) {
       assert.deepEqual(await leftovers(), []);
     });
 
+    test('a body of many megabytes in uneven chunks is stored byte for byte; one failing late leaves nothing', async () => {
+      // Several write batches, so the store writes one while the next fills.
+      const bytes = randomBytes(5 * 1024 * 1024 + 12_345);
+      const chunks = (stop: number) =>
+        (function* () {
+          for (let at = 0, n = 1; at < stop; at += n * 7919, n = (n % 40) + 1) yield bytes.subarray(at, at + n * 7919);
+        })();
+      const key = createBlobKey();
+      assert.deepEqual(await store.put(key, Readable.from(chunks(bytes.length))), { size: bytes.length });
+      const stored: Buffer[] = [];
+      for await (const chunk of (await store.get(key))!) stored.push(Buffer.from(chunk));
+      assert.ok(Buffer.concat(stored).equals(bytes));
+      const late = createBlobKey();
+      const failing = Readable.from(
+        (function* () {
+          yield* chunks(4 * 1024 * 1024);
+          throw new Error('client went away');
+        })(),
+      );
+      await assert.rejects(store.put(late, failing), /client went away/);
+      assert.equal(await store.head(late), null);
+      assert.deepEqual(await leftovers(), []);
+    });
+
     test('an empty blob is stored', async () => {
       const key = createBlobKey();
       assert.deepEqual(await store.put(key, Readable.from([])), { size: 0 });

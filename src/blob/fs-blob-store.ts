@@ -66,22 +66,28 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
-   * Writes in batches of about 1 MiB (one writev each) and, for durable stores, starts
-   * flushing to disk every 32 MiB while the rest still arrives: the final fsync then
-   * has little left to do, instead of the whole file.
+   * Writes in batches of about 1 MiB (one writev each), one batch on its way to the file
+   * while the next fills: reading the body never waits for the disk unless two batches
+   * are pending. Durable stores also start flushing to disk every 32 MiB while the rest
+   * still arrives, so the final fsync has little left to do instead of the whole file.
    */
   async #write(handle: fsp.FileHandle, body: Readable): Promise<number> {
     let batch: Buffer[] = [];
     let batched = 0;
     let size = 0;
     let flushedAt = 0;
+    // Awaited later, so marked handled now: a failure must not be an unhandled rejection meanwhile.
+    const started = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise);
+    let writing: Promise<unknown> | undefined;
     let flushing: Promise<void> | undefined;
-    const write = async () => {
-      if (batched === 0) return;
+    let position = 0;
+    const write = () => {
       const buffers = batch;
+      const at = position;
+      position += batched;
       batch = [];
       batched = 0;
-      await handle.writev(buffers);
+      return started(handle.writev(buffers, at));
     };
     try {
       for await (const chunk of body) {
@@ -90,16 +96,20 @@ export class FsBlobStore implements BlobStore {
         batched += buffer.length;
         size += buffer.length;
         if (batched < WRITE_BATCH) continue;
-        await write();
+        await writing; // one batch in flight at most: memory stays bounded
+        writing = write();
         if (this.#durable && size - flushedAt >= FLUSH_EVERY) {
           await flushing;
           flushedAt = size;
-          flushing = handle.datasync();
+          flushing = started(handle.datasync());
         }
       }
-      await write();
+      await writing;
+      if (batched > 0) await write();
+      await flushing;
     } finally {
-      await flushing; // never leave a sync running on a handle about to close
+      // Never leave a write or a sync running on a handle about to close.
+      await Promise.allSettled([writing, flushing]);
     }
     return size;
   }
