@@ -19,6 +19,7 @@ import {
   waitFor,
 } from './helpers.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
+import { BadUserInputError } from '../src/errors.js';
 
 const UPLOAD = `mutation($input: UploadAssetInput!) { uploadAsset(input: $input) {
   asset { id title type mimeType size checksum width height filename tags isPublic url status directory { name } } } }`;
@@ -275,6 +276,39 @@ describe('batch uploads', () => {
       data.remove();
     }
   });
+  test('a file whose upload fails before reading it is drained, and the files after it are still taken', async () => {
+    const app = await createTestApp({ JOB_CONCURRENCY: '0' });
+    const server = await listen(app.handler);
+    const upload = app.services.assets.upload.bind(app.services.assets);
+    // As a folder deleted mid-batch would: refused before a byte of the file is read.
+    app.services.assets.upload = async (tenant, input) => {
+      if (input.filename === 'refused.bin') throw new BadUserInputError('directoryId', 'gone');
+      return upload(tenant, input);
+    };
+    try {
+      const files: [string, Blob, string][] = [
+        ['variables.input.files.0', new Blob(['first']), 'a.txt'],
+        ['variables.input.files.1', new Blob([new Uint8Array(2 * 1024 * 1024)]), 'refused.bin'],
+        ['variables.input.files.2', new Blob(['third']), 'c.txt'],
+      ];
+      const form = multipartForm(UPLOAD_MANY, { input: { files: [null, null, null] } }, files);
+      const { json } = await postMultipart(server.url, form, app.authHeaders);
+      assert.equal(json.errors, undefined, JSON.stringify(json.errors));
+      assert.deepEqual(
+        json.data.uploadAssets.assets.map((a: any) => a.filename),
+        ['a.txt', 'c.txt'],
+      );
+      assert.deepEqual(
+        json.data.uploadAssets.failures.map((f: any) => [f.index, f.filename, f.code]),
+        [[1, 'refused.bin', 'BAD_USER_INPUT']],
+      );
+      await assertConsistent(app);
+    } finally {
+      await server.close();
+      await app.dispose();
+    }
+  });
+
   test('an unexpected failure of one file stops the batch: the request fails, nothing is left half-stored', async () => {
     const data = tempDir();
     let puts = 0;
