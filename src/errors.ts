@@ -1,7 +1,8 @@
 /**
  * Domain errors. Every failure the product reports carries one of these stable
- * codes; `src/http/use-error-codes.ts` turns them into GraphQL errors in one place
- * and the HTTP routes map them to statuses with `httpStatusOf`.
+ * codes. The table below gives each code its HTTP status; `src/http/use-error-codes.ts`
+ * turns domain errors into GraphQL errors, and `src/http/respond.ts` into plain
+ * answers, both by that table. Adapters turn their libraries' errors into these.
  */
 export type ErrorCode =
   | 'UNAUTHENTICATED'
@@ -13,6 +14,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'INSUFFICIENT_STORAGE'
   | 'CONFLICT'
+  | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 /** The codes a client may see, in the contract's order. */
@@ -26,25 +28,39 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'RATE_LIMITED',
   'INSUFFICIENT_STORAGE',
   'CONFLICT',
+  'SERVICE_UNAVAILABLE',
   'INTERNAL_SERVER_ERROR',
 ];
 
-const HTTP_STATUS: Record<ErrorCode, number> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  BAD_USER_INPUT: 400,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  RATE_LIMITED: 429,
-  INSUFFICIENT_STORAGE: 507,
-  CONFLICT: 409,
-  INTERNAL_SERVER_ERROR: 500,
+/**
+ * The one table from code to HTTP status. `inResults`: the status also applies to a
+ * GraphQL response whose error came from a field (the contract ties 401, 413 and 429
+ * to the response); other field errors travel in a 200 beside the data. An error
+ * that fails a request before it runs (parsing, authentication, the multipart body)
+ * always answers with its status.
+ */
+const STATUS: Record<ErrorCode, { status: number; inResults?: true }> = {
+  UNAUTHENTICATED: { status: 401, inResults: true },
+  FORBIDDEN: { status: 403 },
+  NOT_FOUND: { status: 404 },
+  BAD_USER_INPUT: { status: 400 },
+  PAYLOAD_TOO_LARGE: { status: 413, inResults: true },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415 },
+  RATE_LIMITED: { status: 429, inResults: true },
+  INSUFFICIENT_STORAGE: { status: 507 },
+  CONFLICT: { status: 409 },
+  SERVICE_UNAVAILABLE: { status: 503 },
+  INTERNAL_SERVER_ERROR: { status: 500 },
 };
 
-/** The HTTP status a plain (non-GraphQL) route answers for a code. */
+/** The HTTP status of a code: what a plain route answers, and a request that fails as a whole. */
 export function httpStatusOf(code: ErrorCode): number {
-  return HTTP_STATUS[code];
+  return STATUS[code].status;
+}
+
+/** Whether a field error with this code sets the status of the GraphQL response it is part of. */
+export function setsResultStatus(code: ErrorCode): boolean {
+  return STATUS[code].inResults === true;
 }
 
 /** Base class: a failure the client caused or may act on; its message is safe to show. */
@@ -118,12 +134,37 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/** The server is busy with work of this kind (renditions being made): try again in `retryAfter` seconds. */
+export class ServiceUnavailableError extends AppError {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  constructor(
+    readonly retryAfter: number,
+    message: string,
+  ) {
+    super(message);
+  }
+  override get extensions() {
+    return { retryAfter: this.retryAfter };
+  }
+}
+
 export class InsufficientStorageError extends AppError {
   readonly code = 'INSUFFICIENT_STORAGE';
 }
 
 export class ConflictError extends AppError {
   readonly code = 'CONFLICT';
+}
+
+/**
+ * A service the gateway shares with others (Redis) cannot be reached: the request
+ * fails at once with a message that says so, instead of waiting for it to return.
+ */
+export class SharedStateUnavailableError extends AppError {
+  readonly code = 'INTERNAL_SERVER_ERROR';
+  constructor(options?: ErrorOptions) {
+    super('Shared state (Redis) is unavailable; try again shortly.', options);
+  }
 }
 
 /** Startup configuration that cannot be used; the message names the variable. */

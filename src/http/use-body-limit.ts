@@ -8,7 +8,7 @@ import { isMultipart } from './use-graphql-upload.js';
  * while reading. Yoga's own cap is off because it would refuse large uploads too.
  */
 export function useBodyLimit(maxBytes: number): Plugin {
-  const tooLarge = () => toGraphQLError(new PayloadTooLargeError(maxBytes, 'The request body'));
+  const tooLarge = () => toGraphQLError(new PayloadTooLargeError(maxBytes, 'The request body'), { wholeRequest: true });
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
       if (isMultipart(request) || !request.body) return;

@@ -1,20 +1,20 @@
 import { GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { AppError, ERROR_CODES, type ErrorCode, httpStatusOf, setsResultStatus } from '../errors.js';
 
-/** Statuses the contract ties to codes; every other failure is a 200 with `errors`. */
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  UNAUTHENTICATED: 401,
-  PAYLOAD_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-};
-
-/** The GraphQL error a domain error becomes: its message, its code and its extensions. */
-export function toGraphQLError(error: AppError, base?: GraphQLError): GraphQLError {
-  const status = STATUS[error.code];
+/**
+ * The GraphQL error a domain error becomes: its message, its code and its extensions,
+ * and the HTTP status from the table in `errors.ts`: always when it fails the whole
+ * request (`wholeRequest`, thrown before execution), else only for the codes whose
+ * status the contract ties to any response.
+ */
+export function toGraphQLError(error: AppError, options: { base?: GraphQLError; wholeRequest?: boolean } = {}) {
+  const { base, wholeRequest = false } = options;
   const extensions: Record<string, unknown> = { code: error.code, ...error.extensions };
   const headers = error.code === 'RATE_LIMITED' ? { 'retry-after': String(extensions.retryAfter) } : undefined;
-  if (status) extensions.http = { status, ...(headers && { headers }) };
+  if (wholeRequest || setsResultStatus(error.code)) {
+    extensions.http = { status: httpStatusOf(error.code), ...(headers && { headers }) };
+  }
   return createGraphQLError(error.message, {
     nodes: base?.nodes,
     source: base?.source,
@@ -70,8 +70,11 @@ function normalize(error: GraphQLError): GraphQLError {
 export function createMaskError(log: (error: unknown) => void) {
   return (error: unknown, message: string): Error => {
     const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+    // Converted already (a request refused before execution, with its status): keep it whole.
+    if (original instanceof AppError && error instanceof GraphQLError && error.extensions?.code === original.code)
+      return error;
     if (original instanceof AppError)
-      return toGraphQLError(original, error instanceof GraphQLError ? error : undefined);
+      return toGraphQLError(original, { base: error instanceof GraphQLError ? error : undefined });
     if (original instanceof GraphQLError) return original;
     log(error);
     return createGraphQLError(message, {
@@ -81,17 +84,42 @@ export function createMaskError(log: (error: unknown) => void) {
   };
 }
 
-/** Rewrites every error of every result so `extensions.code` is one of the contract's codes. */
+/**
+ * The error with an HTTP status that holds under every Accept header: its own, or its
+ * code's. (Yoga marks its parse and validation errors `spec`, which it answers 200
+ * under `application/json`.)
+ */
+function withStatus(error: GraphQLError): GraphQLError {
+  const { spec, ...http } = (error.extensions?.http ?? {}) as { status?: number; spec?: boolean };
+  if (http.status && !spec) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: {
+      ...error.extensions,
+      http: { ...http, status: http.status ?? httpStatusOf(error.extensions.code as ErrorCode) },
+    },
+  });
+}
+
+/**
+ * Rewrites every error of every result so `extensions.code` is one of the contract's
+ * codes. A result without `data` is a request refused before it ran (it did not
+ * parse or validate, its variables did not fit): it answers with its error's status,
+ * whatever the Accept header, so a client's mistake is never a 200 or a 5xx.
+ */
 export function useErrorCodes(): Plugin {
   return {
     onResultProcess({ result, setResult }) {
-      const fix = (r: { errors?: readonly GraphQLError[] }) =>
-        r.errors
-          ? {
-              ...r,
-              errors: r.errors.map((e) => normalize(e instanceof GraphQLError ? e : new GraphQLError(String(e)))),
-            }
-          : r;
+      const fix = (r: { data?: unknown; errors?: readonly GraphQLError[] }) => {
+        if (!r.errors) return r;
+        const refused = r.data === undefined;
+        const errors = r.errors.map((e) => normalize(e instanceof GraphQLError ? e : new GraphQLError(String(e))));
+        return { ...r, errors: refused ? errors.map(withStatus) : errors };
+      };
       if (Array.isArray(result)) setResult(result.map(fix) as typeof result);
       else if (result && typeof result === 'object' && 'errors' in result)
         setResult(fix(result as never) as typeof result);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type FileUpload, processRequest, Upload } from 'graphql-upload-minimal';
 import type { Plugin } from 'graphql-yoga';
-import { type AppError, BadUserInputError, PayloadTooLargeError } from '../errors.js';
+import { AppError, BadUserInputError, PayloadTooLargeError } from '../errors.js';
 import { toGraphQLError } from './use-error-codes.js';
 
 /** Options of `useGraphQLUpload`. */
@@ -15,6 +15,9 @@ export interface GraphQLUploadOptions {
   acquireSlot?: (request: Request) => Promise<() => void>;
 }
 
+/** Largest `operations` or `map` field, bytes (the parser's default). */
+const MAX_FIELD_SIZE = 1_000_000;
+
 /** Headers a browser cannot send without a CORS preflight: proof the request is not a forged form post. */
 const PREFLIGHT_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight'];
 
@@ -26,23 +29,25 @@ export function isMultipart(request: Request): boolean {
 }
 
 /**
- * Maps an error of the multipart parser (or of one file in it) to a domain error.
- * graphql-upload-minimal signals with HTTP statuses; its "too many files" is a 413
- * that the contract calls BAD_USER_INPUT.
+ * The domain error for a failure of the multipart parser (graphql-upload-minimal,
+ * busboy), for the whole request or one of its files. Every such failure is the
+ * client's: a body that is not what the spec asks for. The parser signals sizes with
+ * 413 (its "too many files" too, which the contract calls BAD_USER_INPUT) and sends
+ * busboy's own complaints (a malformed part, no boundary) without a status.
  */
-export function uploadError(error: unknown, options: GraphQLUploadOptions): AppError | unknown {
+function multipartError(error: unknown, options: GraphQLUploadOptions): AppError {
+  if (error instanceof AppError) return error;
   const status = (error as { status?: unknown } | null)?.status;
   const message = error instanceof Error ? error.message : String(error);
-  // Without a status it is busboy's own complaint about the body (e.g. a malformed part header).
-  if (typeof status === 'number' && status >= 500) return error;
-  if (/max file uploads exceeded/.test(message)) {
-    return new BadUserInputError('files', `At most ${options.maxFiles} files per request.`);
+  if (status === 413) {
+    if (/max file uploads exceeded/.test(message)) {
+      return new BadUserInputError('files', `At most ${options.maxFiles} files per request.`);
+    }
+    if (/field/.test(message)) return new PayloadTooLargeError(MAX_FIELD_SIZE, 'A multipart field');
+    return new PayloadTooLargeError(options.maxFileSize);
   }
-  if (status === 413 && /byte size limit/.test(message) && /field/.test(message)) {
-    return new PayloadTooLargeError(0, 'A multipart field');
-  }
-  if (status === 413) return new PayloadTooLargeError(options.maxFileSize);
-  return new BadUserInputError('file', message);
+  if (status === 499) return new BadUserInputError('file', 'The request was cut off before its files arrived.');
+  return new BadUserInputError('body', `Malformed multipart request: ${message}`);
 }
 
 /** Every `Upload` placed in the operations by `processRequest`. */
@@ -57,15 +62,24 @@ function collectUploads(value: unknown, found: Upload[] = []): Upload[] {
  * Marks which file streams a resolver took, so the rest can be drained when the
  * response is sent: a stream nobody reads would stall the parser and hang the request.
  */
-function track(upload: Upload): () => void {
+function track(upload: Upload, options: GraphQLUploadOptions): () => void {
   let asked = false;
-  upload.promise = upload.promise.then((file: FileUpload) => ({
-    ...file,
-    createReadStream: () => {
-      asked = true;
-      return file.createReadStream();
+  upload.promise = upload.promise.then(
+    (file: FileUpload) => ({
+      ...file,
+      createReadStream: () => {
+        asked = true;
+        try {
+          return file.createReadStream();
+        } catch (error) {
+          throw Object.assign(multipartError(error, options), { filename: file.filename });
+        }
+      },
+    }),
+    (error: unknown) => {
+      throw multipartError(error, options);
     },
-  }));
+  );
   upload.promise.catch(() => undefined); // a missing file is reported to the resolver that awaits it
   return () => {
     upload.promise.then(
@@ -107,8 +121,9 @@ export function useGraphQLUpload(options: GraphQLUploadOptions): Plugin {
   return {
     onRequestParse({ request, serverContext, setRequestParser }) {
       if (!isMultipart(request)) return;
+      const fail = (error: unknown) => toGraphQLError(multipartError(error, options), { wholeRequest: true });
       if (!PREFLIGHT_HEADERS.some((name) => request.headers.get(name))) {
-        throw toGraphQLError(
+        throw fail(
           new BadUserInputError(
             'headers',
             `Multipart requests must carry an ${PREFLIGHT_HEADERS.join(' or ')} header.`,
@@ -124,7 +139,7 @@ export function useGraphQLUpload(options: GraphQLUploadOptions): Plugin {
           try {
             release = await options.acquireSlot(request);
           } catch (error) {
-            throw error instanceof Error && 'code' in error ? toGraphQLError(error as AppError) : error;
+            throw error instanceof AppError ? toGraphQLError(error, { wholeRequest: true }) : error;
           }
           res.once('close', release);
         }
@@ -133,14 +148,17 @@ export function useGraphQLUpload(options: GraphQLUploadOptions): Plugin {
         try {
           // One byte over the limit lets the ingest tell "too large" from "exactly the limit".
           operations = await processRequest(req, res, {
+            maxFieldSize: MAX_FIELD_SIZE,
             maxFileSize: options.maxFileSize + 1,
             maxFiles: options.maxFiles,
           });
         } catch (error) {
-          const mapped = uploadError(error, options);
-          throw mapped instanceof Error && 'code' in mapped ? toGraphQLError(mapped as AppError) : mapped;
+          throw fail(error);
         }
-        drains.set(request, collectUploads(operations).map(track));
+        drains.set(
+          request,
+          collectUploads(operations).map((upload) => track(upload, options)),
+        );
         return operations as never;
       });
     },
