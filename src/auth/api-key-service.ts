@@ -42,6 +42,16 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
+function principalOf(record: ApiKeyRow): Principal {
+  return {
+    keyId: record.id,
+    name: record.name,
+    orgId: record.org_id,
+    mode: record.mode,
+    scopes: new Set(scopesOf(record)),
+  };
+}
+
 /** Scopes of a record, in canonical order. */
 export function scopesOf(record: Pick<ApiKeyRow, 'scopes'>): Scope[] {
   const held = new Set(record.scopes.split(' '));
@@ -130,9 +140,7 @@ export class ApiKeyService {
     if (!KEY.test(key)) throw new UnauthenticatedError();
     const record = await this.keys.findByHash(hashKey(key));
     const now = this.clock();
-    if (!record || record.revoked_at || (record.expires_at && Date.parse(record.expires_at) <= now)) {
-      throw new UnauthenticatedError();
-    }
+    if (!record || !this.#valid(record, now)) throw new UnauthenticatedError();
     if (!record.last_used_at || Date.parse(record.last_used_at) < now - TOUCH_EVERY_MS) {
       await this.keys.touch(
         record.id,
@@ -140,18 +148,31 @@ export class ApiKeyService {
         nowIso(() => now - TOUCH_EVERY_MS),
       );
     }
-    return {
-      keyId: record.id,
-      name: record.name,
-      orgId: record.org_id,
-      mode: record.mode,
-      scopes: new Set(scopesOf(record)),
-    };
+    return principalOf(record);
   }
 
-  /** On a fresh install: org `default` and one key with every scope. Null when any key exists. */
+  /**
+   * The principal of key `id` if it is still valid now; null once revoked or expired.
+   * For grants a key made earlier (signed URLs, open subscriptions), which live only as
+   * long as the key.
+   */
+  async principalById(id: string): Promise<Principal | null> {
+    const record = await this.keys.findById(id);
+    return record && this.#valid(record, this.clock()) ? principalOf(record) : null;
+  }
+
+  #valid(record: ApiKeyRow, now: number): boolean {
+    return !record.revoked_at && !(record.expires_at && Date.parse(record.expires_at) <= now);
+  }
+
+  /**
+   * On a fresh install: org `default` and one key with every scope. Null when any key
+   * exists. Gateways starting together make it once: only the one whose insert creates
+   * org `default` goes on to make the key.
+   */
   async bootstrap(): Promise<CreatedKey | null> {
     if ((await this.keys.count()) > 0) return null;
+    if (!(await this.orgs.createIfAbsent('default', nowIso(this.clock)))) return null;
     return this.create({ orgId: 'default', scopes: SCOPES, name: 'bootstrap' });
   }
 }

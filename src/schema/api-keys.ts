@@ -2,7 +2,8 @@ import { manageableBy, scopesOf } from '../auth/api-key-service.js';
 import { SCOPES } from '../auth/scopes.js';
 import type { ApiKeyRow } from '../db/types.js';
 import { NotFoundError } from '../errors.js';
-import { builder, idOfType } from './builder.js';
+import { builder } from './builder.js';
+import { idOfType } from '../global-id.js';
 
 export const ScopeEnum = builder.enumType('Scope', {
   values: Object.fromEntries(

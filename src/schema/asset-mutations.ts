@@ -1,5 +1,7 @@
 import { Asset, AssetTypeEnum } from './asset.js';
-import { builder, encodeGlobalId, idOfType, tenantOf } from './builder.js';
+import { builder, tenantOf } from './builder.js';
+import { FocalPointInput } from './renditions.js';
+import { encodeGlobalId, idOfType } from '../global-id.js';
 
 builder.relayMutationField(
   'createAsset',
@@ -42,10 +44,16 @@ builder.relayMutationField(
       tags: t.stringList({ description: 'Replaces every tag.' }),
       isPublic: t.boolean(),
       directoryId: t.globalID({ description: 'null takes the asset out of its folder.' }),
+      focalPoint: t.field({
+        type: FocalPointInput,
+        description: 'Where `fit: COVER` renditions keep the picture (0–1 each); null forgets it.',
+      }),
     }),
   },
   {
-    authScopes: { 'write:assets': true },
+    // Making an asset public hands its bytes to anyone: only a key that may read them can.
+    authScopes: (_root, { input }) =>
+      input.isPublic ? { $all: { 'write:assets': true, 'read:assets': true } } : { 'write:assets': true },
     resolve: async (_root, { input }, ctx) => ({
       asset: await ctx.services.assets.update(tenantOf(ctx), idOfType(input.id, 'Asset'), {
         title: input.title,
@@ -54,6 +62,7 @@ builder.relayMutationField(
         isPublic: input.isPublic,
         directoryId:
           input.directoryId === undefined ? undefined : input.directoryId && idOfType(input.directoryId, 'Directory'),
+        focalPoint: input.focalPoint,
       }),
     }),
   },

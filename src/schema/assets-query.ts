@@ -6,7 +6,8 @@ import { normalizeTags } from '../services/naming.js';
 import { type AssetPage, pageAssets } from '../services/pagination.js';
 import { ASSET_KEY_COLUMNS, Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
 import { columnsFor, selectedFieldNames } from './projection.js';
-import { builder, decodeGlobalId, tenantOf } from './builder.js';
+import { builder, tenantOf } from './builder.js';
+import { decodeGlobalId } from '../global-id.js';
 
 const SortField = builder.enumType('AssetSortField', {
   values: ['CREATED_AT', 'UPDATED_AT', 'TITLE', 'SIZE'] as const,

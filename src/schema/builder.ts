@@ -5,29 +5,9 @@ import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Scope } from '../auth/scopes.js';
 import type { Tenant } from '../db/types.js';
-import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
+import { decodeGlobalId, encodeGlobalId } from '../global-id.js';
 import type { Context } from './context.js';
-
-/** Global IDs are `base64url("Type:id")`; a malformed one is BAD_USER_INPUT. */
-export function encodeGlobalId(typename: string, id: string | number | bigint): string {
-  return Buffer.from(`${typename}:${id}`).toString('base64url');
-}
-
-export function decodeGlobalId(globalId: string): { typename: string; id: string } {
-  const text = /^[A-Za-z0-9_-]+={0,2}$/.test(globalId) ? Buffer.from(globalId, 'base64url').toString('utf8') : '';
-  const match = /^([A-Z][A-Za-z]{0,40}):([0-9a-f-]{36})$/.exec(text);
-  if (!match) throw new BadUserInputError('id', `"${globalId.slice(0, 100)}" is not a valid ID.`);
-  return { typename: match[1], id: match[2] };
-}
-
-/**
- * The internal id behind a decoded global ID of the expected type. An ID of another
- * type names nothing of this kind: NOT_FOUND, like a missing one.
- */
-export function idOfType(globalId: { typename: string; id: string }, typename: string): string {
-  if (globalId.typename !== typename) throw new NotFoundError(typename);
-  return globalId.id;
-}
 
 /** The tenant of the request's key; scope checks run first, so a scoped field always has one. */
 export function tenantOf(ctx: Context): Tenant {

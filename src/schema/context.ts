@@ -1,9 +1,15 @@
+import type { IncomingMessage } from 'node:http';
 import type { ApiKeyService } from '../auth/api-key-service.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { AssetRepository } from '../db/asset-repository.js';
 import type { DirectoryRepository } from '../db/directory-repository.js';
+import type { UploadPartRepository } from '../db/upload-part-repository.js';
+import type { RenditionRepository } from '../db/rendition-repository.js';
+import type { RenditionService } from '../services/renditions.js';
+import type { ResumableUploadService } from '../services/resumable-uploads.js';
 import type { Tenant } from '../db/types.js';
+import type { AssetAccess } from '../services/asset-access.js';
 import type { AssetService } from '../services/asset-service.js';
 import type { DirectoryService } from '../services/directory-service.js';
 import type { DownloadUrlService } from '../services/download-urls.js';
@@ -22,6 +28,8 @@ export interface Services {
   config: Config;
   assets: AssetService;
   apiKeys: ApiKeyService;
+  /** Who may see an asset: asked by every path that hands one out. */
+  access: AssetAccess;
   downloadUrls: DownloadUrlService;
   processing: ProcessingService;
   urlImports: UrlImportService;
@@ -35,6 +43,10 @@ export interface Services {
   directories: DirectoryService;
   assetRepository: AssetRepository;
   directoryRepository: DirectoryRepository;
+  uploadParts: UploadPartRepository;
+  renditionRepository: RenditionRepository;
+  renditions: RenditionService;
+  resumableUploads: ResumableUploadService;
 }
 
 /** What every resolver receives; built per request. */
@@ -46,4 +58,6 @@ export interface Context {
   tenant: Tenant | null;
   /** The client's address, for limits on callers without a key. */
   clientAddress: string;
+  /** The Node request, when served over HTTP: its log line learns the operation. */
+  req?: IncomingMessage;
 }

@@ -1,6 +1,7 @@
 import type { DirectoryRow } from '../db/types.js';
 import { NotFoundError } from '../errors.js';
-import { builder, encodeGlobalId, idOfType, tenantOf } from './builder.js';
+import { builder, tenantOf } from './builder.js';
+import { encodeGlobalId, idOfType } from '../global-id.js';
 
 export const Directory = builder.loadableNodeRef<DirectoryRow, string>('Directory', {
   id: { resolve: (directory) => directory.id },

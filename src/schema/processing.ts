@@ -1,7 +1,7 @@
-import { tenantOf as principalTenant } from '../auth/principal.js';
 import { NotFoundError } from '../errors.js';
 import { Asset } from './asset.js';
-import { builder, decodeGlobalId, idOfType, tenantOf } from './builder.js';
+import { builder, tenantOf } from './builder.js';
+import { decodeGlobalId, idOfType } from '../global-id.js';
 
 builder.relayMutationField(
   'reprocessAsset',
@@ -50,14 +50,15 @@ builder.subscriptionField('assetUpdated', (t) =>
     description: 'Every change of the asset: status, metadata, fields. Over SSE (`Accept: text/event-stream`).',
     authScopes: { $any: { 'read:assets': true, anonymous: true } },
     args: { id: t.arg.id({ required: true }) },
+    // Checked when the stream opens, and again at every event: a stream that loses
+    // access (the asset made private, the key revoked) ends.
     subscribe: async (_root, args, ctx) => {
       const { typename, id } = decodeGlobalId(args.id);
       if (typename !== 'Asset') throw new NotFoundError();
-      const repository = ctx.services.assetRepository;
-      const [own] = ctx.principal ? await repository.findByIds(principalTenant(ctx.principal), [id]) : [];
-      const [shared] = own ? [own] : await repository.findPublicByIds([id]);
-      if (!shared) throw new NotFoundError();
-      return ctx.services.events.subscribe(id);
+      const { access, events } = ctx.services;
+      const [asset] = await access.findReadable(ctx.principal, [id]);
+      if (!asset) throw new NotFoundError();
+      return access.whileReadable(ctx.principal, events.subscribe(id));
     },
     resolve: (asset) => asset,
   }),

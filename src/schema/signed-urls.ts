@@ -1,5 +1,6 @@
 import { Asset } from './asset.js';
-import { builder, idOfType } from './builder.js';
+import { builder } from './builder.js';
+import { idOfType } from '../global-id.js';
 
 builder.relayMutationField(
   'createUploadUrl',

@@ -8,6 +8,8 @@ interface Usage {
   orgBytesStored: number;
   orgBytesReserved: number;
   quotaBytes: number | null;
+  renditionCount: number;
+  renditionBytes: number;
 }
 
 const UsageRef = builder.objectRef<Usage>('Usage').implement({
@@ -20,6 +22,10 @@ const UsageRef = builder.objectRef<Usage>('Usage').implement({
     }),
     orgBytesReserved: t.exposeFloat('orgBytesReserved', { description: 'Bytes promised to uploads in flight.' }),
     quotaBytes: t.exposeFloat('quotaBytes', { nullable: true, description: 'The storage quota; null: none.' }),
+    renditionCount: t.exposeInt('renditionCount', { description: "Image renditions kept for the org's assets." }),
+    renditionBytes: t.exposeFloat('renditionBytes', {
+      description: 'Bytes those renditions occupy, apart from the originals (the quota counts originals only).',
+    }),
   }),
 });
 
@@ -49,12 +55,15 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     usage: t.field({
       type: UsageRef,
       resolve: async (p, _args, ctx) => {
-        const [mode, org] = await Promise.all([
+        const [mode, org, renditions] = await Promise.all([
           ctx.services.assetRepository.usage(tenantOf(ctx)),
           ctx.services.orgs.usage(p.orgId),
+          ctx.services.renditionRepository.usage(p.orgId),
         ]);
         return {
           ...mode,
+          renditionCount: renditions.count,
+          renditionBytes: renditions.bytes,
           orgBytesStored: org.used,
           orgBytesReserved: org.reserved,
           quotaBytes: ctx.services.config.orgStorageQuota,
@@ -63,9 +72,9 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     }),
     rateLimit: t.field({
       type: RateLimitRef,
-      resolve: (p, _args, ctx) => {
-        const { limit, remaining } = ctx.services.rateLimiter.peek(`key:${p.keyId}`);
-        return ctx.services.config.rateLimit > 0 ? { limit, remaining } : { limit: 0, remaining: 0 };
+      resolve: async (p, _args, ctx) => {
+        if (ctx.services.config.rateLimit <= 0) return { limit: 0, remaining: 0 };
+        return ctx.services.rateLimiter.peek(`key:${p.keyId}`);
       },
     }),
     uploadLimits: t.field({

@@ -1,18 +1,23 @@
 import { createPubSub } from 'graphql-yoga';
 import type { AssetRow } from '../db/types.js';
 
+const TOPIC = 'assetgate:asset:updated';
+
 /**
- * Every change of an asset's status or metadata, for `assetUpdated`. In-process:
- * a subscriber sees the changes made by the gateway it is connected to.
+ * Every change of an asset's status or metadata, for `assetUpdated`. Without an
+ * `eventTarget` the events stay in this process; with Yoga's Redis event target
+ * (`REDIS_URL`) a subscriber on one gateway sees the changes made through any.
  */
-export function createAssetEvents() {
-  const pubsub = createPubSub<{ 'asset:updated': [assetId: string, asset: AssetRow] }>();
+export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof createPubSub>[0]>['eventTarget']) {
+  const pubsub = createPubSub<{ [TOPIC]: [assetId: string, asset: AssetRow] }>(
+    eventTarget ? { eventTarget } : undefined,
+  );
   return {
     publish(asset: AssetRow): void {
-      pubsub.publish('asset:updated', asset.id, asset);
+      pubsub.publish(TOPIC, asset.id, asset);
     },
     subscribe(assetId: string): AsyncIterable<AssetRow> {
-      return pubsub.subscribe('asset:updated', assetId);
+      return pubsub.subscribe(TOPIC, assetId);
     },
   };
 }

@@ -3,6 +3,10 @@ import type { Principal } from '../auth/principal.js';
 import { tenantOf } from '../auth/principal.js';
 import { SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
 import type { AssetRepository } from '../db/asset-repository.js';
+import { type AssetAccess, mayRead } from './asset-access.js';
+import type { BlobStore } from '../blob/index.js';
+import { contentDisposition } from './content-disposition.js';
+import { isActiveType } from './media-type.js';
 import { nowIso } from '../db/database.js';
 import type { DownloadTokenRepository } from '../db/download-token-repository.js';
 import type { AssetRow } from '../db/types.js';
@@ -12,6 +16,13 @@ const MAX_FETCH_LIMIT = 1_000_000;
 
 export interface DownloadUrlServiceDeps {
   assets: AssetRepository;
+  access: AssetAccess;
+  blobs: BlobStore;
+  /**
+   * Hand out URLs of the store itself (a presigned GET) for downloads without a fetch
+   * limit, where the store can: the bytes skip the gateway (S3_DIRECT=download|both).
+   */
+  direct: boolean;
   tokens: DownloadTokenRepository;
   signer: UrlSigner;
   publicUrl: string;
@@ -42,7 +53,8 @@ export class DownloadUrlService {
   async create(
     principal: Principal,
     assetId: string,
-    options: { expiresIn?: number | null; maxFetches?: number | null },
+    /** `throughGateway`: never the store's own URL (renditions are made by the gateway). */
+    options: { expiresIn?: number | null; maxFetches?: number | null; throughGateway?: boolean },
   ): Promise<DownloadUrl> {
     const { deps } = this;
     const tenant = tenantOf(principal);
@@ -72,6 +84,23 @@ export class DownloadUrlService {
     ) {
       throw new NotFoundError(); // exhausted between the read and the count
     }
+    // Straight from the store: not for counted URLs (the gateway counts), nor for active types
+    // (HTML, SVG…), which the gateway serves only as sandboxed attachments.
+    const mimeType = asset.mime_type ?? 'application/octet-stream';
+    if (
+      deps.direct &&
+      !options.throughGateway &&
+      maxFetches === null &&
+      deps.blobs.presignGet &&
+      !isActiveType(mimeType)
+    ) {
+      const url = await deps.blobs.presignGet(asset.blob_key, {
+        expiresIn: ttl,
+        contentType: mimeType,
+        contentDisposition: contentDisposition('inline', asset.filename ?? 'file'),
+      });
+      return { url, expiresAt, remainingFetches: null };
+    }
     const tokenId = maxFetches === null ? undefined : randomUUID();
     if (tokenId) {
       await deps.tokens.insert({
@@ -96,21 +125,27 @@ export class DownloadUrlService {
   }
 
   /**
-   * Checks a signed download URL. Tampered, foreign-key and expired tokens are
-   * FORBIDDEN (403); an asset that is gone, replaced, made private since, or has no
-   * bytes is NOT_FOUND (404).
+   * Checks a signed download URL. Tampered, foreign-key and expired tokens, and those
+   * of a key revoked since, are FORBIDDEN (403); an asset that is gone, replaced, made
+   * private since, no longer readable by the key, without bytes, or whose fetches are
+   * used up is NOT_FOUND (404). GET and HEAD alike.
    */
   async open(token: string): Promise<SignedDownload> {
+    const { deps } = this;
     let claims: UrlClaims;
     try {
-      claims = this.deps.signer.verify(token, 'GET');
+      claims = deps.signer.verify(token, 'GET');
     } catch (error) {
       if (error instanceof SignatureError) throw new ForbiddenError('This link is invalid or has expired.');
       throw error;
     }
-    const asset = await this.deps.assets.findById(claims.assetId);
-    if (!asset?.blob_key || asset.url_version !== claims.version) throw new NotFoundError();
-    if (claims.tokenId && (await this.deps.tokens.remaining(claims.tokenId)) === null) throw new NotFoundError();
+    const grantor = await deps.access.principalOfKey(claims.keyId);
+    if (!grantor) throw new ForbiddenError('This link is invalid or has expired.');
+    const asset = await deps.assets.findByIdAnyTenant(claims.assetId);
+    if (!asset?.blob_key || asset.url_version !== claims.version || !mayRead(grantor, asset)) {
+      throw new NotFoundError();
+    }
+    if (claims.tokenId && !((await deps.tokens.remaining(claims.tokenId)) ?? 0)) throw new NotFoundError();
     return { asset, claims };
   }
 

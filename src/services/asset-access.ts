@@ -1,0 +1,71 @@
+import type { Principal } from '../auth/principal.js';
+import { tenantOf } from '../auth/principal.js';
+import type { AssetRepository } from '../db/asset-repository.js';
+import type { AssetRow } from '../db/types.js';
+
+/** The columns the rule reads: every row handed to GraphQL or a route carries them. */
+export const ACCESS_COLUMNS = ['org_id', 'mode', 'is_public'] as const satisfies (keyof AssetRow)[];
+
+type Guarded = Pick<AssetRow, (typeof ACCESS_COLUMNS)[number]>;
+
+/**
+ * Who may see an asset (its fields, its bytes, its thumbnails, its events): anyone
+ * when it is public, else a key of its org and mode that holds `read:assets`. Keys
+ * that may only write or delete see nothing of an asset beyond its id.
+ */
+export function mayRead(viewer: Principal | null, asset: Guarded): boolean {
+  if (asset.is_public === 1) return true;
+  return (
+    viewer !== null && viewer.scopes.has('read:assets') && viewer.orgId === asset.org_id && viewer.mode === asset.mode
+  );
+}
+
+export interface AssetAccessDeps {
+  assets: AssetRepository;
+  /** The principal of a key that is still valid now (not revoked, not expired); null otherwise. */
+  principalOfKey: (keyId: string) => Promise<Principal | null>;
+}
+
+/**
+ * The one place that decides who may see an asset. Queries, mutation payloads,
+ * subscription events, downloads, thumbnails and signed URLs all ask it.
+ */
+export class AssetAccess {
+  constructor(private readonly deps: AssetAccessDeps) {}
+
+  /** The assets `viewer` may read, aligned with `ids`; undefined where none exists for this viewer. */
+  async findReadable(viewer: Principal | null, ids: readonly string[]): Promise<(AssetRow | undefined)[]> {
+    const { assets } = this.deps;
+    const own =
+      viewer?.scopes.has('read:assets') === true
+        ? await assets.findByIds(tenantOf(viewer), [...ids])
+        : ids.map(() => undefined);
+    const others = ids.filter((_, i) => !own[i]);
+    const shared = others.length ? await assets.findPublicByIds(others) : [];
+    const byId = new Map(shared.flatMap((row) => (row ? [[row.id, row] as const] : [])));
+    return ids.map((id, i) => own[i] ?? byId.get(id));
+  }
+
+  /**
+   * The principal a grant made by key `keyId` acts for, as of now: a signed URL or an
+   * open subscription is only as good as the key behind it. Null once it is revoked
+   * or expired.
+   */
+  principalOfKey(keyId: string): Promise<Principal | null> {
+    return this.deps.principalOfKey(keyId);
+  }
+
+  /**
+   * Passes on the asset versions of `events` while `viewer` may still read them, checked
+   * at each event as a query would be at that moment (the key still valid, the asset
+   * still visible); ends the stream the first time it may not.
+   */
+  async *whileReadable(viewer: Principal | null, events: AsyncIterable<AssetRow>): AsyncGenerator<AssetRow> {
+    for await (const asset of events) {
+      const now = viewer ? await this.principalOfKey(viewer.keyId) : null;
+      if (viewer && !now) return; // the key was revoked or expired: what it opened closes
+      if (!mayRead(now, asset)) return;
+      yield asset;
+    }
+  }
+}
