@@ -28,6 +28,7 @@ test('stop() waits for a job claimed while it was stopping, and claims nothing a
   const runner = createJobRunner({
     jobs,
     handlers: {
+      'direct-upload': async () => undefined,
       extract: async () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         events.push('handled');

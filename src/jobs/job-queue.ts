@@ -10,9 +10,17 @@ import type { JobKind } from '../db/types.js';
 export function createJobQueue(jobs: JobRepository, clock: () => number) {
   let nudge: () => void = () => undefined;
   return {
-    /** A write that queues `kind` for the asset in the asset's own transaction. */
-    alongside(kind: JobKind): Alongside {
-      return (trx, asset) => jobs.enqueue(kind, asset.id, nowIso(clock), trx);
+    /** A write that queues `kind` for the asset in the asset's own transaction (`delayMs` from now). */
+    alongside(kind: JobKind, delayMs = 0): Alongside {
+      return async (trx, asset) => {
+        await jobs.enqueue(
+          kind,
+          asset,
+          nowIso(clock),
+          trx,
+          nowIso(() => clock() + delayMs),
+        );
+      };
     },
     /** Tells the runner that work is waiting. */
     wake(): void {

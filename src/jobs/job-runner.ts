@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { nowIso } from '../db/database.js';
 import type { JobRepository } from '../db/job-repository.js';
 import type { JobKind, JobRow } from '../db/types.js';
+import type { Logger } from '../observability/logger.js';
 
 /** Options of `createJobRunner`. */
 export interface JobRunnerOptions {
   jobs: JobRepository;
-  handlers: Record<JobKind, (job: JobRow) => Promise<void>>;
+  /** A handler may answer `{ retryAt }`: not yet (nothing failed); the job runs again then, no attempt spent. */
+  handlers: Record<JobKind, (job: JobRow) => Promise<void | { retryAt: number }>>;
   /** Called when a job's retries are spent, with its last error. */
   onGiveUp: (job: JobRow, error: unknown) => Promise<void>;
   /** Jobs run at once by this process. @default 2 */
@@ -21,7 +23,14 @@ export interface JobRunnerOptions {
   pollMs?: number;
   clock: () => number;
   logError: (error: unknown) => void;
+  /** Where each job's start, end and failure are logged, with its asset id. */
+  logger?: Logger;
+  /** Hears each job run: its outcome and how long it took. */
+  observe?: (job: JobRow, outcome: JobOutcome, seconds: number) => void;
 }
+
+/** How one run of a job ended: done, not yet (deferred), failed and to be tried again, or failed for good. */
+export type JobOutcome = 'done' | 'deferred' | 'retry' | 'failed';
 
 /**
  * Runs durable jobs from the database: claims due jobs (or jobs whose worker died),
@@ -48,17 +57,31 @@ export function createJobRunner(options: JobRunnerOptions) {
     const heartbeat = setInterval(() => {
       jobs.extendLease(job.id, worker, iso(clock() + leaseMs)).catch(logError);
     }, leaseMs / 3).unref();
+    const started = performance.now();
+    const about = { jobId: job.id, kind: job.kind, assetId: job.asset_id, attempt: job.attempts };
+    const ended = (outcome: JobOutcome, extra: Record<string, unknown> = {}) => {
+      const seconds = (performance.now() - started) / 1000;
+      options.observe?.(job, outcome, seconds);
+      const line = { ...about, outcome, ms: Math.round(seconds * 1000), ...extra };
+      if (outcome === 'retry' || outcome === 'failed') options.logger?.warn(line, 'job failed');
+      else options.logger?.info(line, 'job ended');
+    };
+    options.logger?.debug(about, 'job started');
     try {
-      await handlers[job.kind](job);
-      await jobs.complete(job.id, iso(clock()));
+      const outcome = await handlers[job.kind](job);
+      if (outcome) await jobs.defer(job.id, iso(outcome.retryAt), iso(clock()));
+      else await jobs.complete(job.id, iso(clock()));
+      ended(outcome ? 'deferred' : 'done');
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (job.attempts >= maxAttempts) {
         await jobs.fail(job.id, message, null, iso(clock()));
         await options.onGiveUp(job, error);
+        ended('failed', { error: message });
       } else {
         const delay = Math.min(backoffMs * 2 ** (job.attempts - 1), 600_000);
         await jobs.fail(job.id, message, iso(clock() + delay), iso(clock()));
+        ended('retry', { error: message, retryInMs: delay });
       }
     } finally {
       clearInterval(heartbeat);
@@ -106,12 +129,29 @@ export function createJobRunner(options: JobRunnerOptions) {
     wake(): void {
       void tick();
     },
-    /** Stops claiming and waits for running jobs to finish, a job claimed just now included. */
-    async stop(): Promise<void> {
+    /**
+     * Stops claiming and waits for running jobs to finish, a job claimed just now included;
+     * with `deadlineMs`, at most that long: the leases of jobs still running then go back
+     * to the queue, due at once, for another worker (or this one, restarted) to take.
+     */
+    async stop(deadlineMs?: number): Promise<void> {
       running = false;
       clearInterval(timer);
       await ticking;
-      await Promise.all(inFlight);
+      if (deadlineMs === undefined) {
+        await Promise.all(inFlight);
+        return;
+      }
+      let timeout: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        Promise.all(inFlight).then(() => true),
+        new Promise<false>((resolve) => (timeout = setTimeout(() => resolve(false), deadlineMs))),
+      ]);
+      clearTimeout(timeout);
+      if (!finished) {
+        const released = await jobs.releaseAll(worker, iso(clock()));
+        options.logger?.warn({ released }, 'jobs still running at shutdown went back to the queue');
+      }
     },
     /** Resolves once no job is running and none is due now. For tests and shutdown. */
     async idle(timeoutMs = 30_000): Promise<void> {

@@ -3,8 +3,10 @@ import type { AssetRepository } from '../db/asset-repository.js';
 import { nowIso } from '../db/database.js';
 import type { DownloadTokenRepository } from '../db/download-token-repository.js';
 import type { JobRepository } from '../db/job-repository.js';
-import type { Db } from '../db/database.js';
 import type { OrgRepository } from '../db/org-repository.js';
+import type { UploadPartRepository } from '../db/upload-part-repository.js';
+import type { RenditionRepository } from '../db/rendition-repository.js';
+import { forgetting } from '../services/asset-service.js';
 import { fsck, type FsckReport } from '../services/fsck.js';
 
 /** What one sweep removed. */
@@ -21,8 +23,9 @@ export interface SweeperOptions {
   assets: AssetRepository;
   tokens: DownloadTokenRepository;
   jobs: JobRepository;
-  db: Db;
   orgs: OrgRepository;
+  parts: UploadPartRepository;
+  renditions: RenditionRepository;
   blobs: BlobStore;
   /** Seconds an expired upload (and a temporary file) is kept before removal. */
   grace: number;
@@ -30,11 +33,24 @@ export interface SweeperOptions {
 }
 
 /**
- * Housekeeping that keeps the store tidy: two-step uploads whose URL expired
- * unused, download tokens past expiry, and temporary files of interrupted writes.
+ * Housekeeping that keeps the store tidy: two-step and resumable uploads that expired
+ * unfinished (with their parts), download tokens past expiry, and temporary files of
+ * interrupted writes.
  */
 export function createSweeper(options: SweeperOptions) {
-  const { assets, tokens, jobs, blobs, grace, clock } = options;
+  const { assets, tokens, jobs, orgs, parts, renditions, blobs, grace, clock } = options;
+  /** Uploads that expired unfinished go with their parts and the quota they held. */
+  const removeAbandonedUploads = async (before: string): Promise<number> => {
+    const blobKeys: string[] = [];
+    const removed = await assets.deleteAbandonedUploadsAllTenants(
+      before,
+      forgetting({ orgs, parts, renditions }, blobKeys),
+    );
+    // Parts whose upload finished or went while a crash kept them from being removed.
+    blobKeys.push(...(await parts.deleteSettled()));
+    for (const key of blobKeys) await blobs.delete(key);
+    return removed.length;
+  };
   return {
     /** The quick sweep; `deep` also runs the consistency check with repair (lists every blob). */
     async sweep({ deep = false } = {}): Promise<SweepReport> {
@@ -43,7 +59,7 @@ export function createSweeper(options: SweeperOptions) {
         ...(deep && {
           fsck: await fsck(options, { repair: true, orphanGraceMs: Math.max(grace * 1000, 60_000), now }),
         }),
-        abandonedUploads: await assets.deleteAbandonedUploads(nowIso(() => now - grace * 1000)),
+        abandonedUploads: await removeAbandonedUploads(nowIso(() => now - grace * 1000)),
         expiredTokens: await tokens.deleteExpired(nowIso(() => now)),
         temporaryFiles: (await blobs.sweepTemporaries?.(Math.max(grace * 1000, 60_000))) ?? 0,
         finishedJobs: await jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),
