@@ -2,6 +2,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 
+/** An S3-compatible store's connection. */
+export interface S3Config {
+  /** Any S3-compatible server; null means AWS. */
+  endpoint: string | null;
+  /** @default 'us-east-1' */
+  region: string;
+  /** Path-style addressing, for local servers. @default false */
+  forcePathStyle: boolean;
+  /** From AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; null leaves it to the SDK's default chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
+  /** Which signed URLs go straight to the bucket: `off`, `download`, `upload` or `both`. @default 'off' */
+  direct: 'off' | 'download' | 'upload' | 'both';
+}
+
 /** Everything the server and the CLI are configured with. Built by `loadConfig`. */
 export interface Config {
   /** TCP port. @default 4000 */
@@ -12,8 +26,12 @@ export interface Config {
   dataDir: string;
   /** `sqlite:<path>` or `postgres://…`. @default `sqlite:$DATA_DIR/assetgate.db` */
   databaseUrl: string;
-  /** `fs` (under `$DATA_DIR/blobs`), `fs:<dir>` or `memory`. @default 'fs' */
+  /** `fs` (under `$DATA_DIR/blobs`), `fs:<dir>`, `memory` or `s3://BUCKET[/PREFIX]`. @default 'fs' */
   blobStore: string;
+  /** How to reach the bucket when `blobStore` is `s3://…`. */
+  s3: S3Config;
+  /** Redis shared by several gateways (rate limits, upload slots, events); null keeps them in process. */
+  redisUrl: string | null;
   /** Base of every URL the API hands out, without a trailing slash. */
   publicUrl: string;
   /** Largest accepted file in bytes. @default 200 MiB */
@@ -52,6 +70,10 @@ export interface Config {
   thumbnailSizes: number[];
   /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
   maxImagePixels: number;
+  /** Widths and heights renditions snap up to, ascending. @default 64,128,256,384,512,768,1024,1536,2048,3840 */
+  imageWidths: number[];
+  /** Renditions being made or waiting for a worker at once; past it a new one is 503. @default 32 */
+  renditionQueue: number;
   /** Largest file an import from a URL may bring. @default 4 GiB */
   importMaxSize: number;
   /** Private networks (CIDR) or host names imports may reach all the same. @default [] */
@@ -80,7 +102,18 @@ export interface Config {
   httpRequestTimeout: number;
   /** Seconds a connection may stay silent. @default 60 */
   httpIdleTimeout: number;
+  /** pino level: fatal, error, warn, info, debug, trace or silent. @default info */
+  logLevel: LogLevel;
+  /** `json` (one line per event) or `pretty` (for people). @default json */
+  logFormat: 'json' | 'pretty';
+  /** Bearer token `/metrics` asks for; null: no metrics served. */
+  metricsToken: string | null;
+  /** Seconds a shutdown waits for requests and jobs under way. @default 30 */
+  shutdownTimeout: number;
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The environment variables read, for documentation and error messages. */
 export const CONFIG_VARIABLES = [
@@ -89,6 +122,13 @@ export const CONFIG_VARIABLES = [
   'DATA_DIR',
   'DATABASE_URL',
   'BLOB_STORE',
+  'S3_ENDPOINT',
+  'S3_REGION',
+  'S3_FORCE_PATH_STYLE',
+  'S3_DIRECT',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'REDIS_URL',
   'PUBLIC_URL',
   'MAX_FILE_SIZE',
   'MAX_FILES_PER_REQUEST',
@@ -108,6 +148,8 @@ export const CONFIG_VARIABLES = [
   'EXTRACT_MEMORY',
   'THUMBNAIL_SIZES',
   'MAX_IMAGE_PIXELS',
+  'IMAGE_WIDTHS',
+  'RENDITION_QUEUE',
   'IMPORT_MAX_SIZE',
   'IMPORT_ALLOW',
   'IMPORT_CONNECT_TIMEOUT',
@@ -126,6 +168,10 @@ export const CONFIG_VARIABLES = [
   'HTTP_HEADERS_TIMEOUT',
   'HTTP_REQUEST_TIMEOUT',
   'HTTP_IDLE_TIMEOUT',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+  'METRICS_TOKEN',
+  'SHUTDOWN_TIMEOUT',
 ] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -140,6 +186,30 @@ const UNITS: Record<string, number> = {
   mib: 1024 ** 2,
   gib: 1024 ** 3,
 };
+
+function s3Config(env: Env): S3Config {
+  const raw = env.S3_ENDPOINT?.trim();
+  const endpoint = raw ? url('S3_ENDPOINT', raw) : null;
+  const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
+  if (!accessKeyId !== !secretAccessKey) {
+    throw new ConfigError(
+      accessKeyId ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID',
+      'set both access key variables, or neither.',
+    );
+  }
+  const direct = env.S3_DIRECT?.trim() || 'off';
+  if (direct !== 'off' && direct !== 'download' && direct !== 'upload' && direct !== 'both') {
+    throw new ConfigError('S3_DIRECT', `"${direct}" is not one of off, download, upload, both.`);
+  }
+  return {
+    endpoint,
+    region: env.S3_REGION?.trim() || 'us-east-1',
+    forcePathStyle: boolean(env, 'S3_FORCE_PATH_STYLE', false),
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null,
+    direct,
+  };
+}
 
 /** Parses `1048576`, `10MB`, `200MiB`, `4 GiB` into bytes. */
 export function parseBytes(variable: string, raw: string): number {
@@ -230,8 +300,16 @@ export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availablePa
   }
 
   const blobStore = env.BLOB_STORE?.trim() || 'fs';
-  if (!/^(fs(:.+)?|memory)$/.test(blobStore)) {
-    throw new ConfigError('BLOB_STORE', `"${blobStore}" is not one of fs, fs:<dir>, memory.`);
+  if (
+    !/^(fs(:.+)?|memory|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9!_.*'()\/-]*[A-Za-z0-9!_.*'()-])?)$/.test(
+      blobStore,
+    )
+  ) {
+    throw new ConfigError('BLOB_STORE', `"${blobStore}" is not one of fs, fs:<dir>, memory, s3://BUCKET[/PREFIX].`);
+  }
+  const redisUrl = env.REDIS_URL?.trim() || null;
+  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://.');
   }
 
   const publicUrl = url('PUBLIC_URL', env.PUBLIC_URL?.trim() || `http://localhost:${port}`);
@@ -242,6 +320,8 @@ export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availablePa
     dataDir,
     databaseUrl,
     blobStore,
+    s3: s3Config(env),
+    redisUrl,
     publicUrl,
     maxFileSize: bytes(env, 'MAX_FILE_SIZE', 200 * 1024 ** 2),
     maxFilesPerRequest: integer(env, 'MAX_FILES_PER_REQUEST', 100, 1, 10_000),
@@ -250,6 +330,27 @@ export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availablePa
     ...signedUrls(env),
     ...processing(env, cores),
     ...limits(env),
+    ...operations(env),
+  };
+}
+
+function operations(env: Env) {
+  const level = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigError('LOG_LEVEL', `"${level}" is not one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  const format = env.LOG_FORMAT?.trim() || 'json';
+  if (format !== 'json' && format !== 'pretty')
+    throw new ConfigError('LOG_FORMAT', `"${format}" is not json or pretty.`);
+  const token = env.METRICS_TOKEN?.trim() || null;
+  if (token !== null && token.length < 16) {
+    throw new ConfigError('METRICS_TOKEN', 'is at least 16 characters: it guards what the gateway is doing.');
+  }
+  return {
+    logLevel: level as LogLevel,
+    logFormat: format as 'json' | 'pretty',
+    metricsToken: token,
+    shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
   };
 }
 
@@ -282,6 +383,8 @@ function limits(env: Env) {
   };
 }
 
+const DEFAULT_IMAGE_WIDTHS = [64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3840];
+
 function list(env: Env, variable: string): string[] {
   return (env[variable] ?? '')
     .split(',')
@@ -295,6 +398,12 @@ function processing(env: Env, cores: number) {
       throw new ConfigError('THUMBNAIL_SIZES', `"${size}" is not a size between 16 and 4096.`);
     }
     return Number(size);
+  });
+  const imageWidths = list(env, 'IMAGE_WIDTHS').map((width) => {
+    if (!/^\d+$/.test(width) || Number(width) < 1 || Number(width) > 8192) {
+      throw new ConfigError('IMAGE_WIDTHS', `"${width}" is not a width between 1 and 8192.`);
+    }
+    return Number(width);
   });
   const importAllow = list(env, 'IMPORT_ALLOW');
   for (const entry of importAllow) {
@@ -310,6 +419,9 @@ function processing(env: Env, cores: number) {
     // Ascending: the first is the smallest, which `thumbnailUrl` names.
     thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1e10),
+    imageWidths:
+      env.IMAGE_WIDTHS === undefined ? DEFAULT_IMAGE_WIDTHS : [...new Set(imageWidths)].sort((a, b) => a - b),
+    renditionQueue: integer(env, 'RENDITION_QUEUE', 32, 1, 10_000),
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
     importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),

@@ -37,6 +37,13 @@ test('a bad value stops start-up with a message naming the variable', () => {
     [{ PUBLIC_URL: 'ftp://x' }, 'PUBLIC_URL'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ BLOB_STORE: 'dropbox' }, 'BLOB_STORE'],
+    [{ BLOB_STORE: 's3://' }, 'BLOB_STORE'],
+    [{ BLOB_STORE: 's3://Bad_Bucket' }, 'BLOB_STORE'],
+    [{ S3_ENDPOINT: 'localhost:9000' }, 'S3_ENDPOINT'],
+    [{ S3_FORCE_PATH_STYLE: 'perhaps' }, 'S3_FORCE_PATH_STYLE'],
+    [{ S3_DIRECT: 'sometimes' }, 'S3_DIRECT'],
+    [{ AWS_ACCESS_KEY_ID: 'only-the-id' }, 'AWS_SECRET_ACCESS_KEY'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
     [{ MAX_FILE_SIZE: 'huge' }, 'MAX_FILE_SIZE'],
     [{ MAX_FILES_PER_REQUEST: '0' }, 'MAX_FILES_PER_REQUEST'],
     [{ GRAPHQL_INTROSPECTION: 'maybe' }, 'GRAPHQL_INTROSPECTION'],
@@ -49,6 +56,32 @@ test('a bad value stops start-up with a message naming the variable', () => {
       JSON.stringify(env),
     );
   }
+});
+
+test('the shared engines: an S3 bucket with a prefix, its connection, Redis', () => {
+  const config = loadConfig({
+    BLOB_STORE: 's3://my-assets/prod/eu',
+    S3_ENDPOINT: 'http://127.0.0.1:9000/',
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: 'id',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+    S3_DIRECT: 'download',
+    REDIS_URL: 'redis://:pw@127.0.0.1:6379/2',
+  });
+  assert.equal(config.blobStore, 's3://my-assets/prod/eu');
+  assert.deepEqual(config.s3, {
+    endpoint: 'http://127.0.0.1:9000',
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'id', secretAccessKey: 'secret' },
+    direct: 'download',
+  });
+  assert.equal(config.redisUrl, 'redis://:pw@127.0.0.1:6379/2');
+  assert.throws(
+    () => loadConfig({ REDIS_URL: 'http://:secret-password@x' }),
+    (error: Error) => !error.message.includes('secret-password'),
+    'a refused REDIS_URL is not echoed (it may hold a password)',
+  );
 });
 
 test('PUBLIC_URL loses its trailing slash', () => {

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { before, describe } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type AddressInfo } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { createHttpServer } from '../src/http/server.js';
 import os from 'node:os';
@@ -47,15 +50,42 @@ export interface GqlResult<T> {
   errors?: { message: string; path?: string[]; extensions: Record<string, any> }[];
 }
 
-/** The SQL engines every database-facing suite runs against. */
-export const DIALECTS = ['sqlite', 'postgres'] as const;
-export type Dialect = (typeof DIALECTS)[number];
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * The configurations every database-facing suite runs against: `sqlite` (the embedded
+ * default: SQLite, files, state in process) and `postgres` (what several gateways
+ * share: PostgreSQL, an S3 store on s3rver, Redis). `TEST_DIALECTS` (comma-separated)
+ * picks; by default both.
+ */
+export const DIALECTS: readonly Dialect[] = (process.env.TEST_DIALECTS ?? 'sqlite,postgres').split(',').map((name) => {
+  if (name !== 'sqlite' && name !== 'postgres') throw new Error(`TEST_DIALECTS: unknown dialect "${name}"`);
+  return name;
+});
+
+/** The dialect of the suite being run; `createTestApp` uses it unless told otherwise. */
+let currentDialect: Dialect = DIALECTS[0];
+
+/**
+ * Runs a database-facing suite once per configured dialect: `body` is declared inside
+ * a describe named after the dialect, whose apps (`createTestApp`) use that dialect.
+ */
+export function forEachDialect(body: (dialect: Dialect) => void): void {
+  for (const dialect of DIALECTS) {
+    describe(dialect, () => {
+      before(() => {
+        currentDialect = dialect;
+      });
+      body(dialect);
+    });
+  }
+}
 
 /** PostgreSQL of the test machine (trust auth); override with TEST_DATABASE_URL. */
 const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A fresh, empty PostgreSQL schema and a URL whose connections use it. */
-async function postgresSchema(): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function postgresSchema(): Promise<{ url: string; drop: () => Promise<void> }> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
@@ -80,16 +110,21 @@ async function postgresSchema(): Promise<{ url: string; drop: () => Promise<void
 export async function createTestApp(
   env: Record<string, string> = {},
   overrides: AppOverrides = {},
-  dialect: Dialect = (process.env.TEST_DIALECT as Dialect | undefined) ?? 'sqlite',
+  dialect: Dialect = currentDialect,
 ): Promise<TestApp> {
   const { dir, remove } = tempDir();
+  // The second configuration is the one several gateways share: PostgreSQL, an S3 store and Redis.
   const postgres = dialect === 'postgres' ? await postgresSchema() : undefined;
+  const shared = postgres ? { ...(await s3Server()).env(), REDIS_URL } : {};
   // Suites make hundreds of calls a minute; the rate limit has a suite of its own.
   const config = loadConfig({
     DATA_DIR: dir,
     PUBLIC_URL: 'http://assets.test',
     RATE_LIMIT: '0',
+    // The log has suites of its own (operations); elsewhere it would only drown the test report.
+    LOG_LEVEL: 'silent',
     ...(postgres && { DATABASE_URL: postgres.url }),
+    ...shared,
     ...env,
   });
   let recording: string[] | undefined;
@@ -154,9 +189,10 @@ export async function listen(
     httpRequestTimeout: 3600,
     httpIdleTimeout: 60,
   },
+  atPort = 0,
 ): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = createHttpServer(handler, config);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(atPort, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -293,7 +329,137 @@ export async function processed(app: TestApp, id: string, fields = 'id status fa
 /** Runs the consistency check and fails when the database and the blob store disagree. */
 export async function assertConsistent(app: TestApp): Promise<void> {
   await app.jobs?.idle();
-  const { fsck, isClean } = await import('../src/services/fsck.js');
-  const report = await fsck({ db: app.db, blobs: app.blobs, orgs: app.services.orgs }, { checksums: true });
+  const { isClean } = await import('../src/services/fsck.js');
+  const report = await app.fsck({ checksums: true });
   if (!isClean(report)) throw new Error(`inconsistent store: ${JSON.stringify(report)}`);
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** A loopback port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The built server (`dist/main.js`) as a process of its own. */
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  /** The key printed on first start (empty when the data folder already had keys). */
+  key: string;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+}
+
+/** Starts the built server on `dir` and resolves once it listens; `env` adds to or overrides its configuration. */
+export async function startServer(
+  dir: string,
+  options: { port?: number; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const port = options.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, PUBLIC_URL: url, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (c) => (output += c));
+  child.stderr!.on('data', (c) => (output += c));
+  for (let i = 0; i < 100 && !output.includes('listening') && child.exitCode === null; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!output.includes('listening')) throw new Error(`the server did not start:\n${output}`);
+  const key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(output)?.[1] ?? '';
+  return { child, url, port, key, output: () => output };
+}
+
+/** The S3-compatible server (s3rver) this test process runs on loopback, and the bucket it made. */
+export interface S3Server {
+  endpoint: string;
+  bucket: string;
+  /** What `createApp` needs to reach it: BLOB_STORE under a fresh prefix, and the connection. */
+  env(prefix?: string): Record<string, string>;
+  /**
+   * Keys of the multipart uploads begun under `prefix` and neither completed nor
+   * aborted, read from the server's own folder (s3rver cannot list them over the API).
+   */
+  incompleteUploads(prefix: string): Promise<string[]>;
+}
+
+let s3: Promise<S3Server> | undefined;
+
+/**
+ * Starts s3rver (a real S3 protocol server, from npm) for this test process on first
+ * use; it is killed when the process exits. Every caller gets its own prefix.
+ */
+export function s3Server(): Promise<S3Server> {
+  s3 ??= (async () => {
+    const data = tempDir('assetgate-s3-');
+    const bucket = 'assetgate-test';
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules/s3rver/bin/s3rver.js'),
+        ...['-d', data.dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket],
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    process.once('exit', () => {
+      child.kill('SIGKILL');
+      data.remove();
+    });
+    let output = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.on('data', (chunk) => {
+        output += chunk;
+        const match = /listening on [\d.]+:(\d+)/.exec(output);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`s3rver exited (${code}): ${output}`)));
+    });
+    // From here on it must not keep the test process alive.
+    child.unref();
+    (child.stdout as unknown as { unref(): void }).unref();
+    const endpoint = `http://127.0.0.1:${port}`;
+    return {
+      endpoint,
+      bucket,
+      async incompleteUploads(prefix) {
+        const { readdir, readFile } = await import('node:fs/promises');
+        const root = path.join(data.dir, bucket);
+        const folders = (await readdir(root)).filter((name) => name.includes('uploads'));
+        const keys: string[] = [];
+        for (const folder of folders) {
+          for (const id of await readdir(path.join(root, folder))) {
+            const key = await readFile(path.join(root, folder, id, 'key'), 'utf8');
+            if (key.startsWith(`${prefix}/`)) keys.push(key);
+          }
+        }
+        return keys;
+      },
+      env: (prefix = `t${randomBytes(6).toString('hex')}`) => ({
+        BLOB_STORE: `s3://${bucket}/${prefix}`,
+        S3_ENDPOINT: endpoint,
+        S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      }),
+    };
+  })();
+  return s3;
+}
+
+/** Redis of the test machine; override with TEST_REDIS_URL. */
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Every key in an app's blob store, sorted: what is stored, whichever store it is. */
+export async function storedKeys(app: { blobs: App['blobs'] }): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of app.blobs.keys()) keys.push(key);
+  return keys.sort();
 }

@@ -41,6 +41,22 @@ export interface BlobStore {
   sendTo?(key: string, destination: Writable, range?: ByteRange): Promise<boolean>;
   /** The blob as a file on local disk, when the store keeps it so; lets parsers seek. Optional. */
   localPath?(key: string): string | null;
+  /**
+   * A URL that serves the blob straight from the store for `expiresIn` seconds, with the
+   * given Content-Type and Content-Disposition. Optional: only stores clients can reach.
+   */
+  presignGet?(
+    key: string,
+    options: { expiresIn: number; contentType: string; contentDisposition: string },
+  ): Promise<string>;
+  /** A URL that takes the blob's bytes with PUT for `expiresIn` seconds, straight into the store. Optional. */
+  presignPut?(key: string, options: { expiresIn: number }): Promise<string>;
+  /**
+   * Writes `body` into blob `key` from byte `offset` on (creating it at 0), replacing
+   * whatever lay at or past `offset`, durably; resolves the blob's new size. For a
+   * resumable upload growing in place. Optional: without it each chunk is a blob of its own.
+   */
+  writeAt?(key: string, offset: number, body: Readable): Promise<{ size: number }>;
   /** Removes what interrupted writes left behind, older than `olderThanMs`; returns how many. Optional. */
   sweepTemporaries?(olderThanMs: number): Promise<number>;
   close(): Promise<void>;

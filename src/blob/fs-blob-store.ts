@@ -66,12 +66,41 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
+   * Writes `body` into blob `key` from byte `offset` on, creating it at 0: a resumable
+   * upload's bytes, growing in place. What lay at or past `offset` (the end of a chunk
+   * that was never acknowledged) is cut off first. The bytes are on disk when it resolves.
+   */
+  async writeAt(key: string, offset: number, body: Readable): Promise<{ size: number }> {
+    const target = this.#path(key);
+    const dir = path.dirname(target);
+    if (!this.#folders.has(dir)) {
+      await fsp.mkdir(dir, { recursive: true });
+      this.#folders.add(dir);
+    }
+    // Past 0 the blob must be there: its bytes before `offset` were acknowledged.
+    const handle = await fsp.open(target, offset === 0 ? 'w' : 'r+');
+    let size: number;
+    try {
+      const { size: had } = await handle.stat();
+      if (had < offset) throw new Error(`blob ${key} has ${had} bytes, fewer than the ${offset} acknowledged`);
+      await handle.truncate(offset);
+      // Chunks are small next to whole files: flush every 2 MiB as they arrive, so little is left for the last sync.
+      size = offset + (await this.#write(handle, body, offset, 2 * 1024 * 1024));
+      if (this.#durable) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    if (offset === 0 && this.#durable) await syncPath(dir);
+    return { size };
+  }
+
+  /**
    * Writes in batches of about 1 MiB (one writev each), one batch on its way to the file
    * while the next fills: reading the body never waits for the disk unless two batches
    * are pending. Durable stores also start flushing to disk every 32 MiB while the rest
    * still arrives, so the final fsync has little left to do instead of the whole file.
    */
-  async #write(handle: fsp.FileHandle, body: Readable): Promise<number> {
+  async #write(handle: fsp.FileHandle, body: Readable, start = 0, flushEvery = FLUSH_EVERY): Promise<number> {
     let batch: Buffer[] = [];
     let batched = 0;
     let size = 0;
@@ -80,7 +109,7 @@ export class FsBlobStore implements BlobStore {
     const started = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise);
     let writing: Promise<unknown> | undefined;
     let flushing: Promise<void> | undefined;
-    let position = 0;
+    let position = start;
     const write = () => {
       const buffers = batch;
       const at = position;
@@ -98,7 +127,7 @@ export class FsBlobStore implements BlobStore {
         if (batched < WRITE_BATCH) continue;
         await writing; // one batch in flight at most: memory stays bounded
         writing = write();
-        if (this.#durable && size - flushedAt >= FLUSH_EVERY) {
+        if (this.#durable && size - flushedAt >= flushEvery) {
           await flushing;
           flushedAt = size;
           flushing = started(handle.datasync());

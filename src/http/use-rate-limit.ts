@@ -1,6 +1,6 @@
 import { type DocumentNode, getOperationAST, Kind, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { RateLimitedError } from '../errors.js';
+import { AppError, RateLimitedError } from '../errors.js';
 import type { Context } from '../schema/context.js';
 import type { RateLimiter } from '../services/rate-limiter.js';
 import { toGraphQLError } from './use-error-codes.js';
@@ -29,20 +29,26 @@ export function operationCost(document: DocumentNode, operationName?: string | n
  * RATE_LIMITED, Retry-After and `extensions.retryAfter`.
  */
 export function useRateLimit(limiter: RateLimiter): Plugin<Context> {
-  const check = (args: { document: DocumentNode; operationName?: string | null; contextValue: Context }) => {
+  const check = async (args: { document: DocumentNode; operationName?: string | null; contextValue: Context }) => {
     const ctx = args.contextValue;
     const who = ctx.principal ? `key:${ctx.principal.keyId}` : `ip:${ctx.clientAddress}`;
-    const verdict = limiter.take(who, operationCost(args.document, args.operationName));
+    let verdict;
+    try {
+      verdict = await limiter.take(who, operationCost(args.document, args.operationName));
+    } catch (error) {
+      if (error instanceof AppError) return toGraphQLError(error, { wholeRequest: true });
+      throw error;
+    }
     if (!verdict.ok) return toGraphQLError(new RateLimitedError(verdict.retryAfter));
     return null;
   };
   return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = check(args as never);
+    async onExecute({ args, setResultAndStopExecution }) {
+      const error = await check(args as never);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = check(args as never);
+    async onSubscribe({ args, setResultAndStopExecution }) {
+      const error = await check(args as never);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
   };

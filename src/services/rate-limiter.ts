@@ -1,5 +1,28 @@
-/** A token bucket per caller: `limit` tokens a minute, bursts up to `limit`. */
-export class RateLimiter {
+/** What taking tokens from a bucket came to. */
+export type RateVerdict = { ok: true; remaining: number } | { ok: false; retryAfter: number };
+
+/**
+ * A token bucket per caller: `limit` tokens a minute, bursts up to `limit`. One
+ * implementation keeps the buckets in this process; the Redis one shares them
+ * between every gateway (`redis-rate-limiter.ts`).
+ */
+export interface RateLimiter {
+  readonly limit: number;
+  /** Takes `cost` tokens, or says in how many seconds they will be there (nothing is taken then). */
+  take(key: string, cost: number): Promise<RateVerdict>;
+  /** What is left for `key` now, without taking anything. */
+  peek(key: string): Promise<{ limit: number; remaining: number }>;
+}
+
+/** The verdict for a bucket holding `tokens` (already refilled) asked for `cost`. */
+export function verdictOf(tokens: number, cost: number, limit: number): RateVerdict {
+  if (tokens >= cost) return { ok: true, remaining: Math.floor(tokens - cost) };
+  const missing = Math.min(cost, limit) - tokens;
+  return { ok: false, retryAfter: Math.max(1, Math.ceil((missing / limit) * 60)) };
+}
+
+/** The buckets in this process's memory: the embedded default, one gateway. */
+export class MemoryRateLimiter implements RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(
@@ -17,19 +40,14 @@ export class RateLimiter {
     return bucket;
   }
 
-  /** Takes `cost` tokens, or says in how many seconds they will be there (nothing is taken then). */
-  take(key: string, cost: number): { ok: true; remaining: number } | { ok: false; retryAfter: number } {
+  async take(key: string, cost: number): Promise<RateVerdict> {
     const bucket = this.#refill(key);
-    if (bucket.tokens >= cost) {
-      bucket.tokens -= cost;
-      return { ok: true, remaining: Math.floor(bucket.tokens) };
-    }
-    const missing = Math.min(cost, this.limit) - bucket.tokens;
-    return { ok: false, retryAfter: Math.max(1, Math.ceil((missing / this.limit) * 60)) };
+    const verdict = verdictOf(bucket.tokens, cost, this.limit);
+    if (verdict.ok) bucket.tokens -= cost;
+    return verdict;
   }
 
-  /** What is left for `key` now, without taking anything. */
-  peek(key: string): { limit: number; remaining: number } {
+  async peek(key: string): Promise<{ limit: number; remaining: number }> {
     return { limit: this.limit, remaining: Math.floor(this.#refill(key).tokens) };
   }
 

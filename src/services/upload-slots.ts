@@ -3,8 +3,24 @@ import { RateLimitedError } from '../errors.js';
 /**
  * How many uploads one key runs at once. Past the limit an upload waits up to
  * `waitMs` for a slot, then (or at once when `waitMs` is 0) fails RATE_LIMITED.
+ * One implementation counts in this process; the Redis one across every gateway
+ * (`redis-upload-slots.ts`).
  */
-export class UploadSlots {
+export interface UploadSlots {
+  readonly perKey: number;
+  /** Takes a slot for `key`; call the returned function once the upload is over. */
+  acquire(key: string): Promise<() => void>;
+  /** Uploads running for `key` now. */
+  running(key: string): Promise<number>;
+}
+
+/** The refusal when every slot of a key stays taken. */
+export function slotsRefused(perKey: number): RateLimitedError {
+  return new RateLimitedError(1, `At most ${perKey} uploads at once per key.`);
+}
+
+/** Slots counted in this process: the embedded default, one gateway. */
+export class MemoryUploadSlots implements UploadSlots {
   readonly #inUse = new Map<string, number>();
   readonly #waiting = new Map<string, (() => void)[]>();
 
@@ -29,7 +45,7 @@ export class UploadSlots {
   }
 
   #wait(key: string): Promise<void> {
-    const refused = new RateLimitedError(1, `At most ${this.perKey} uploads at once per key.`);
+    const refused = slotsRefused(this.perKey);
     if (this.waitMs <= 0) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(key) ?? [];
@@ -46,8 +62,7 @@ export class UploadSlots {
     });
   }
 
-  /** Uploads running for `key` now. */
-  running(key: string): number {
+  async running(key: string): Promise<number> {
     return this.#inUse.get(key) ?? 0;
   }
 }
