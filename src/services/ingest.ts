@@ -8,7 +8,7 @@ import { type AssetType, classify, sniffMediaType } from './media-type.js';
 import type { Reservation } from './quota.js';
 
 /** How many leading bytes are kept for sniffing and image headers. */
-const PREFIX_BYTES = 256 * 1024;
+export const PREFIX_BYTES = 256 * 1024;
 
 /** What is learnt about a file while it streams into the store. */
 export interface IngestResult {
@@ -34,18 +34,32 @@ export interface IngestOptions {
   reservation?: Reservation;
   /** Refuses media types the deployment does not take. */
   accept?: MediaPolicy;
+  /**
+   * What is already known of bytes already in the store (a resumable upload hashed as its
+   * chunks arrived): the stream is then not read at all.
+   */
+  known?: KnownBytes;
 }
 
-/** Hashes, counts and keeps the head of the bytes passing through; fails past `maxBytes`. */
-class Inspector extends Transform {
-  readonly hash: Hash = createHash('sha256');
+/** Size, digest and first bytes of a blob, learnt while it was written. */
+export interface KnownBytes {
+  size: number;
+  checksum: string;
+  head: Buffer;
+}
+
+/**
+ * Counts the bytes passing through, fails past `maxBytes`, and grows `reservation` (the
+ * org's quota) with them. What else a stream needs on the way goes in `pass`.
+ */
+export class ByteMeter extends Transform {
   bytes = 0;
-  readonly #head: Buffer[] = [];
-  #headBytes = 0;
 
   constructor(
     private readonly maxBytes: number,
     private readonly reservation?: Reservation,
+    /** Sees each chunk that passes. */
+    private readonly observe?: (chunk: Buffer) => void,
   ) {
     super();
   }
@@ -57,13 +71,25 @@ class Inspector extends Transform {
       return;
     }
     if (this.reservation) {
-      this.reservation.ensure(this.bytes).then(() => this.#pass(chunk, callback), callback);
+      this.reservation.ensure(this.bytes).then(() => this.pass(chunk, callback), callback);
       return;
     }
-    this.#pass(chunk, callback);
+    this.pass(chunk, callback);
   }
 
-  #pass(chunk: Buffer, callback: TransformCallback): void {
+  protected pass(chunk: Buffer, callback: TransformCallback): void {
+    this.observe?.(chunk);
+    callback(null, chunk);
+  }
+}
+
+/** Hashes, counts and keeps the head of the bytes passing through; fails past `maxBytes`. */
+class Inspector extends ByteMeter {
+  readonly hash: Hash = createHash('sha256');
+  readonly #head: Buffer[] = [];
+  #headBytes = 0;
+
+  protected override pass(chunk: Buffer, callback: TransformCallback): void {
     this.hash.update(chunk);
     if (this.#headBytes < PREFIX_BYTES) {
       const part = chunk.subarray(0, PREFIX_BYTES - this.#headBytes);
@@ -92,6 +118,24 @@ function dimensionsOf(head: Buffer): { width: number | null; height: number | nu
   return rotated ? { width: info.height, height: info.width } : { width: info.width, height: info.height };
 }
 
+/** Checks bytes against what was declared and the media policy, and tells their type (and an image's size). */
+async function judge(bytes: KnownBytes, options: IngestOptions): Promise<IngestResult> {
+  if (options.expectedSize != null && options.expectedSize !== bytes.size) {
+    throw new BadUserInputError(
+      'size',
+      `Declared size ${options.expectedSize} does not match the ${bytes.size} bytes received.`,
+    );
+  }
+  if (options.expectedChecksum && options.expectedChecksum.toLowerCase() !== bytes.checksum) {
+    throw new BadUserInputError('checksum', 'Declared checksum does not match the bytes received.');
+  }
+  const mimeType = await sniffMediaType(bytes.head, options.filename);
+  options.accept?.(mimeType);
+  const type = classify(mimeType);
+  const dims = type === 'IMAGE' ? dimensionsOf(bytes.head) : { width: null, height: null };
+  return { size: bytes.size, checksum: bytes.checksum, mimeType, type, ...dims };
+}
+
 /**
  * Streams `source` into `store` under `key`, hashing, counting and sniffing on the
  * way, with constant memory. On any failure (limit, declared size or checksum,
@@ -104,6 +148,16 @@ export async function ingest(
   source: Readable,
   options: IngestOptions,
 ): Promise<IngestResult> {
+  if (options.known) {
+    try {
+      await options.reservation?.ensure(options.known.size);
+      return await judge(options.known, options);
+    } catch (error) {
+      await store.delete(key);
+      await options.reservation?.release();
+      throw error;
+    }
+  }
   const inspector = new Inspector(options.maxBytes, options.reservation);
   // The limit can trip before the store starts reading (it may still be opening a
   // file): the error must not be an unhandled 'error' event. The store's read of
@@ -119,22 +173,10 @@ export async function ingest(
   try {
     await store.put(key, source.pipe(inspector));
     stored = true;
-    const checksum = `sha256:${inspector.hash.digest('hex')}`;
-    if (options.expectedSize != null && options.expectedSize !== inspector.bytes) {
-      throw new BadUserInputError(
-        'size',
-        `Declared size ${options.expectedSize} does not match the ${inspector.bytes} bytes received.`,
-      );
-    }
-    if (options.expectedChecksum && options.expectedChecksum.toLowerCase() !== checksum) {
-      throw new BadUserInputError('checksum', 'Declared checksum does not match the bytes received.');
-    }
-    const head = inspector.head();
-    const mimeType = await sniffMediaType(head, options.filename);
-    options.accept?.(mimeType);
-    const type = classify(mimeType);
-    const dims = type === 'IMAGE' ? dimensionsOf(head) : { width: null, height: null };
-    return { size: inspector.bytes, checksum, mimeType, type, ...dims };
+    return await judge(
+      { size: inspector.bytes, checksum: `sha256:${inspector.hash.digest('hex')}`, head: inspector.head() },
+      options,
+    );
   } catch (error) {
     source.unpipe(inspector);
     if (!source.destroyed) source.resume();

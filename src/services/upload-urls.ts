@@ -5,18 +5,40 @@ import { tenantOf } from '../auth/principal.js';
 import { SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
 import { type BlobStore, createBlobKey } from '../blob/index.js';
 import type { AssetRepository } from '../db/asset-repository.js';
+import type { AssetAccess } from './asset-access.js';
 import { nowIso } from '../db/database.js';
-import type { AssetRow } from '../db/types.js';
-import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../errors.js';
+import type { Updateable } from 'kysely';
+import type { AssetRow, AssetsTable, JobRow } from '../db/types.js';
+import {
+  AppError,
+  BadUserInputError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+} from '../errors.js';
 import type { AssetFields, AssetService } from './asset-service.js';
-import { ingest } from './ingest.js';
+import type { KnownBytes } from './ingest.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { UploadSlots } from './upload-slots.js';
 
 const CHECKSUM = /^sha256:[0-9a-f]{64}$/;
+/** How soon the job of a direct upload first looks for its bytes in the store. */
+const DIRECT_POLL_MS = 1000;
+
+/**
+ * When to look again: every second at first, then a tenth of the time the upload has
+ * waited, at most every 30 s, so a thousand idle upload URLs do not cost a thousand
+ * store requests a second.
+ */
+function nextLook(asset: AssetRow, now: number): { retryAt: number } {
+  const waited = now - Date.parse(asset.created_at);
+  return { retryAt: now + Math.min(30_000, Math.max(DIRECT_POLL_MS, waited / 10)) };
+}
 
 export interface UploadUrlServiceDeps {
   assets: AssetRepository;
+  access: AssetAccess;
   assetService: AssetService;
   blobs: BlobStore;
   signer: UrlSigner;
@@ -26,6 +48,15 @@ export interface UploadUrlServiceDeps {
   maxFileSize: number;
   /** Lifetime of an upload URL, seconds. */
   ttl: number;
+  /** Seconds the sweep waits past an upload's expiry; an upload under way beats more often than that. */
+  sweepGrace: number;
+  /** Where a failed heartbeat is reported (the upload goes on). */
+  logError: (error: unknown) => void;
+  /**
+   * Hand out the store's own upload URL (a presigned PUT) where it has one: the bytes
+   * skip the gateway, which checks them once they are in (S3_DIRECT=upload|both).
+   */
+  direct: boolean;
   clock: () => number;
 }
 
@@ -66,13 +97,25 @@ export class UploadUrlService {
     const now = deps.clock();
     const expires = Math.floor(now / 1000) + deps.ttl;
     const expiresAt = new Date(expires * 1000).toISOString();
-    const asset = await deps.assetService.insertNew(tenant, checked, input.isPublic, {
-      type: 'OTHER',
-      status: 'WAITING',
-      declared_size: input.size ?? null,
-      declared_checksum: checksum,
-      upload_expires_at: expiresAt,
-    });
+    const direct = deps.direct && deps.blobs.presignPut !== undefined;
+    const asset = await deps.assetService.insertNew(
+      tenant,
+      checked,
+      input.isPublic,
+      {
+        type: 'OTHER',
+        status: 'WAITING',
+        declared_size: input.size ?? null,
+        declared_checksum: checksum,
+        upload_expires_at: expiresAt,
+      },
+      // A direct upload is watched for by a job: the store does not tell the gateway.
+      direct ? deps.queue.alongside('direct-upload', DIRECT_POLL_MS) : undefined,
+    );
+    if (direct) {
+      const uploadUrl = await deps.blobs.presignPut!(createBlobKey(asset.id), { expiresIn: deps.ttl });
+      return { asset, uploadUrl, expiresAt };
+    }
     const token = deps.signer.sign({
       method: 'PUT',
       assetId: asset.id,
@@ -88,16 +131,10 @@ export class UploadUrlService {
    * a second is CONFLICT. A failed one (limit, declared size or checksum, a
    * client that vanished) stores nothing and leaves the asset WAITING for a retry.
    */
-  async receive(token: string, body: Readable): Promise<AssetRow> {
-    const { deps } = this;
-    let claims: UrlClaims;
-    try {
-      claims = deps.signer.verify(token, 'PUT');
-    } catch (error) {
-      if (error instanceof SignatureError) throw new ForbiddenError('This upload link is invalid or has expired.');
-      throw error;
-    }
-    const release = await deps.slots.acquire(claims.keyId);
+  async receive(token: string, body: Readable, granted?: (keyId: string) => void): Promise<AssetRow> {
+    const claims = await this.#verify(token);
+    granted?.(claims.keyId);
+    const release = await this.deps.slots.acquire(claims.keyId);
     try {
       return await this.#receive(claims, body);
     } finally {
@@ -105,42 +142,182 @@ export class UploadUrlService {
     }
   }
 
+  /**
+   * The asset a signed upload URL fills, for a resumable (tus) request on it, and the key
+   * that granted it (whose upload slots the request takes): NOT_FOUND once the asset is
+   * gone or its URL was superseded, CONFLICT once it has its bytes.
+   */
+  async grantOf(token: string): Promise<{ asset: AssetRow; keyId: string }> {
+    const claims = await this.#verify(token);
+    const asset = await this.deps.assets.findByIdAnyTenant(claims.assetId);
+    if (!asset || asset.url_version !== claims.version) throw new NotFoundError();
+    if (asset.status !== 'WAITING') throw new ConflictError('This upload link has been used already.');
+    return { asset, keyId: claims.keyId };
+  }
+
+  /** The claims of a good upload URL whose key may still write; FORBIDDEN otherwise. */
+  async #verify(token: string): Promise<UrlClaims> {
+    let claims: UrlClaims;
+    try {
+      claims = this.deps.signer.verify(token, 'PUT');
+    } catch (error) {
+      if (error instanceof SignatureError) throw new ForbiddenError('This upload link is invalid or has expired.');
+      throw error;
+    }
+    // The URL is the grant of the key that asked for it, and lives no longer than that key's right to write.
+    const grantor = await this.deps.access.principalOfKey(claims.keyId);
+    if (!grantor?.scopes.has('write:assets')) throw new ForbiddenError('This upload link is invalid or has expired.');
+    return claims;
+  }
+
+  /**
+   * The job of a direct upload: once the bytes are in the store under the asset's key,
+   * checks them as the gateway checks a PUT it receives (size, checksum, media type,
+   * quota), then records the asset PROCESSING with extraction queued. Bytes that fail
+   * the checks are deleted and the asset waits for another try, with the reason in
+   * `failureReason`; no bytes by the URL's expiry leave the asset to the sweep.
+   */
+  async finishDirect(job: JobRow): Promise<void | { retryAt: number }> {
+    const { deps } = this;
+    const asset = await deps.assets.findByIdAnyTenant(job.asset_id);
+    if (!asset || asset.status !== 'WAITING' || asset.blob_key) return;
+    const key = createBlobKey(asset.id);
+    const now = deps.clock();
+    if (!(await deps.blobs.head(key))) {
+      const expired = asset.upload_expires_at !== null && Date.parse(asset.upload_expires_at) <= now;
+      return expired ? undefined : nextLook(asset, now);
+    }
+    const claimed = await deps.assets.claimUploadAnyTenant(asset.id, asset.url_version, nowIso(deps.clock));
+    if (!claimed) {
+      await deps.blobs.delete(key); // arrived after the URL expired
+      return;
+    }
+    const waitAgain = (reason: string | null) =>
+      deps.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
+        status: 'WAITING',
+        failure_reason: reason,
+        updated_at: nowIso(deps.clock),
+      });
+    const body = await deps.blobs.get(key);
+    if (!body) {
+      await waitAgain(null); // gone between the look and the read: look again
+      return nextLook(asset, now);
+    }
+    try {
+      await this.#store(claimed, body, key, true);
+      return;
+    } catch (error) {
+      const refused = error instanceof AppError;
+      // Refused bytes go, whichever check refused them (a size limit trips before they are all
+      // read), and before the asset waits again: a retry PUT must not be deleted with them.
+      if (refused) await deps.blobs.delete(key);
+      await waitAgain(refused ? error.message : 'The upload could not be stored.');
+      if (!refused) throw error;
+      return nextLook(asset, deps.clock()); // the URL may be tried again
+    }
+  }
+
+  /**
+   * Stores (or, with `adopt`, checks in place) the bytes of a claimed upload against what
+   * it declared, and records the asset PROCESSING; undefined when it went away meanwhile.
+   */
+  #store(
+    claimed: AssetRow,
+    body: Readable,
+    blobKey: string,
+    adopt: boolean,
+    options: StoreClaimedOptions = {},
+  ): Promise<AssetRow | undefined> {
+    const { deps } = this;
+    return deps.assetService.storeBytes(
+      claimed.org_id,
+      body,
+      {
+        blobKey,
+        adopt,
+        held: options.held,
+        known: options.adopt?.known,
+        maxBytes: deps.maxFileSize,
+        expectedSize: claimed.declared_size,
+        expectedChecksum: claimed.declared_checksum,
+        filename: claimed.filename,
+      },
+      (file, alongside) =>
+        deps.assets.updateIfStatusAnyTenant(
+          claimed.id,
+          'PROCESSING',
+          {
+            ...file,
+            ...options.stored,
+            failure_reason: null,
+            upload_expires_at: null,
+            updated_at: nowIso(deps.clock),
+          },
+          alongside,
+        ),
+    );
+  }
+
   async #receive(claims: UrlClaims, body: Readable): Promise<AssetRow> {
     const { deps } = this;
     const now = nowIso(deps.clock);
-    const claimed = await deps.assets.claimUpload(claims.assetId, claims.version, now);
+    const claimed = await deps.assets.claimUploadAnyTenant(claims.assetId, claims.version, now, { whole: true });
     if (!claimed) {
-      const current = await deps.assets.findById(claims.assetId);
+      const current = await deps.assets.findByIdAnyTenant(claims.assetId);
       if (!current || current.url_version !== claims.version) throw new NotFoundError();
       if (current.status !== 'WAITING') throw new ConflictError('This upload link has been used already.');
+      if (current.received_bytes) {
+        throw new ConflictError('This upload is under way in parts: resume it with tus HEAD and PATCH.');
+      }
       throw new ForbiddenError('This upload link is invalid or has expired.');
     }
+    return this.storeClaimed(claimed, body);
+  }
+
+  /**
+   * Stores the bytes of an upload claimed for storing (PROCESSING) under a new key, with a
+   * heartbeat that keeps the sweep away however long they take. On failure nothing is
+   * stored and the asset waits again (with `options.failed` applied), so its URL can be
+   * tried again; NOT_FOUND when it was deleted (or swept) while the bytes arrived.
+   */
+  async storeClaimed(claimed: AssetRow, body: Readable, options: StoreClaimedOptions = {}): Promise<AssetRow> {
+    const { deps } = this;
     let stored: AssetRow | undefined;
+    const heartbeat = setInterval(
+      () => void deps.assets.touchUploadAnyTenant(claimed.id, nowIso(deps.clock)).catch(deps.logError),
+      Math.max(100, (deps.sweepGrace * 1000) / 4),
+    );
     try {
-      stored = await deps.assetService.storeBytes(
-        claimed.org_id,
+      stored = await this.#store(
+        claimed,
         body,
-        {
-          blobKey: createBlobKey(randomUUID()),
-          maxBytes: deps.maxFileSize,
-          expectedSize: claimed.declared_size,
-          expectedChecksum: claimed.declared_checksum,
-          filename: claimed.filename,
-        },
-        (file, alongside) =>
-          deps.assets.updateIfStatus(
-            claimed.id,
-            'PROCESSING',
-            { ...file, upload_expires_at: null, updated_at: nowIso(deps.clock) },
-            alongside,
-          ),
+        options.adopt?.key ?? createBlobKey(randomUUID()),
+        options.adopt !== undefined,
+        options,
       );
     } catch (error) {
-      // Nothing was stored: the link stays good for another try.
-      await deps.assets.updateIfStatus(claimed.id, 'PROCESSING', { status: 'WAITING', updated_at: nowIso(deps.clock) });
+      await deps.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
+        status: 'WAITING',
+        ...options.failed?.(error),
+        updated_at: nowIso(deps.clock),
+      });
       throw error;
+    } finally {
+      clearInterval(heartbeat);
     }
-    if (!stored) throw new NotFoundError(); // deleted (or swept) while the bytes were arriving
+    if (!stored) throw new NotFoundError();
     return stored;
   }
+}
+
+/** How `storeClaimed` records a resumable upload's end. */
+export interface StoreClaimedOptions {
+  /** Quota bytes the upload already holds; they join the store's reservation. */
+  held?: number;
+  /** The bytes are in the store already under `key` (checked there, not copied); `known` spares reading them. */
+  adopt?: { key: string; known?: KnownBytes };
+  /** Columns set with the stored bytes. */
+  stored?: Updateable<AssetsTable>;
+  /** Columns set when the asset waits again after `error`. */
+  failed?: (error: unknown) => Updateable<AssetsTable>;
 }
