@@ -1,27 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Principal, tenantOf } from '../auth/principal.js';
+import type { Principal } from '../auth/principal.js';
 import type { BlobStore } from '../blob/index.js';
 import type { AssetRepository } from '../db/asset-repository.js';
 import type { AssetRow } from '../db/types.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
-import { decodeGlobalId } from '../schema/builder.js';
+import { decodeGlobalId } from '../global-id.js';
 import { metadataOf } from '../services/asset-metadata.js';
+import type { AssetAccess } from '../services/asset-access.js';
 import type { DownloadUrlService } from '../services/download-urls.js';
+import { parseRendition, type RenditionParams, type RenditionService, versionOf } from '../services/renditions.js';
+import { annotate } from './observe.js';
+import { allowOnlyGetAndHead } from './respond.js';
 import { serveBlob } from './serve-blob.js';
 
 export interface DownloadRouteDeps {
+  access: AssetAccess;
   assets: AssetRepository;
   blobs: BlobStore;
+  renditions: RenditionService;
   /** The caller's API key; null for a caller without a key. Throws UNAUTHENTICATED for a bad key. */
   authenticate: (req: IncomingMessage) => Promise<Principal | null>;
-}
-
-function allowOnlyGetAndHead(req: IncomingMessage, res: ServerResponse): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return true;
-  res.setHeader('Allow', 'GET, HEAD');
-  res.statusCode = 405;
-  res.end();
-  return false;
 }
 
 /** Sends an asset's thumbnail of `size` (WebP). Not counted as a download. */
@@ -46,6 +44,42 @@ async function sendThumbnail(
   });
 }
 
+/**
+ * Sends the rendition a URL asks for (made now if it was not). A URL naming the version of
+ * the bytes (`v=`) may be cached for a year: the bytes behind it never change.
+ */
+async function sendRendition(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>,
+  asset: AssetRow,
+  params: RenditionParams,
+  options: { cacheControl: string; consume?: () => Promise<boolean> },
+): Promise<void> {
+  const variant = deps.renditions.variantOf(asset, params, req.headers.accept);
+  if (params.format === 'auto') res.setHeader('Vary', 'Accept');
+  const rendition = await deps.renditions.get(asset, variant);
+  const versioned = new URL(req.url ?? '/', 'http://localhost').searchParams.get('v') === versionOf(asset);
+  const base = (asset.filename ?? 'image').replace(/\.[^.]+$/, '');
+  const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
+  if (rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
+    res.setHeader('X-Rendition-Frames', 'first');
+  await serveBlob(req, res, deps.blobs, {
+    key: rendition.blob_key,
+    size: rendition.size,
+    mimeType: rendition.mime_type,
+    filename: `${base}-${rendition.width}x${rendition.height}.${extension}`,
+    checksum: rendition.checksum,
+    cacheControl: versioned
+      ? `${asset.is_public ? 'public' : 'private'}, max-age=31536000, immutable`
+      : options.cacheControl,
+    consume: options.consume,
+  });
+}
+
+/** Originals whose renditions keep their frames only as WebP or GIF. */
+const ANIMATED_ORIGINALS = new Set(['image/gif', 'image/webp']);
+
 /** Sends an asset's bytes and counts the download when a whole body went out. */
 async function sendAsset(
   req: IncomingMessage,
@@ -63,7 +97,7 @@ async function sendAsset(
     checksum: asset.checksum,
     ...options,
   });
-  if (completed) await deps.assets.countDownload(asset.id);
+  if (completed) await deps.assets.countDownloadAnyTenant(asset.id);
 }
 
 /**
@@ -78,15 +112,17 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     const principal = await deps.authenticate(req);
     const { typename, id } = decodeGlobalId(globalId);
     if (typename !== 'Asset') throw new NotFoundError();
-    const mayRead = principal?.scopes.has('read:assets') ?? false;
-    let asset: AssetRow | undefined;
-    if (principal && mayRead) [asset] = await deps.assets.findByIds(tenantOf(principal), [id]);
-    if (!asset) [asset] = await deps.assets.findPublicByIds([id]);
-    if (!asset && principal && !mayRead) throw new ForbiddenError('Downloading needs the read:assets scope.');
+    const [asset] = await deps.access.findReadable(principal, [id]);
+    if (!asset && principal && !principal.scopes.has('read:assets')) {
+      throw new ForbiddenError('Downloading needs the read:assets scope.');
+    }
     if (!asset) throw new NotFoundError();
     const cacheControl = asset.is_public ? 'public, max-age=300' : 'private, no-cache';
-    const thumbnail = new URL(req.url ?? '/', 'http://localhost').searchParams.get('thumbnail');
-    if (thumbnail) await sendThumbnail(req, res, deps, asset, thumbnail, cacheControl);
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const rendition = parseRendition(query);
+    const thumbnail = query.get('thumbnail');
+    if (rendition) await sendRendition(req, res, deps, asset, rendition, { cacheControl });
+    else if (thumbnail) await sendThumbnail(req, res, deps, asset, thumbnail, cacheControl);
     else await sendAsset(req, res, deps, asset, { cacheControl });
   };
 }
@@ -97,18 +133,23 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
  * does not count. The trailing filename only helps tools name the file.
  */
 export function createSignedDownloadRoute(
-  deps: Pick<DownloadRouteDeps, 'assets' | 'blobs'> & { urls: DownloadUrlService },
+  deps: Pick<DownloadRouteDeps, 'assets' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
 ) {
   return async (req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> => {
     if (!allowOnlyGetAndHead(req, res)) return;
+    const rendition = parseRendition(new URL(req.url ?? '/', 'http://localhost').searchParams);
     const { asset, claims } = await deps.urls.open(rest.split('/')[0]);
-    await sendAsset(req, res, deps, asset, {
+    annotate(req, { org: asset.org_id, keyId: claims.keyId });
+    const options = {
       cacheControl: 'private, no-store',
+      // A rendition fetched through a counted URL is one of its fetches.
       consume: async () => {
         const { ok, remaining } = await deps.urls.consume(claims);
         if (remaining !== null) res.setHeader('X-Remaining-Fetches', String(remaining));
         return ok;
       },
-    });
+    };
+    if (rendition) await sendRendition(req, res, deps, asset, rendition, options);
+    else await sendAsset(req, res, deps, asset, options);
   };
 }

@@ -3,6 +3,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import type { BlobStore } from '../blob/index.js';
 import { NotFoundError } from '../errors.js';
+import { contentDisposition } from '../services/content-disposition.js';
 import { isActiveType } from '../services/media-type.js';
 
 /** What is needed to answer a download of one blob. */
@@ -20,19 +21,6 @@ export interface BlobResponse {
    * resolves false no byte is sent and NOT_FOUND is thrown. Fetch limits hook in here.
    */
   consume?: () => Promise<boolean>;
-}
-
-/**
- * RFC 6266 Content-Disposition with both an ASCII `filename` for old clients and
- * the exact name as RFC 8187 `filename*`.
- */
-export function contentDisposition(type: 'inline' | 'attachment', filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  const encoded = encodeURIComponent(filename).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  return `${type}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
 function etagOf(checksum: string): string {

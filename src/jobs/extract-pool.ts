@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { ExtractRequest, ExtractResult } from './extract-types.js';
+import type { ExtractRequest, ExtractResult, RenderRequest, RenderResult } from './extract-types.js';
 
 /** Options of `createExtractPool`. */
 export interface ExtractPoolOptions {
@@ -48,6 +48,14 @@ export function createExtractPool(options: ExtractPoolOptions) {
     async run(request: ExtractRequest): Promise<ExtractResult> {
       try {
         return await pool.run(request, { signal: AbortSignal.timeout(options.timeoutMs) });
+      } catch (error) {
+        throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
+      }
+    },
+    /** Makes an image rendition (see `render` in the worker), under the same caps. */
+    async render(request: RenderRequest): Promise<RenderResult> {
+      try {
+        return await pool.run(request, { name: 'render', signal: AbortSignal.timeout(options.timeoutMs) });
       } catch (error) {
         throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
       }

@@ -35,3 +35,30 @@ export interface ExtractResult {
   sampleRate?: number;
   channels?: number;
 }
+
+/** One rendition to make, as sent to a worker thread. Dimensions are final: snapped, and never past the original. */
+export interface RenderRequest {
+  /** A local file with the original's bytes. */
+  path: string;
+  /** Where to write the rendition. */
+  out: string;
+  maxImagePixels: number;
+  /** The box to fit in; null: that side follows from the other (at least one is set). */
+  width: number | null;
+  height: number | null;
+  fit: 'cover' | 'contain' | 'inside' | 'fill';
+  format: 'webp' | 'avif' | 'jpeg' | 'png' | 'gif';
+  /** 1–100. */
+  quality: number;
+  /** `fit=cover` keeps it in frame (0–1 from the left and the top); null: the centre of attention. */
+  focal: { x: number; y: number } | null;
+}
+
+export interface RenderResult {
+  width: number;
+  height: number;
+  /** The frames of an animated original were kept. */
+  animated: boolean;
+  /** Frames of the original. */
+  frames: number;
+}

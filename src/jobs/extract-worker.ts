@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { imageSize } from 'image-size';
 import { readFile } from 'node:fs/promises';
 import { dominantColor } from './dominant-color.js';
-import type { ExtractRequest, ExtractResult } from './extract-types.js';
+import type { ExtractRequest, ExtractResult, RenderRequest, RenderResult } from './extract-types.js';
 
 /** Longest side of the ThumbHash input. */
 const PLACEHOLDER_SIZE = 100;
@@ -206,4 +206,75 @@ async function text(request: ExtractRequest): Promise<ExtractResult> {
   }
   if (last && last !== '\n') lines += 1;
   return { wordCount: words, lineCount: lines };
+}
+
+/**
+ * Makes one rendition: upright (EXIF orientation applied), resized into the box by `fit`,
+ * in `format`, without metadata (so without location). `cover` keeps the focal point in
+ * frame, or the centre of attention (sharp's `attention` strategy) without one. Animated
+ * GIF and WebP stay animated as WebP or GIF; other formats take the first frame.
+ */
+export async function render(request: RenderRequest): Promise<RenderResult> {
+  const { default: sharp } = await import('sharp');
+  sharp.cache(false);
+  const options = { limitInputPixels: request.maxImagePixels, failOn: 'error' as const };
+  const meta = await sharp(request.path, options).metadata();
+  const frames = meta.pages ?? 1;
+  const frameHeight = meta.pageHeight ?? meta.height;
+  if (!meta.width || !frameHeight) throw new Error('the image has no dimensions');
+  if (meta.width * frameHeight * frames > request.maxImagePixels) {
+    throw new Error(`the image declares more pixels than the limit of ${request.maxImagePixels}`);
+  }
+  const animated = frames > 1 && (request.format === 'webp' || request.format === 'gif');
+  let image = sharp(request.path, { ...options, animated }).rotate();
+  const rotated = (meta.orientation ?? 1) >= 5;
+  const sourceWidth = rotated ? frameHeight : meta.width;
+  const sourceHeight = rotated ? meta.width : frameHeight;
+  const { width, height, fit, focal } = request;
+  if (fit === 'cover' && width && height && focal && !animated) {
+    // Scaled to cover the box, then the window that keeps the focal point nearest its centre.
+    const scale = Math.max(width / sourceWidth, height / sourceHeight);
+    const scaledWidth = Math.max(width, Math.round(sourceWidth * scale));
+    const scaledHeight = Math.max(height, Math.round(sourceHeight * scale));
+    const clamp = (value: number, max: number) => Math.min(Math.max(0, Math.round(value)), max);
+    // sharp applies an extract called after resize to the resized picture.
+    image = image.resize(scaledWidth, scaledHeight, { fit: 'fill' }).extract({
+      left: clamp(focal.x * scaledWidth - width / 2, scaledWidth - width),
+      top: clamp(focal.y * scaledHeight - height / 2, scaledHeight - height),
+      width,
+      height,
+    });
+  } else {
+    const transparent = request.format !== 'jpeg';
+    image = image.resize(width, height, {
+      fit,
+      withoutEnlargement: true,
+      position: fit === 'cover' && !animated ? sharp.strategy.attention : 'centre',
+      background: transparent ? { r: 0, g: 0, b: 0, alpha: 0 } : { r: 255, g: 255, b: 255, alpha: 1 },
+    });
+  }
+  const quality = request.quality;
+  switch (request.format) {
+    case 'webp':
+      image = image.webp({ quality });
+      break;
+    case 'avif':
+      image = image.avif({ quality, effort: 2 });
+      break;
+    case 'jpeg':
+      image = image.flatten({ background: '#ffffff' }).jpeg({ quality, mozjpeg: true });
+      break;
+    case 'png':
+      image = image.png();
+      break;
+    case 'gif':
+      image = image.gif();
+      break;
+  }
+  const info = await image.toFile(request.out);
+  // An animated output's height is the strip of every frame; each frame is `pageHeight` tall.
+  const outHeight = animated
+    ? ((info as { pageHeight?: number }).pageHeight ?? Math.round(info.height / frames))
+    : info.height;
+  return { width: info.width, height: outHeight, animated, frames };
 }

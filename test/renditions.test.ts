@@ -1,0 +1,365 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Readable } from 'node:stream';
+import sharp from 'sharp';
+import { createTestApp, forEachDialect, freePort, listen, processed, storedKeys, type TestApp } from './helpers.js';
+
+/** A 1200×800 JPEG, blue, with a red block in its top-left corner (0–300, 0–200). */
+async function picture(): Promise<Buffer> {
+  const red = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#ff0000' } })
+    .png()
+    .toBuffer();
+  return sharp({ create: { width: 1200, height: 800, channels: 3, background: '#0000ff' } })
+    .composite([{ input: red, left: 0, top: 0 }])
+    .jpeg({ quality: 95 })
+    .toBuffer();
+}
+
+/** A three-frame animated GIF, 40×30. */
+async function animatedGif(): Promise<Buffer> {
+  const frame = (colour: string) =>
+    sharp({ create: { width: 40, height: 30, channels: 4, background: colour } })
+      .png()
+      .toBuffer();
+  return sharp([await frame('#ff0000'), await frame('#00ff00'), await frame('#0000ff')], {
+    join: { animated: true },
+  })
+    .gif()
+    .toBuffer();
+}
+
+forEachDialect(() => {
+  describe('image renditions', () => {
+    let app: TestApp;
+    let server: Awaited<ReturnType<typeof listen>>;
+    let photo: string;
+    let photoBytes: Buffer;
+    let gif: string;
+    let text: string;
+
+    const get = (path: string, headers: Record<string, string> = app.authHeaders) =>
+      fetch(`${server.url}${path}`, { headers });
+    const image = async (response: Response) => {
+      const body = Buffer.from(await response.arrayBuffer());
+      return { body, meta: await sharp(body).metadata() };
+    };
+    const upload = async (bytes: Buffer, filename: string) => {
+      const asset = await app.services.assets.upload(
+        { orgId: 'acme', mode: 'live' },
+        { stream: Readable.from([bytes]), filename },
+      );
+      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
+      await processed(app, id);
+      return id;
+    };
+
+    before(async () => {
+      const port = await freePort();
+      app = await createTestApp({ PUBLIC_URL: `http://127.0.0.1:${port}`, SWEEP_INTERVAL: '0' });
+      server = await listen(app.handler, undefined, port);
+      photoBytes = await picture();
+      photo = await upload(photoBytes, 'beach.jpg');
+      gif = await upload(await animatedGif(), 'spinner.gif');
+      text = await upload(Buffer.from('not a picture'), 'notes.txt');
+    });
+    after(async () => {
+      await server.close();
+      await app.dispose();
+    });
+
+    test('width snaps up to IMAGE_WIDTHS, dpr multiplies, and the original is never enlarged', async () => {
+      for (const [query, width] of [
+        ['w=300&format=webp', 384],
+        ['w=200&dpr=2&format=webp', 512],
+        ['w=5000&format=webp', 1200],
+        ['h=100&format=webp', 192],
+      ] as const) {
+        const response = await get(`/download/${photo}?${query}`);
+        assert.equal(response.status, 200, query);
+        assert.equal(response.headers.get('content-type'), 'image/webp');
+        const { meta } = await image(response);
+        assert.equal(meta.format, 'webp');
+        assert.equal(meta.width, width, query);
+        assert.equal(meta.height, Math.round((width * 800) / 1200), query);
+      }
+    });
+
+    test('fit and format: cover fills the box, contain letterboxes, jpeg and png are what they say', async () => {
+      const cover = await image(await get(`/download/${photo}?w=256&h=256&fit=cover&format=jpeg`));
+      assert.deepEqual([cover.meta.format, cover.meta.width, cover.meta.height], ['jpeg', 256, 256]);
+      const contain = await image(await get(`/download/${photo}?w=256&h=256&fit=contain&format=png`));
+      assert.deepEqual([contain.meta.format, contain.meta.width, contain.meta.height], ['png', 256, 256]);
+      const fill = await image(await get(`/download/${photo}?w=256&h=128&fit=fill&format=webp`));
+      assert.deepEqual([fill.meta.width, fill.meta.height], [256, 128]);
+      const avif = await get(`/download/${photo}?w=128&format=avif&q=40`);
+      assert.equal(avif.headers.get('content-type'), 'image/avif');
+      assert.equal((await image(avif)).meta.format, 'heif');
+    });
+
+    test('format=auto picks AVIF, then WebP, from Accept, else the original format, and says Vary: Accept', async () => {
+      for (const [accept, type] of [
+        ['image/avif,image/webp,*/*', 'image/avif'],
+        ['image/webp,*/*', 'image/webp'],
+        ['*/*', 'image/jpeg'],
+      ]) {
+        const response = await get(`/download/${photo}?w=128&format=auto`, { ...app.authHeaders, accept });
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get('content-type'), type, accept);
+        assert.equal(response.headers.get('vary'), 'Accept');
+        await response.arrayBuffer();
+      }
+      const fixed = await get(`/download/${photo}?w=128&format=webp`);
+      assert.equal(fixed.headers.get('vary'), null, 'a fixed format does not vary');
+    });
+
+    test('cover crops around the focal point', async () => {
+      const set = await app.gql(
+        'mutation($id: ID!) { updateAsset(input: { id: $id, focalPoint: { x: 0.1, y: 0.1 } }) { asset { focalPoint { x y } } } }',
+        { id: photo },
+      );
+      assert.deepEqual(set.data.updateAsset.asset.focalPoint, { x: 0.1, y: 0.1 });
+      // A square of the middle height keeps the top-left corner in frame: its centre is red.
+      const { body } = await image(await get(`/download/${photo}?w=256&h=256&fit=cover&format=png`));
+      const { data, info } = await sharp(body).raw().toBuffer({ resolveWithObject: true });
+      const at = (x: number, y: number) => [
+        ...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3),
+      ];
+      const [r, , b] = at(20, 20);
+      assert.ok(r > 200 && b < 60, `the top-left of the crop is red: ${at(20, 20)}`);
+      const [r2, , b2] = at(250, 250);
+      assert.ok(b2 > 200 && r2 < 60, `its bottom-right is blue: ${at(250, 250)}`);
+      // Away from the red block (which the centre-of-attention strategy would pick): the crop is all blue.
+      await app.gql(
+        'mutation($id: ID!) { updateAsset(input: { id: $id, focalPoint: { x: 0.9, y: 0.9 } }) { asset { id } } }',
+        {
+          id: photo,
+        },
+      );
+      const away = await image(await get(`/download/${photo}?w=256&h=256&fit=cover&format=png`));
+      const pixels = await sharp(away.body).raw().toBuffer({ resolveWithObject: true });
+      const reds = [...Array(pixels.info.width * pixels.info.height).keys()].filter(
+        (i) => pixels.data[i * pixels.info.channels] > 128,
+      );
+      assert.equal(reds.length, 0, 'no red in a crop kept at the bottom right');
+      const refused = await app.gql(
+        'mutation($id: ID!) { updateAsset(input: { id: $id, focalPoint: { x: 1.5, y: 0 } }) { asset { id } } }',
+        {
+          id: photo,
+        },
+      );
+      assert.equal(refused.errors?.[0]?.extensions.code, 'BAD_USER_INPUT');
+      const cleared = await app.gql(
+        'mutation($id: ID!) { updateAsset(input: { id: $id, focalPoint: null }) { asset { focalPoint { x } } } }',
+        {
+          id: photo,
+        },
+      );
+      assert.equal(cleared.data.updateAsset.asset.focalPoint, null);
+    });
+
+    test('every bad parameter is 400 BAD_USER_INPUT naming it', async () => {
+      for (const [query, field] of [
+        ['w=0', 'w'],
+        ['w=abc', 'w'],
+        ['w=99999', 'w'],
+        ['h=-1', 'h'],
+        ['w=1.5', 'w'],
+        ['fit=crop', 'fit'],
+        ['format=bmp', 'format'],
+        ['q=0', 'q'],
+        ['q=101', 'q'],
+        ['dpr=4', 'dpr'],
+        ['dpr=0.5', 'dpr'],
+        ['dpr=two', 'dpr'],
+        ['w=100&w=200', 'w'],
+        ['width=100', 'width'],
+        ['w=100&blur=3', 'blur'],
+      ]) {
+        const response = await get(`/download/${photo}?${query}`);
+        assert.equal(response.status, 400, query);
+        const body = (await response.json()) as any;
+        assert.equal(body.error.code, 'BAD_USER_INPUT', query);
+        assert.equal(body.error.field, field, query);
+      }
+      const notImage = await get(`/download/${text}?w=128`);
+      assert.equal(notImage.status, 400);
+    });
+
+    test('made once, then served from the store with a strong ETag and Range; versioned URLs are immutable', async () => {
+      const made = app.services.renditions.made;
+      const path = `/download/${photo}?w=768&format=webp`;
+      const first = await get(path);
+      const etag = first.headers.get('etag')!;
+      assert.match(etag, /^"[0-9a-f]{64}"$/);
+      const bytes = Buffer.from(await first.arrayBuffer());
+      const again = await get(path);
+      assert.equal(again.headers.get('etag'), etag);
+      assert.deepEqual(Buffer.from(await again.arrayBuffer()), bytes);
+      assert.equal(app.services.renditions.made, made + 1, 'one transform for two requests');
+      const notModified = await get(path, { ...app.authHeaders, 'if-none-match': etag });
+      assert.equal(notModified.status, 304);
+      const range = await get(path, { ...app.authHeaders, range: 'bytes=0-9' });
+      assert.equal(range.status, 206);
+      assert.deepEqual(Buffer.from(await range.arrayBuffer()), bytes.subarray(0, 10));
+      assert.equal(first.headers.get('cache-control'), 'private, no-cache', 'no version named: revalidate');
+      const version = (
+        await app.gql('query($id: ID!) { asset(id: $id) { checksum } }', { id: photo })
+      ).data.asset.checksum.slice(7, 19);
+      const versioned = await get(`${path}&v=${version}`);
+      assert.equal(versioned.headers.get('cache-control'), 'private, max-age=31536000, immutable');
+      await versioned.arrayBuffer();
+      const usage = await app.gql('{ viewer { usage { renditionCount renditionBytes bytesStored } } }');
+      assert.ok(usage.data.viewer.usage.renditionCount >= 1);
+      assert.ok(usage.data.viewer.usage.renditionBytes >= bytes.length);
+    });
+
+    test('twenty concurrent first requests for one rendition make it once', async () => {
+      const made = app.services.renditions.made;
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => get(`/download/${photo}?w=1536&format=jpeg&q=61`)),
+      );
+      const bodies = await Promise.all(
+        responses.map(async (r) => [r.status, Buffer.from(await r.arrayBuffer()).length]),
+      );
+      assert.ok(bodies.every(([status]) => status === 200));
+      assert.equal(new Set(bodies.map(([, length]) => length)).size, 1);
+      assert.equal(app.services.renditions.made, made + 1);
+    });
+
+    test('access: another org 404, a private asset without a key 404, a public one without a key 200', async () => {
+      const other = await app.createKey('globex');
+      assert.equal((await get(`/download/${photo}?w=128`, { authorization: `Bearer ${other}` })).status, 404);
+      assert.equal((await get(`/download/${photo}?w=128`, {})).status, 404);
+      const reader = await app.createKey('acme', ['write:assets']);
+      assert.equal((await get(`/download/${photo}?w=128`, { authorization: `Bearer ${reader}` })).status, 403);
+      await app.gql('mutation($id: ID!) { updateAsset(input: { id: $id, isPublic: true }) { asset { id } } }', {
+        id: gif,
+      });
+      const open = await get(`/download/${gif}?w=64&format=webp`, {});
+      assert.equal(open.status, 200);
+      await open.arrayBuffer();
+    });
+
+    test('a counted signed URL counts a rendition fetch as a fetch', async () => {
+      const made = await app.gql(
+        'mutation($id: ID!) { createDownloadUrl(input: { id: $id, maxFetches: 1 }) { url } }',
+        { id: photo },
+      );
+      const url = new URL(made.data.createDownloadUrl.url);
+      const first = await fetch(`${server.url}${url.pathname}?w=128&format=webp`);
+      assert.equal(first.status, 200);
+      assert.equal((await image(first)).meta.width, 128);
+      const second = await fetch(`${server.url}${url.pathname}?w=128&format=webp`);
+      assert.equal(second.status, 404);
+      const original = await fetch(`${server.url}${url.pathname}`);
+      assert.equal(original.status, 404, 'the one fetch is used');
+    });
+
+    test('animated GIF stays animated as WebP; as JPEG it is the first frame and says so', async () => {
+      const webp = await get(`/download/${gif}?w=64&format=webp`);
+      const meta = (await image(webp)).meta;
+      assert.equal(meta.pages, 3);
+      assert.equal(webp.headers.get('x-rendition-frames'), null);
+      const jpeg = await get(`/download/${gif}?w=64&format=jpeg`);
+      assert.equal((await image(jpeg)).meta.pages, undefined);
+      assert.equal(jpeg.headers.get('x-rendition-frames'), 'first');
+    });
+
+    test('imageUrl and srcSet: ready URLs that serve what they say, signed for a private asset', async () => {
+      const result = await app.gql(
+        'query($id: ID!) { asset(id: $id) { imageUrl(width: 300, format: WEBP) srcSet(widths: [100, 300, 5000], format: WEBP) } }',
+        { id: photo },
+      );
+      const { imageUrl, srcSet } = result.data.asset;
+      assert.match(imageUrl, new RegExp(`^${server.url}/dl/`));
+      const served = await fetch(imageUrl);
+      assert.equal(served.status, 200);
+      assert.equal(served.headers.get('cache-control'), 'private, max-age=31536000, immutable');
+      assert.equal((await image(served)).meta.width, 384);
+      const entries = srcSet.split(', ').map((entry: string) => entry.split(' '));
+      assert.deepEqual(
+        entries.map(([, width]: string[]) => width),
+        ['128w', '384w', '1200w'],
+      );
+      for (const [url, width] of entries) {
+        const response = await fetch(url);
+        assert.equal((await image(response)).meta.width, Number(width.slice(0, -1)));
+      }
+      const publicOne = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(width: 64) } }', { id: gif });
+      assert.match(
+        publicOne.data.asset.imageUrl,
+        new RegExp(`^${server.url}/download/${gif}\\?w=64&format=auto&v=[0-9a-f]{12}$`),
+      );
+      const none = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(width: 64) srcSet(widths: [64]) } }', {
+        id: text,
+      });
+      assert.deepEqual(none.data.asset, { imageUrl: null, srcSet: null });
+      const bad = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(width: 0) } }', { id: photo });
+      assert.equal(bad.errors?.[0]?.extensions.code, 'BAD_USER_INPUT');
+    });
+
+    test('renditions go with their asset; a lost one is found by fsck and made again', async () => {
+      const id = await upload(await picture(), 'doomed.jpg');
+      await (await get(`/download/${id}?w=128&format=webp`)).arrayBuffer();
+      const rows = await app.db
+        .selectFrom('renditions')
+        .selectAll()
+        .where('asset_id', '=', Buffer.from(id, 'base64url').toString().split(':')[1])
+        .execute();
+      assert.equal(rows.length, 1);
+      await app.blobs.delete(rows[0].blob_key);
+      const found = await app.fsck({ repair: true });
+      assert.deepEqual(found.missingRenditions, [{ assetId: rows[0].asset_id, key: rows[0].blob_key }]);
+      const remade = await get(`/download/${id}?w=128&format=webp`);
+      assert.equal(remade.status, 200);
+      await remade.arrayBuffer();
+      assert.ok(await app.blobs.head(rows[0].blob_key), 'made again');
+      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', { id });
+      assert.ok(!(await storedKeys(app)).includes(rows[0].blob_key), 'gone with its asset');
+      assert.equal(
+        (await app.db.selectFrom('renditions').select('variant').where('asset_id', '=', rows[0].asset_id).execute())
+          .length,
+        0,
+      );
+    });
+  });
+
+  describe('image renditions under a burst', () => {
+    test('new renditions past RENDITION_QUEUE are refused with 503 and Retry-After, and the server keeps serving', async () => {
+      const app = await createTestApp({ RENDITION_QUEUE: '1', SWEEP_INTERVAL: '0' });
+      const server = await listen(app.handler);
+      try {
+        const big = await sharp({
+          create: {
+            width: 4000,
+            height: 3000,
+            channels: 3,
+            background: '#808080',
+            noise: { type: 'gaussian', mean: 128, sigma: 60 },
+          },
+        })
+          .jpeg()
+          .toBuffer();
+        const asset = await app.services.assets.upload(
+          { orgId: 'acme', mode: 'live' },
+          { stream: Readable.from([big]), filename: 'big.jpg' },
+        );
+        const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
+        await processed(app, id);
+        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
+        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+        const refused = await fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers.get('retry-after'), '1');
+        assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
+        assert.equal((await first).status, 200);
+        const later = await fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
+        assert.equal(later.status, 200);
+        await later.arrayBuffer();
+      } finally {
+        await server.close();
+        await app.dispose();
+      }
+    });
+  });
+});
