@@ -5,8 +5,12 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { useRateLimit } from './http/use-rate-limit.js';
 import { createMediaPolicy } from './services/media-policy.js';
 import { QuotaService } from './services/quota.js';
-import { RateLimiter } from './services/rate-limiter.js';
-import { UploadSlots } from './services/upload-slots.js';
+import { MemoryRateLimiter } from './services/rate-limiter.js';
+import { createSharedRedis, type SharedRedis } from './services/redis.js';
+import { RedisRateLimiter } from './services/redis-rate-limiter.js';
+import { RedisUploadSlots } from './services/redis-upload-slots.js';
+import { MemoryUploadSlots } from './services/upload-slots.js';
+import { getOperationAST } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { ApiKeyService, presentedKey } from './auth/api-key-service.js';
 import { tenantOf } from './auth/principal.js';
@@ -21,23 +25,37 @@ import { DirectoryRepository } from './db/directory-repository.js';
 import { DownloadTokenRepository } from './db/download-token-repository.js';
 import { migrateOrThrow } from './db/migrate.js';
 import { OrgRepository } from './db/org-repository.js';
+import { UploadPartRepository } from './db/upload-part-repository.js';
+import { ResumableUploadService } from './services/resumable-uploads.js';
+import { RenditionService } from './services/renditions.js';
+import { RenditionRepository } from './db/rendition-repository.js';
 import { createDownloadRoute, createSignedDownloadRoute } from './http/download-route.js';
-import { createRouter } from './http/router.js';
+import { createRouter, type ExactRoute } from './http/router.js';
 import { createUploadRoute } from './http/upload-route.js';
+import { createTus } from './http/tus-route.js';
 import { useAuthentication } from './http/use-authentication.js';
 import { useBodyLimit } from './http/use-body-limit.js';
+import { useCostLimit } from './http/use-cost-limit.js';
 import { createMaskError, useErrorCodes } from './http/use-error-codes.js';
 import { useGraphQLUpload } from './http/use-graphql-upload.js';
 import { createSweeper, type Sweeper } from './jobs/sweeper.js';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { annotate, createRequestObserver } from './http/observe.js';
+import { createBrowserRoutes } from './http/browser-route.js';
+import { createMetricsRoute, GRAPHIQL_EXAMPLE, readiness, sendJson, useOperationMetrics } from './http/operations.js';
+import { fsck, type FsckOptions, type FsckReport } from './services/fsck.js';
 import { createExtractPool } from './jobs/extract-pool.js';
 import { createJobQueue } from './jobs/job-queue.js';
-import { createJobRunner, type JobRunner } from './jobs/job-runner.js';
+import { createJobRunner, type JobRunner, type JobRunnerOptions } from './jobs/job-runner.js';
 import { JobRepository } from './db/job-repository.js';
 import { createAssetEvents } from './services/asset-events.js';
 import { ProcessingService } from './services/processing.js';
 import { UrlImportService } from './services/url-import.js';
 import type { Context, Services } from './schema/context.js';
 import { buildSchema } from './schema/index.js';
+import { AssetAccess } from './services/asset-access.js';
 import { AssetService } from './services/asset-service.js';
 import { DirectoryService } from './services/directory-service.js';
 import { DownloadUrlService } from './services/download-urls.js';
@@ -48,8 +66,10 @@ export interface AppOverrides {
   db?: Db;
   blobs?: BlobStore;
   clock?: () => number;
-  /** Where unexpected errors are reported. @default console.error */
+  /** Where unexpected errors are reported. @default the logger, at error */
   logError?: (error: unknown) => void;
+  /** Where logs go. @default JSON lines on stdout at LOG_LEVEL */
+  logger?: Logger;
   /** Run background jobs in this app. @default true when JOB_CONCURRENCY > 0 */
   runJobs?: boolean;
 }
@@ -61,21 +81,37 @@ export interface App {
   services: Services;
   db: Db;
   blobs: BlobStore;
-  /** Path prefixes of the plain HTTP routes (besides /graphql and /healthz). */
+  /** Path prefixes of the plain HTTP routes (besides /graphql). */
   routes: string[];
+  /** Exact paths answered outside GraphQL: health, metrics, the asset browser. */
+  pages: string[];
   /** Housekeeping, run every SWEEP_INTERVAL; callable directly. */
   sweeper: Sweeper;
+  logger: Logger;
+  metrics: Metrics;
+  /** From now on `/readyz` answers 503: a balancer stops sending requests here. */
+  beginShutdown(): void;
+  /** The consistency check of this app's database and store (`fsck`). */
+  fsck(options?: FsckOptions): Promise<FsckReport>;
   /** Background jobs of this process; null when it runs none. */
   jobs: JobRunner | null;
-  close(): Promise<void>;
+  /** Stops everything; running jobs get `jobDeadlineMs` to finish, then their leases go back to the queue. */
+  close(options?: { jobDeadlineMs?: number }): Promise<void>;
 }
 
 /** The use cases, wired to their repositories and stores. */
-async function createServices(config: Config, db: Db, blobs: BlobStore, clock: () => number): Promise<Services> {
+async function createServices(
+  config: Config,
+  db: Db,
+  blobs: BlobStore,
+  redis: SharedRedis | null,
+  clock: () => number,
+  logError: (error: unknown) => void,
+): Promise<Services> {
   const assetRepository = new AssetRepository(db);
   const jobRepository = new JobRepository(db);
   const queue = createJobQueue(jobRepository, clock);
-  const events = createAssetEvents();
+  const events = createAssetEvents(redis?.eventTarget);
   const directoryRepository = new DirectoryRepository(db);
   const signer = new UrlSigner({
     secret: await loadSigningSecret(config.signingSecret, config.dataDir),
@@ -84,18 +120,53 @@ async function createServices(config: Config, db: Db, blobs: BlobStore, clock: (
     clock,
   });
   const orgs = new OrgRepository(db);
+  const apiKeys = new ApiKeyService(new ApiKeyRepository(db), orgs, clock);
+  const access = new AssetAccess({ assets: assetRepository, principalOfKey: (id) => apiKeys.principalById(id) });
+  const uploadParts = new UploadPartRepository(db);
+  const renditionRepository = new RenditionRepository(db);
+  const quota = new QuotaService(orgs, config.orgStorageQuota);
   const assets = new AssetService({
     assets: assetRepository,
+    parts: uploadParts,
+    renditions: renditionRepository,
     directories: directoryRepository,
     blobs,
     queue,
     events,
-    quota: new QuotaService(orgs, config.orgStorageQuota),
+    quota,
     accept: createMediaPolicy(config.allowedMediaTypes, config.deniedMediaTypes),
     maxFileSize: config.maxFileSize,
     clock,
   });
-  const uploadSlots = new UploadSlots(config.uploadConcurrency, config.uploadConcurrencyWait * 1000);
+  const uploadSlots = redis
+    ? new RedisUploadSlots(redis.commands, {
+        perKey: config.uploadConcurrency,
+        waitMs: config.uploadConcurrencyWait * 1000,
+        logError,
+      })
+    : new MemoryUploadSlots(config.uploadConcurrency, config.uploadConcurrencyWait * 1000);
+  // Extraction and renditions share the worker threads, their time and memory caps.
+  const extractPool = createExtractPool({
+    threads: Math.max(1, config.jobConcurrency),
+    timeoutMs: config.extractTimeout * 1000,
+    memoryMb: config.extractMemoryMb,
+  });
+  const uploadUrls = new UploadUrlService({
+    assets: assetRepository,
+    access,
+    assetService: assets,
+    blobs,
+    signer,
+    queue,
+    slots: uploadSlots,
+    publicUrl: config.publicUrl,
+    maxFileSize: config.maxFileSize,
+    ttl: config.uploadUrlTtl,
+    sweepGrace: config.uploadSweepGrace,
+    direct: config.s3.direct === 'upload' || config.s3.direct === 'both',
+    logError,
+    clock,
+  });
   return {
     config,
     queue,
@@ -104,11 +175,7 @@ async function createServices(config: Config, db: Db, blobs: BlobStore, clock: (
     processing: new ProcessingService({
       assets: assetRepository,
       blobs,
-      pool: createExtractPool({
-        threads: Math.max(1, config.jobConcurrency),
-        timeoutMs: config.extractTimeout * 1000,
-        memoryMb: config.extractMemoryMb,
-      }),
+      pool: extractPool,
       events,
       thumbnailSizes: config.thumbnailSizes,
       maxImagePixels: config.maxImagePixels,
@@ -131,14 +198,21 @@ async function createServices(config: Config, db: Db, blobs: BlobStore, clock: (
     }),
     assetRepository,
     directoryRepository,
+    uploadParts,
     assets,
-    apiKeys: new ApiKeyService(new ApiKeyRepository(db), orgs, clock),
+    apiKeys,
+    access,
     orgs,
-    rateLimiter: new RateLimiter(config.rateLimit, clock),
+    rateLimiter: redis
+      ? new RedisRateLimiter(redis.commands, config.rateLimit)
+      : new MemoryRateLimiter(config.rateLimit, clock),
     uploadSlots,
     directories: new DirectoryService(directoryRepository, clock),
     downloadUrls: new DownloadUrlService({
       assets: assetRepository,
+      access,
+      blobs,
+      direct: config.s3.direct === 'download' || config.s3.direct === 'both',
       tokens: new DownloadTokenRepository(db),
       signer,
       publicUrl: config.publicUrl,
@@ -147,14 +221,24 @@ async function createServices(config: Config, db: Db, blobs: BlobStore, clock: (
       maxUrlsPerAsset: config.maxDownloadUrlsPerAsset,
       clock,
     }),
-    uploadUrls: new UploadUrlService({
-      assets: assetRepository,
-      assetService: assets,
+    uploadUrls,
+    renditionRepository,
+    renditions: new RenditionService({
+      renditions: renditionRepository,
       blobs,
-      signer,
-      queue,
-      slots: uploadSlots,
-      publicUrl: config.publicUrl,
+      pool: extractPool,
+      widths: config.imageWidths,
+      queueLimit: config.renditionQueue,
+      maxImagePixels: config.maxImagePixels,
+      clock,
+    }),
+    resumableUploads: new ResumableUploadService({
+      assets: assetRepository,
+      parts: uploadParts,
+      assetService: assets,
+      uploadUrls,
+      quota,
+      blobs,
       maxFileSize: config.maxFileSize,
       ttl: config.uploadUrlTtl,
       clock,
@@ -162,15 +246,35 @@ async function createServices(config: Config, db: Db, blobs: BlobStore, clock: (
   };
 }
 
+/** What each kind of background job runs. */
+export function jobHandlersOf(services: Services): JobRunnerOptions['handlers'] {
+  return {
+    extract: (job) => services.processing.extract(job),
+    import: (job) => services.urlImports.run(job),
+    'direct-upload': (job) => services.uploadUrls.finishDirect(job),
+  };
+}
+
 /** Builds everything (database, blob store, GraphQL, routes, housekeeping) from `config`. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logError = overrides.logError ?? ((error: unknown) => console.error('[assetgate]', error));
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const logError = overrides.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
   const clock = overrides.clock ?? Date.now;
   const db = overrides.db ?? createDatabase({ url: config.databaseUrl, onBackgroundError: logError });
-  const blobs = overrides.blobs ?? createBlobStore(config.blobStore, config.dataDir);
+  const blobs = overrides.blobs ?? createBlobStore(config.blobStore, config.dataDir, config.s3);
   await migrateOrThrow(db);
-  const services = await createServices(config, db, blobs, clock);
+  const redis = config.redisUrl ? createSharedRedis(config.redisUrl, logError) : null;
+  // Serve once Redis answers; if it does not within 5 s, serve anyway: requests that need it fail
+  // with a clear error until it does (and the log says why).
+  if (redis && !(await redis.ready(5000))) logError(new Error('Redis is not reachable yet; starting without it'));
+  const services = await createServices(config, db, blobs, redis, clock, logError);
   const { apiKeys, assetRepository } = services;
+  const metrics = createMetrics({
+    jobCounts: () => services.jobRepository.countByStatus(),
+    renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
+  });
+  services.processing.onFailure(() => metrics.extractionFailed());
+  let shuttingDown = false;
 
   const authentication = useAuthentication((key) => apiKeys.authenticate(key));
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -180,12 +284,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     maxRequestBodySize: false,
     landingPage: false,
     batching: false,
+    // GraphiQL whole from the gateway (no CDN), opening on an example and a hint for the key.
+    renderGraphiQL,
+    graphiql: {
+      title: 'assetgate GraphiQL',
+      defaultQuery: GRAPHIQL_EXAMPLE,
+      headers: JSON.stringify({ Authorization: 'Bearer sk_live_…' }, null, 2),
+    },
     logging: false, // unexpected errors are logged by maskError; expected ones are answers, not logs
     maskedErrors: { maskError: createMaskError(logError) },
     context: ({ request, req }): Context => {
       const principal = authentication.principalOf(request);
-      const clientAddress = (req as IncomingMessage | undefined)?.socket.remoteAddress ?? 'unknown';
-      return { services, principal, tenant: principal && tenantOf(principal), clientAddress };
+      const node = req as IncomingMessage | undefined;
+      if (node && principal) annotate(node, { org: principal.orgId, keyId: principal.keyId });
+      const clientAddress = node?.socket.remoteAddress ?? 'unknown';
+      return { services, principal, tenant: principal && tenantOf(principal), clientAddress, req: node };
     },
     plugins: [
       authentication.plugin,
@@ -203,43 +316,87 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         maxAliases: { n: config.graphqlLimits.aliases },
         maxDirectives: { n: config.graphqlLimits.directives },
         maxTokens: { n: config.graphqlLimits.tokens },
-        costLimit: { maxCost: config.graphqlLimits.cost },
+        costLimit: { enabled: false }, // useCostLimit: it also reads page sizes given as variables
         blockFieldSuggestion: { enabled: !config.introspection },
       }),
+      useCostLimit({ maxCost: config.graphqlLimits.cost }),
       ...(config.introspection ? [] : [useDisableIntrospection()]),
       ...(config.rateLimit > 0 ? [useRateLimit(services.rateLimiter)] : []),
       useErrorCodes(),
+      useOperationMetrics(metrics),
       // Compiles each (cached) query to a function: list pages spend their time in resolvers, not the executor.
-      useGraphQlJit(),
+      // Subscriptions stay on graphql-js: graphql-jit does not hand a subscription's inline arguments to its resolver.
+      useGraphQlJit(
+        {},
+        { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' },
+      ),
     ],
   });
 
+  const authenticateRequest = async (req: IncomingMessage) => {
+    const key = presentedKey((name) => req.headers[name] as string | undefined);
+    const principal = key === null ? null : await apiKeys.authenticate(key);
+    if (principal) annotate(req, { org: principal.orgId, keyId: principal.keyId });
+    return principal;
+  };
+  const tus = createTus({
+    uploads: services.resumableUploads,
+    slots: services.uploadSlots,
+    authenticate: authenticateRequest,
+    publicUrl: config.publicUrl,
+    maxFileSize: config.maxFileSize,
+    logError,
+  });
   const routes = {
     '/download/': createDownloadRoute({
+      access: services.access,
       assets: assetRepository,
       blobs,
-      authenticate: async (req) => {
-        const key = presentedKey((name) => req.headers[name] as string | undefined);
-        return key === null ? null : apiKeys.authenticate(key);
-      },
+      renditions: services.renditions,
+      authenticate: authenticateRequest,
     }),
-    '/dl/': createSignedDownloadRoute({ assets: assetRepository, blobs, urls: services.downloadUrls }),
-    '/up/': createUploadRoute({ uploads: services.uploadUrls, maxFileSize: config.maxFileSize }),
+    '/dl/': createSignedDownloadRoute({
+      assets: assetRepository,
+      blobs,
+      renditions: services.renditions,
+      urls: services.downloadUrls,
+    }),
+    '/up/': createUploadRoute({
+      uploads: services.uploadUrls,
+      resumable: services.resumableUploads,
+      tus,
+      maxFileSize: config.maxFileSize,
+    }),
+    '/tus/': tus.route,
   };
-  const handler = createRouter(yoga as unknown as RequestListener, routes, logError);
+  const exact: Record<string, ExactRoute> = {
+    '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
+    '/readyz': async (_req, res) => {
+      const checks = await readiness({ db, blobs, shuttingDown: () => shuttingDown });
+      sendJson(res, checks.ok ? 200 : 503, checks);
+    },
+    '/metrics': createMetricsRoute(metrics, config.metricsToken),
+    ...createBrowserRoutes(config.publicUrl),
+  };
+  const handler = createRouter({
+    graphql: yoga as unknown as RequestListener,
+    exact,
+    routes,
+    log: logError,
+    observe: createRequestObserver({ logger, metrics }),
+  });
 
   const runJobs = overrides.runJobs ?? config.jobConcurrency > 0;
   const jobs = runJobs
     ? createJobRunner({
         jobs: services.jobRepository,
-        handlers: {
-          extract: (job) => services.processing.extract(job),
-          import: (job) => services.urlImports.run(job),
-        },
+        handlers: jobHandlersOf(services),
         onGiveUp: (job, error) => services.processing.giveUp(job, error),
         concurrency: Math.max(1, config.jobConcurrency),
         clock,
         logError,
+        logger,
+        observe: (job, outcome, seconds) => metrics.job(job.kind, outcome, seconds),
       })
     : null;
   if (jobs) {
@@ -248,8 +405,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   }
 
   const sweeper = createSweeper({
-    db,
     orgs: services.orgs,
+    parts: services.uploadParts,
+    renditions: services.renditionRepository,
     assets: assetRepository,
     jobs: services.jobRepository,
     tokens: new DownloadTokenRepository(db),
@@ -270,18 +428,37 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     handler,
     yoga,
     services,
+    logger,
+    metrics,
+    beginShutdown() {
+      shuttingDown = true;
+    },
     db,
     blobs,
     routes: Object.keys(routes),
+    pages: Object.keys(exact),
     sweeper,
+    fsck: (options) =>
+      fsck(
+        {
+          assets: assetRepository,
+          blobs,
+          orgs: services.orgs,
+          parts: services.uploadParts,
+          renditions: services.renditionRepository,
+        },
+        options,
+      ),
     jobs,
-    async close() {
+    async close({ jobDeadlineMs }: { jobDeadlineMs?: number } = {}) {
+      shuttingDown = true;
       clearInterval(sweepTimer);
       await sweeping;
-      await jobs?.stop();
+      await jobs?.stop(jobDeadlineMs);
       await services.processing.close();
       await yoga.dispose();
       await blobs.close();
+      await redis?.close();
       await db.destroy();
     },
   };

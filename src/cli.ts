@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
 import { createBlobStore } from './blob/index.js';
 import { type Config, loadConfig } from './config.js';
@@ -6,24 +7,28 @@ import { fsck, isClean } from './services/fsck.js';
 import { ApiKeyRepository } from './db/api-key-repository.js';
 import { createDatabase } from './db/database.js';
 import { migrateOrThrow } from './db/migrate.js';
+import { AssetRepository } from './db/asset-repository.js';
+import { UploadPartRepository } from './db/upload-part-repository.js';
+import { RenditionRepository } from './db/rendition-repository.js';
 import { OrgRepository } from './db/org-repository.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
-import { decodeGlobalId, encodeGlobalId } from './schema/builder.js';
+import { decodeGlobalId, encodeGlobalId } from './global-id.js';
 
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type CliIo = FilesIo;
 
 const USAGE = `usage:
+${FILES_USAGE}
+
   assetgate keys create --org ORG --scope S [--scope S…] [--test] [--name N] [--json]
   assetgate keys list [--org ORG] [--json]
   assetgate keys revoke ID
   assetgate fsck [--repair] [--checksums] [--json]
 
 Scopes: read:assets, write:assets, delete:assets, admin:keys.
-Configuration comes from the same environment variables as the server (DATA_DIR, DATABASE_URL…).`;
+keys and fsck work on the database itself, without a server: they read the same
+environment variables as the server (DATA_DIR, DATABASE_URL…).
+Each command takes --help.`;
 
 function configFrom(env: Record<string, string | undefined>, io: CliIo): Config | null {
   try {
@@ -52,11 +57,17 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
   const config = configFrom(env, io);
   if (!config) return 1;
   const db = createDatabase({ url: config.databaseUrl });
-  const blobs = createBlobStore(config.blobStore, config.dataDir);
+  const blobs = createBlobStore(config.blobStore, config.dataDir, config.s3);
   try {
     await migrateOrThrow(db);
     const report = await fsck(
-      { db, blobs, orgs: new OrgRepository(db) },
+      {
+        assets: new AssetRepository(db),
+        blobs,
+        orgs: new OrgRepository(db),
+        parts: new UploadPartRepository(db),
+        renditions: new RenditionRepository(db),
+      },
       { repair: values.repair, checksums: values.checksums },
     );
     if (values.json) io.out(JSON.stringify(report));
@@ -64,6 +75,7 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
       io.out(`checked ${report.assetsChecked} assets and ${report.blobsChecked} blobs`);
       for (const m of report.missingBlobs) io.out(`missing blob ${m.key} of asset ${m.assetId}`);
       for (const d of report.damagedBlobs) io.out(`damaged blob ${d.key} of asset ${d.assetId}: ${d.problem}`);
+      for (const r of report.missingRenditions) io.out(`missing rendition ${r.key} of asset ${r.assetId}`);
       for (const o of report.orphanBlobs) io.out(`orphan blob ${o}`);
       for (const u of report.usageMismatches)
         io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
@@ -102,6 +114,16 @@ function keyId(raw: string): string {
  */
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   const [group, command, ...rest] = argv;
+  if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
+    (group === undefined ? io.err : io.out)(USAGE);
+    return group === undefined ? 2 : 0;
+  }
+  if (FILES_COMMANDS.includes(group as FilesCommand))
+    return runFilesCommand(group as FilesCommand, argv.slice(1), env, io);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(USAGE);
+    return 0;
+  }
   if (group === 'fsck') return runFsck(argv.slice(1), env, io);
   if (group !== 'keys' || !['create', 'list', 'revoke'].includes(command ?? '')) {
     io.err(USAGE);

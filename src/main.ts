@@ -27,22 +27,48 @@ async function main(): Promise<void> {
   }
   const server = createHttpServer(app.handler, config);
   server.listen(config.port, config.host, () => {
-    console.log(`assetgate listening on ${config.publicUrl} (GraphQL and GraphiQL at ${config.publicUrl}/graphql)`);
+    app.logger.info(
+      { url: config.publicUrl, graphql: `${config.publicUrl}/graphql` },
+      `assetgate listening on ${config.publicUrl} (GraphQL and GraphiQL at ${config.publicUrl}/graphql)`,
+    );
   });
-  const shutdown = () => {
-    server.close(() => {
-      app.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          console.error(error);
-          process.exit(1);
-        },
-      );
-    });
+  let stopping = false;
+  /**
+   * SIGTERM or SIGINT: /readyz turns 503 and no new connection is taken; requests under
+   * way (uploads, downloads) get SHUTDOWN_TIMEOUT to finish, then what is left is cut;
+   * jobs get what remains of it before their leases go back to the queue; the database
+   * is closed and the process exits 0.
+   */
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const deadline = Date.now() + config.shutdownTimeout * 1000;
+    app.logger.info({ signal, timeoutSeconds: config.shutdownTimeout }, 'shutting down');
+    app.beginShutdown();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Keep-alive connections with nothing under way go now; busy ones once their answer is out.
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
     server.closeIdleConnections();
+    const drained = await Promise.race([
+      closed.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))),
+    ]);
+    clearInterval(idle);
+    if (!drained) {
+      app.logger.warn('requests still under way at the shutdown timeout were cut');
+      server.closeAllConnections();
+    }
+    try {
+      await app.close({ jobDeadlineMs: Math.max(0, deadline - Date.now()) });
+      app.logger.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      app.logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 await main();

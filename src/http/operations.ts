@@ -1,0 +1,110 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { sql } from 'kysely';
+import type { BlobStore } from '../blob/index.js';
+import type { Db } from '../db/database.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Context } from '../schema/context.js';
+import { AppError } from '../errors.js';
+import { annotate } from './observe.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(text);
+}
+
+/** What GraphiQL opens with: who the key is, the first page of assets, and an upload URL. */
+export const GRAPHIQL_EXAMPLE = `# Welcome to assetgate. Put your API key in the Headers tab below:
+#   { "Authorization": "Bearer sk_live_…" }
+# then run an operation with ▶.
+
+query Viewer {
+  viewer { org scopes mode usage { assetCount bytesStored } }
+}
+
+query FirstPage {
+  assets(first: 20) {
+    totalCount
+    edges { node { id title type status size mimeType thumbnailUrl url } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+
+mutation UploadUrl {
+  createUploadUrl(input: { filename: "hello.txt", size: 6 }) {
+    uploadUrl expiresAt asset { id status }
+  }
+}
+`;
+
+const READY_PROBE_KEY = '00/00000000-0000-4000-8000-000000000000';
+
+/**
+ * Whether this gateway should get traffic: its database answers, its blob store answers
+ * (a `head` of a key that is never written), and it is not shutting down.
+ */
+export async function readiness(deps: { db: Db; blobs: BlobStore; shuttingDown: () => boolean }) {
+  const check = async (probe: () => Promise<unknown>) => {
+    try {
+      await Promise.race([
+        probe(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 2 s')), 2000).unref()),
+      ]);
+      return 'up';
+    } catch (error) {
+      return `down: ${(error as Error).message}`.slice(0, 200);
+    }
+  };
+  const [database, store] = await Promise.all([
+    check(() => sql`select 1`.execute(deps.db)),
+    check(() => deps.blobs.head(READY_PROBE_KEY)),
+  ]);
+  const shuttingDown = deps.shuttingDown();
+  return { ok: database === 'up' && store === 'up' && !shuttingDown, database, store, shuttingDown };
+}
+
+/** `/metrics`: Prometheus text for a caller with the bearer token; without METRICS_TOKEN there are none (404). */
+export function createMetricsRoute(metrics: Metrics, token: string | null) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (token === null)
+      return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'Metrics are off (METRICS_TOKEN).' } });
+    const given = Buffer.from(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    const expected = Buffer.from(token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return sendJson(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'The metrics token is required.' } });
+    }
+    res.statusCode = 200;
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(await metrics.registry.metrics());
+  };
+}
+
+/** Counts GraphQL operations by name and outcome, and names the operation in the request's log line. */
+export function useOperationMetrics(metrics: Metrics): Plugin<Context> {
+  return {
+    onExecute({ args }) {
+      const operation = getOperationAST(args.document, args.operationName);
+      const name = operation?.name?.value ?? `anonymous ${operation?.operation ?? 'operation'}`;
+      const req = (args.contextValue as Context).req;
+      if (req) annotate(req, { operation: name });
+      return {
+        onExecuteDone({ result }) {
+          if (Symbol.asyncIterator in result) return; // a subscription: its events are not operations
+          const first = result.errors?.[0];
+          if (!first) return metrics.operation(name, 'ok');
+          const original = first.originalError;
+          const code =
+            first.extensions?.code ?? (original instanceof AppError ? original.code : 'INTERNAL_SERVER_ERROR');
+          metrics.operation(name, String(code));
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
+import { createLogger } from '../src/observability/logger.js';
+import { createTestApp, listen, startServer, type TestApp, tempDir, waitFor } from './helpers.js';
+
+/** Every line a logger wrote, parsed. */
+function logSink() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  return { stream, lines, entries: () => lines.map((line) => JSON.parse(line) as Record<string, any>) };
+}
+
+describe('operations: request logs', () => {
+  const sink = logSink();
+  let app: TestApp;
+  let server: Awaited<ReturnType<typeof listen>>;
+  before(async () => {
+    app = await createTestApp(
+      { SWEEP_INTERVAL: '0' },
+      { logger: createLogger({ level: 'info', format: 'json' }, sink.stream) },
+    );
+    server = await listen(app.handler);
+  });
+  after(async () => {
+    await server.close();
+    await app.dispose();
+  });
+
+  test('one JSON line per request with route, status, time, bytes, request id, org and key id; never a key, a token, variables or a file name', async () => {
+    const secretFilename = 'private-diary-2026.txt';
+    const gql = (query: string, variables: object, headers: Record<string, string> = {}) =>
+      fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { ...app.authHeaders, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+    const made = (await (
+      await gql(
+        'mutation Upload($input: CreateUploadUrlInput!) { createUploadUrl(input: $input) { uploadUrl asset { id } } }',
+        { input: { filename: secretFilename, title: 'variable-secret-title' } },
+        { 'x-request-id': 'client-chosen-id-1' },
+      )
+    ).json()) as any;
+    const uploadUrl = new URL(made.data.createUploadUrl.uploadUrl);
+    const put = await fetch(`${server.url}${uploadUrl.pathname}`, { method: 'PUT', body: 'dear diary' });
+    assert.equal(put.status, 200);
+    const made2 = (await (
+      await gql('mutation Link($id: ID!) { createDownloadUrl(input: { id: $id }) { url } }', {
+        id: made.data.createUploadUrl.asset.id,
+      })
+    ).json()) as any;
+    const downloadUrl = new URL(made2.data.createDownloadUrl.url);
+    const download = await fetch(`${server.url}${downloadUrl.pathname}`);
+    assert.equal(await download.text(), 'dear diary');
+    assert.match(download.headers.get('x-request-id')!, /^[0-9a-f-]{36}$/, 'made when the client sent none');
+    const missing = await fetch(`${server.url}/download/nonsense`, { headers: { 'x-request-id': 'abc.def-1' } });
+    assert.equal(missing.headers.get('x-request-id'), 'abc.def-1', 'echoed when the client sent one');
+    await missing.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 50));
+
+    const entries = sink.entries().filter((e) => e.msg === 'request');
+    const token = (url: URL) => url.pathname.split('/')[2];
+    const text = sink.lines.join('\n');
+    for (const secret of [app.key, token(uploadUrl), token(downloadUrl), secretFilename, 'variable-secret-title']) {
+      assert.ok(!text.includes(secret), `the log holds ${secret.slice(0, 12)}…`);
+    }
+    const first = entries.find((e) => e.reqId === 'client-chosen-id-1')!;
+    assert.equal(first.method, 'POST');
+    assert.equal(first.route, '/graphql');
+    assert.equal(first.status, 200);
+    assert.equal(first.operation, 'Upload');
+    assert.equal(first.org, 'acme');
+    assert.match(first.keyId, /^[0-9a-f-]{36}$/);
+    assert.ok(first.bytesIn > 100 && first.bytesOut > 100, JSON.stringify(first));
+    assert.equal(typeof first.ms, 'number');
+    const upload = entries.find((e) => e.route === '/up/')!;
+    assert.equal(upload.status, 200);
+    assert.equal(upload.keyId, first.keyId, 'the key that signed the URL');
+    assert.ok(upload.bytesIn >= 'dear diary'.length);
+    const signed = entries.find((e) => e.route === '/dl/')!;
+    assert.equal(signed.status, 200);
+    assert.equal(signed.org, 'acme');
+    assert.ok(entries.some((e) => e.route === '/download/' && e.status === 400));
+    assert.ok(sink.entries().every((e) => e.service === 'assetgate' && typeof e.time === 'string'));
+  });
+
+  test('background jobs log their end with the asset id', async () => {
+    await app.jobs?.idle();
+    const jobs = sink.entries().filter((e) => e.msg === 'job ended');
+    assert.ok(
+      jobs.some((e) => e.kind === 'extract' && e.outcome === 'done' && /^[0-9a-f-]{36}$/.test(e.assetId)),
+      JSON.stringify(jobs),
+    );
+  });
+});
+
+describe('operations: metrics and readiness', () => {
+  const TOKEN = 'metrics-token-for-the-test-suite';
+  let app: TestApp;
+  let server: Awaited<ReturnType<typeof listen>>;
+  before(async () => {
+    app = await createTestApp({ METRICS_TOKEN: TOKEN, SWEEP_INTERVAL: '0' });
+    server = await listen(app.handler);
+  });
+  after(async () => {
+    await server.close();
+    await app.dispose();
+  });
+
+  test('/metrics answers Prometheus text only to the bearer of METRICS_TOKEN', async () => {
+    assert.equal((await fetch(`${server.url}/metrics`)).status, 401);
+    assert.equal((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    const viewer = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { ...app.authHeaders, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'query Who { viewer { org } }' }),
+    });
+    await viewer.arrayBuffer();
+    const form = new FormData();
+    form.append(
+      'operations',
+      JSON.stringify({
+        query: 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id } } }',
+        variables: { f: null },
+      }),
+    );
+    form.append('map', '{"0":["variables.f"]}');
+    form.append('0', new Blob(['x'.repeat(5000)]), 'a.txt');
+    const uploaded = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      body: form,
+      headers: { ...app.authHeaders, 'x-graphql-yoga-csrf': '1' },
+    });
+    assert.equal(uploaded.status, 200);
+    await uploaded.arrayBuffer();
+    const refused = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { ...app.authHeaders, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'query Missing { asset(id: "nonsense") { id } }' }),
+    });
+    await refused.arrayBuffer();
+    const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type')!, /^text\/plain/);
+    const text = await response.text();
+    assert.match(
+      text,
+      /assetgate_http_request_duration_seconds_count\{route="\/graphql",method="POST",status="200"\} [1-9]/,
+    );
+    assert.match(text, /assetgate_graphql_operations_total\{operation="Who",outcome="ok"\} 1/);
+    assert.match(text, /assetgate_graphql_operations_total\{operation="Missing",outcome="BAD_USER_INPUT"\} 1/);
+    const uploadedBytes = Number(/assetgate_uploaded_bytes_total (\d+)/.exec(text)?.[1]);
+    assert.ok(uploadedBytes >= 5000, `uploaded ${uploadedBytes}`);
+    assert.match(text, /assetgate_uploads_in_flight 0/);
+    assert.match(text, /assetgate_jobs\{state="queued"\} \d+/);
+    assert.match(text, /assetgate_renditions_made \d+/);
+    assert.match(text, /process_cpu_user_seconds_total/);
+    assert.match(text, /nodejs_eventloop_lag_seconds/);
+  });
+
+  test('/metrics is not served without METRICS_TOKEN', async () => {
+    const plain = await createTestApp();
+    const other = await listen(plain.handler);
+    try {
+      assert.equal(
+        (await fetch(`${other.url}/metrics`, { headers: { authorization: 'Bearer anything' } })).status,
+        404,
+      );
+    } finally {
+      await other.close();
+      await plain.dispose();
+    }
+  });
+
+  test('/readyz checks the database and the store, and turns 503 once shutdown begins; /healthz stays', async () => {
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { ok: true, database: 'up', store: 'up', shuttingDown: false });
+    app.beginShutdown();
+    const draining = await fetch(`${server.url}/readyz`);
+    assert.equal(draining.status, 503);
+    assert.equal(((await draining.json()) as any).shuttingDown, true);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  });
+
+  test('/readyz is 503 when the store does not answer', async () => {
+    const broken = new MemoryBlobStore();
+    broken.head = async () => {
+      throw new Error('connect ECONNREFUSED');
+    };
+    const sick = await createTestApp({ SWEEP_INTERVAL: '0' }, { blobs: broken });
+    const other = await listen(sick.handler);
+    try {
+      const response = await fetch(`${other.url}/readyz`);
+      assert.equal(response.status, 503);
+      const body = (await response.json()) as any;
+      assert.equal(body.database, 'up');
+      assert.match(body.store, /^down: connect ECONNREFUSED/);
+    } finally {
+      await other.close();
+      await sick.dispose();
+    }
+  });
+});
+
+describe('operations: shutdown of the server process', () => {
+  test('SIGTERM: no new connection is taken, an upload under way finishes and is kept, the process exits 0', async () => {
+    const data = tempDir('assetgate-shutdown-');
+    let server = await startServer(data.dir, { env: { RATE_LIMIT: '0', SHUTDOWN_TIMEOUT: '20s' } });
+    try {
+      const auth = { authorization: `Bearer ${server.key}`, 'content-type': 'application/json' };
+      const made = (await (
+        await fetch(`${server.url}/graphql`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({
+            query:
+              'mutation { createUploadUrl(input: { filename: "slow.bin", size: 300000 }) { uploadUrl asset { id } } }',
+          }),
+        })
+      ).json()) as any;
+      const path = new URL(made.data.createUploadUrl.uploadUrl).pathname;
+      const upload = request(`${server.url}${path}`, { method: 'PUT', headers: { 'content-length': '300000' } });
+      const answered = new Promise<number>((resolve, reject) => {
+        upload.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        upload.on('error', reject);
+      });
+      upload.write(Buffer.alloc(100_000, 1));
+      await new Promise((r) => setTimeout(r, 200));
+      const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+      server.child.kill('SIGTERM');
+      await waitFor(
+        () => Promise.resolve(server.output()),
+        (out) => out.includes('shutting down'),
+      );
+      await assert.rejects(fetch(`${server.url}/healthz`), 'no new connection is taken');
+      upload.write(Buffer.alloc(100_000, 1));
+      await new Promise((r) => setTimeout(r, 200));
+      upload.end(Buffer.alloc(100_000, 1));
+      assert.equal(await answered, 200, 'the upload under way finished');
+      assert.equal(await exited, 0, server.output());
+      assert.match(server.output(), /"msg":"stopped"/);
+
+      server = await startServer(data.dir, { env: { RATE_LIMIT: '0' } });
+      const asset = (await (
+        await fetch(`${server.url}/graphql`, {
+          method: 'POST',
+          headers: { authorization: auth.authorization, 'content-type': 'application/json' },
+          body: JSON.stringify({ query: `{ asset(id: "${made.data.createUploadUrl.asset.id}") { size status } }` }),
+        })
+      ).json()) as any;
+      assert.equal(asset.data.asset.size, 300000);
+    } finally {
+      server.child.kill('SIGKILL');
+      data.remove();
+    }
+  });
+
+  test('SIGTERM with a request that never ends: it is cut at SHUTDOWN_TIMEOUT and the process still exits 0', async () => {
+    const data = tempDir('assetgate-shutdown-');
+    const server = await startServer(data.dir, { env: { RATE_LIMIT: '0', SHUTDOWN_TIMEOUT: '1s' } });
+    try {
+      const made = (await (
+        await fetch(`${server.url}/graphql`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${server.key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            query: 'mutation { createUploadUrl(input: { filename: "never.bin" }) { uploadUrl } }',
+          }),
+        })
+      ).json()) as any;
+      const path = new URL(made.data.createUploadUrl.uploadUrl).pathname;
+      const hanging = request(`${server.url}${path}`, { method: 'PUT', headers: { 'content-length': '1000000' } });
+      hanging.on('error', () => undefined);
+      hanging.write(Buffer.alloc(1000, 1));
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+      server.child.kill('SIGTERM');
+      assert.equal(await exited, 0, server.output());
+      const took = Date.now() - started;
+      assert.ok(took >= 900 && took < 10_000, `exited after ${took} ms`);
+      hanging.destroy();
+    } finally {
+      server.child.kill('SIGKILL');
+      data.remove();
+    }
+  });
+});
