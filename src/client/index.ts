@@ -183,6 +183,109 @@ export function createClient({ url, apiKey, fetch: fetchImpl = globalThis.fetch 
       return json as never;
     },
 
+    /**
+     * Resumable upload over tus 1.0.0, in chunks of `chunkSize` bytes (default 8 MiB). A
+     * chunk that fails (the connection dropped, the server restarted) is retried from the
+     * offset the server tells, up to `retries` times in a row; `onProgress` hears the bytes
+     * the server acknowledged. Give `uploadUrl` (from `onUploadUrl`, or a signed upload URL
+     * with a declared size) to resume an upload begun earlier. Resolves the asset's id, and
+     * the asset itself when the client has a key (PROCESSING: `waitUntilProcessed` waits for
+     * the rest).
+     */
+    async uploadResumable(
+      file: FileToUpload,
+      fields: UploadFields = {},
+      options: {
+        chunkSize?: number;
+        retries?: number;
+        retryDelayMs?: number;
+        uploadUrl?: string;
+        onUploadUrl?: (url: string) => void;
+        onProgress?: (acknowledged: number, total: number) => void;
+      } = {},
+    ): Promise<{ id: string; asset: Asset | null }> {
+      const { chunkSize = 8 * 1024 * 1024, retries = 5, retryDelayMs = 500 } = options;
+      const total = file.blob.size;
+      const tus = { ...auth, 'tus-resumable': '1.0.0' };
+      const fail = async (response: Response): Promise<never> => {
+        const text = await response.text();
+        let error: { code?: string; message?: string } | undefined;
+        try {
+          error = (JSON.parse(text) as { error?: typeof error }).error;
+        } catch {
+          // A tus answer in plain text: its status says what went wrong.
+        }
+        const code = error?.code ?? `HTTP_${response.status}`;
+        throw new AssetgateError([{ message: error?.message ?? text.trim(), extensions: { code } }], response.status);
+      };
+      let uploadUrl = options.uploadUrl;
+      if (!uploadUrl) {
+        const metadata = Object.entries({
+          filename: file.filename,
+          title: fields.title,
+          description: fields.description,
+          tags: fields.tags?.join(','),
+          directoryId: fields.directoryId,
+          isPublic: fields.isPublic === undefined ? undefined : String(fields.isPublic),
+        })
+          .filter(([, value]) => value !== undefined)
+          .map(([name, value]) => `${name} ${btoa(String.fromCharCode(...new TextEncoder().encode(value!)))}`)
+          .join(',');
+        const created = await fetchImpl(`${base}/tus/`, {
+          method: 'POST',
+          headers: { ...tus, 'upload-length': String(total), 'upload-metadata': metadata },
+        });
+        if (created.status !== 201) await fail(created);
+        uploadUrl = new URL(created.headers.get('location')!, base).href;
+        options.onUploadUrl?.(uploadUrl);
+      }
+      const url = uploadUrl;
+      /** Where the server stands: the offset it acknowledged. */
+      const offsetNow = async (): Promise<number> => {
+        const response = await fetchImpl(url, { method: 'HEAD', headers: tus });
+        if (response.status !== 200) await fail(response);
+        return Number(response.headers.get('upload-offset'));
+      };
+      let offset = await offsetNow();
+      let assetId: string | null = null;
+      let failures = 0;
+      options.onProgress?.(offset, total);
+      while (offset < total || (total === 0 && assetId === null)) {
+        try {
+          const response = await fetchImpl(url, {
+            method: 'PATCH',
+            headers: { ...tus, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) },
+            body: file.blob.slice(offset, Math.min(total, offset + chunkSize)),
+          });
+          // Client errors are final; 409 (offset moved), 423 (busy) and 5xx are worth asking again.
+          if (response.status !== 204) {
+            if (response.status < 500 && response.status !== 409 && response.status !== 423) await fail(response);
+            throw new AssetgateError([{ message: `PATCH answered ${response.status}` }], response.status);
+          }
+          offset = Number(response.headers.get('upload-offset'));
+          assetId = response.headers.get('asset-id') ?? assetId;
+          failures = 0;
+          options.onProgress?.(offset, total);
+        } catch (error) {
+          if (error instanceof AssetgateError && error.status < 500 && error.status !== 409 && error.status !== 423)
+            throw error;
+          if (++failures > retries) throw error;
+          await new Promise((resolve) => setTimeout(resolve, retryDelayMs * failures));
+          offset = await offsetNow();
+          options.onProgress?.(offset, total);
+        }
+      }
+      if (!assetId) {
+        // The answer to the last chunk was lost; under /tus/ the upload's id is its asset's.
+        const [route, id] = new URL(url, base).pathname.split('/').slice(-2);
+        if (route !== 'tus') throw new AssetgateError([{ message: 'the upload finished but its answer was lost' }], 0);
+        assetId = btoa(`Asset:${id}`).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+      }
+      // Without a key that may read it (a signed upload URL), only the id is known.
+      const asset = apiKey ? ((await request(GetAssetDocument, { id: assetId })).asset ?? null) : null;
+      return { id: assetId, asset };
+    },
+
     /** A signed URL for an asset's bytes that needs no key, expiring and optionally fetch-limited. */
     async downloadUrl(id: string, options: { expiresIn?: number; maxFetches?: number } = {}) {
       return (await request(CreateDownloadUrlDocument, { input: { id, ...options } })).createDownloadUrl;
