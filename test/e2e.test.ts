@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, openAsBlob } from 'node:fs';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createClient } from '../src/client/index.js';
-import { pdf, png, tempDir } from './helpers.js';
+import { pdf, png, startServer, tempDir } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LARGE = 512 * 1024 ** 2;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Peak resident memory of a process, from /proc (VmHWM), in bytes. */
 async function peakRss(pid: number): Promise<number> {
@@ -38,30 +27,13 @@ describe('end to end: the built server, driven by the typed client', () => {
   const data = tempDir('assetgate-e2e-');
   let server: ChildProcess;
   let url: string;
-  let output = '';
   let key = '';
 
   before(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATA_DIR: data.dir,
-        PUBLIC_URL: url,
-        MAX_FILE_SIZE: '1GiB',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stdout!.on('data', (chunk) => (output += chunk));
-    server.stderr!.on('data', (chunk) => (output += chunk));
-    for (let i = 0; i < 100 && !output.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(output, /listening/, output);
+    const started = await startServer(data.dir, { env: { MAX_FILE_SIZE: '1GiB' } });
+    ({ child: server, url, key } = started);
     // First start: the server made org "default" and one key, and printed it once.
-    key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(output)?.[1] ?? '';
-    assert.ok(key, output);
+    assert.ok(key, started.output());
   });
 
   after(() => {

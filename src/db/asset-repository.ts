@@ -51,7 +51,12 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function filterExpression(eb: AssetBuilder, tenant: Tenant, filter: AssetQueryFilter): Expression<SqlBool> {
+function filterExpression(
+  eb: AssetBuilder,
+  tenant: Tenant,
+  filter: AssetQueryFilter,
+  postgres: boolean,
+): Expression<SqlBool> {
   const conditions: Expression<SqlBool>[] = [
     eb('assets.org_id', '=', tenant.orgId),
     eb('assets.mode', '=', tenant.mode),
@@ -64,10 +69,13 @@ function filterExpression(eb: AssetBuilder, tenant: Tenant, filter: AssetQueryFi
   }
   if (filter.search) {
     const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
+    // An ASCII term can only match ASCII letters, which the engine's own lower() folds; other
+    // terms fold every script (SQLite's built-in lower() would not, and costs a third as much).
+    const lower = /^[\x00-\x7f]*$/.test(filter.search) || postgres ? sql`lower` : sql`unicode_lower`;
     conditions.push(
       eb.or(
         (['title', 'description', 'filename'] as const).map(
-          (column) => sql<boolean>`lower(${eb.ref(`assets.${column}`)}) like ${pattern} escape '\\'`,
+          (column) => sql<boolean>`${lower}(${eb.ref(`assets.${column}`)}) like ${pattern} escape '\\'`,
         ),
       ),
     );
@@ -133,7 +141,7 @@ export class AssetRepository {
     const rows = await this.db
       .selectFrom('assets')
       .selectAll()
-      .where((eb) => filterExpression(eb, tenant, { ids }))
+      .where((eb) => filterExpression(eb, tenant, { ids }, this.postgres))
       .execute();
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id));
@@ -164,7 +172,7 @@ export class AssetRepository {
       : from.selectAll();
     let query = (request.withTags ? columns.select((eb) => this.tagList(eb).as('tags')) : columns)
       .$castTo<ListedAssetRow>()
-      .where((eb) => filterExpression(eb, tenant, request.filter));
+      .where((eb) => filterExpression(eb, tenant, request.filter, this.postgres));
     if (cursor) {
       // (col, id) beyond the cursor, written so the first term is an index range on col.
       const op = walk === 'asc' ? '>' : '<';
@@ -196,13 +204,13 @@ export class AssetRepository {
     const row = await this.db
       .selectFrom('assets')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where((eb) => filterExpression(eb, tenant, filter))
+      .where((eb) => filterExpression(eb, tenant, filter, this.postgres))
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
   /** Tags of each asset, aligned with `assetIds`, sorted. */
-  async tagsOf(assetIds: readonly string[]): Promise<string[][]> {
+  async tagsOfAnyTenant(assetIds: readonly string[]): Promise<string[][]> {
     if (assetIds.length === 0) return [];
     const rows = await this.db
       .selectFrom('asset_tags')
@@ -265,10 +273,15 @@ export class AssetRepository {
     patch: Updateable<AssetsTable>,
     tags?: readonly string[],
   ): Promise<AssetRow | undefined> {
+    // Making a public asset private kills every URL handed out for it, at once.
+    const set =
+      patch.is_public === 0
+        ? { ...patch, url_version: sql<number>`url_version + (case when is_public = 1 then 1 else 0 end)` }
+        : patch;
     return this.db.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('assets')
-        .set(patch)
+        .set(set)
         .where('id', '=', id)
         .where('org_id', '=', tenant.orgId)
         .where('mode', '=', tenant.mode)
@@ -312,7 +325,7 @@ export class AssetRepository {
   }
 
   /** A row by id alone, exhausted or not: for signed URLs, which are capabilities in themselves. */
-  async findById(id: string): Promise<AssetRow | undefined> {
+  async findByIdAnyTenant(id: string): Promise<AssetRow | undefined> {
     return this.db.selectFrom('assets').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
@@ -344,20 +357,29 @@ export class AssetRepository {
   }
 
   /** Moves a WAITING upload to PROCESSING if its URL is still good: the one PUT that may fill it. */
-  async claimUpload(id: string, version: number, now: string): Promise<AssetRow | undefined> {
-    return this.db
+  async claimUploadAnyTenant(
+    id: string,
+    version: number,
+    now: string,
+    options: { whole?: boolean; takeReserved?: number } = {},
+  ): Promise<AssetRow | undefined> {
+    let query = this.db
       .updateTable('assets')
-      .set({ status: 'PROCESSING', updated_at: now })
+      .set({ status: 'PROCESSING', updated_at: now, ...(options.takeReserved !== undefined && { upload_reserved: 0 }) })
       .where('id', '=', id)
       .where('url_version', '=', version)
       .where('status', '=', 'WAITING')
-      .where('upload_expires_at', '>', now)
-      .returningAll()
-      .executeTakeFirst();
+      .where('upload_expires_at', '>', now);
+    // The whole file at once: not while parts of a resumable upload are in.
+    // The parts' quota passes to the caller, exactly as much as it saw.
+    if (options.takeReserved !== undefined) query = query.where('upload_reserved', '=', options.takeReserved);
+    if (options.whole)
+      query = query.where((eb) => eb.or([eb('received_bytes', 'is', null), eb('received_bytes', '=', 0)]));
+    return query.returningAll().executeTakeFirst();
   }
 
   /** Sets fields of a row whatever its tenant, if it is in `status`; for the upload and processing paths. */
-  async updateIfStatus(
+  async updateIfStatusAnyTenant(
     id: string,
     status: string,
     patch: Updateable<AssetsTable>,
@@ -377,7 +399,11 @@ export class AssetRepository {
   }
 
   /** Sets fields of a row as long as it still holds `blobKey`: not deleted or replaced meanwhile. */
-  async updateIfBlob(id: string, blobKey: string, patch: Updateable<AssetsTable>): Promise<AssetRow | undefined> {
+  async updateIfBlobAnyTenant(
+    id: string,
+    blobKey: string,
+    patch: Updateable<AssetsTable>,
+  ): Promise<AssetRow | undefined> {
     return this.db
       .updateTable('assets')
       .set(patch)
@@ -388,18 +414,65 @@ export class AssetRepository {
   }
 
   /** Deletes two-step uploads that never got their bytes and whose URL expired before `before`. */
-  async deleteAbandonedUploads(before: string): Promise<number> {
-    const result = await this.db
-      .deleteFrom('assets')
+  async deleteAbandonedUploadsAllTenants(before: string, alongside?: Alongside): Promise<AssetRow[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .deleteFrom('assets')
+        .where('blob_key', 'is', null)
+        .where('upload_expires_at', '<', before)
+        // An upload under way (PROCESSING without bytes) is kept alive by its heartbeat: only one whose
+        // heartbeat stopped (its gateway died) is abandoned.
+        .where((eb) =>
+          eb.or([
+            eb('status', '=', 'WAITING'),
+            eb.and([eb('status', '=', 'PROCESSING'), eb('updated_at', '<', before)]),
+          ]),
+        )
+        .returningAll()
+        .execute();
+      for (const row of rows) await alongside?.(trx, row);
+      return rows;
+    });
+  }
+
+  /** The heartbeat of a signed upload whose bytes are arriving: keeps the sweep away from it. */
+  async touchUploadAnyTenant(id: string, now: string): Promise<void> {
+    await this.db
+      .updateTable('assets')
+      .set({ updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'PROCESSING')
       .where('blob_key', 'is', null)
-      .where('status', 'in', ['WAITING', 'PROCESSING'])
-      .where('upload_expires_at', '<', before)
+      .execute();
+  }
+
+  /** A page of every tenant's assets, by id after `after`: for the consistency check. */
+  async pageAllTenants(after: string, limit: number): Promise<AssetRow[]> {
+    return this.db.selectFrom('assets').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
+  }
+
+  /**
+   * Marks an asset whose stored bytes were lost or damaged FAILED and forgets its blob,
+   * unless its blob changed since it was checked; true when it did.
+   */
+  async markBytesLostAnyTenant(id: string, blobKey: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('assets')
+      .set({
+        status: 'FAILED',
+        failure_reason: 'The stored bytes were lost or damaged.',
+        blob_key: null,
+        size: 0,
+        checksum: null,
+      })
+      .where('id', '=', id)
+      .where('blob_key', '=', blobKey)
       .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    return result.numUpdatedRows > 0n;
   }
 
   /** Counts one completed download. */
-  async countDownload(id: string): Promise<void> {
+  async countDownloadAnyTenant(id: string): Promise<void> {
     await this.db
       .updateTable('assets')
       .set((eb) => ({ download_count: eb('download_count', '+', 1) }))

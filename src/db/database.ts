@@ -63,6 +63,11 @@ export function createDatabase({
           db.pragma('synchronous = NORMAL');
           db.pragma('foreign_keys = ON');
           db.pragma('busy_timeout = 5000');
+          // SQLite's lower() folds ASCII only; PostgreSQL's folds every script. unicode_lower() does
+          // here what lower() does there, so that a search for "ärger" finds "ÄRGER".
+          db.function('unicode_lower', { deterministic: true }, (text: unknown) =>
+            typeof text === 'string' ? text.toLowerCase() : text,
+          );
           if (file === ':memory:') return withStatementCache(db);
           db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT}`);
           const checkpointer = startCheckpointer(file, onBackgroundError);

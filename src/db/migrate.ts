@@ -5,6 +5,9 @@ import * as apiKeys from './migrations/0002-api-keys.js';
 import * as signedUrls from './migrations/0003-signed-urls.js';
 import * as jobs from './migrations/0004-jobs.js';
 import * as quota from './migrations/0005-quota.js';
+import * as fairJobs from './migrations/0006-fair-jobs.js';
+import * as resumableUploads from './migrations/0007-resumable-uploads.js';
+import * as renditions from './migrations/0008-renditions.js';
 
 /** Every migration, in order. Static imports: the build carries them, no folder scan at run time. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +16,9 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-signed-urls': signedUrls,
   '0004-jobs': jobs,
   '0005-quota': quota,
+  '0006-fair-jobs': fairJobs,
+  '0007-resumable-uploads': resumableUploads,
+  '0008-renditions': renditions,
 };
 
 /**

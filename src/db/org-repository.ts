@@ -9,6 +9,17 @@ export class OrgRepository {
   constructor(private readonly db: Db) {}
 
   /** Creates the org unless it exists. */
+  /** Creates the org; false when it existed already (another caller made it first). */
+  async createIfAbsent(id: string, now: string): Promise<boolean> {
+    const row = await this.db
+      .insertInto('orgs')
+      .values({ id, created_at: now })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async ensure(id: string, now: string): Promise<void> {
     await this.db
       .insertInto('orgs')
@@ -45,8 +56,8 @@ export class OrgRepository {
   }
 
   /** Gives back a reservation an upload did not use. */
-  async release(orgId: string, reserved: number): Promise<void> {
-    if (reserved > 0) await this.settle(orgId, reserved, 0);
+  async release(orgId: string, reserved: number, db: Executor = this.db): Promise<void> {
+    if (reserved > 0) await this.settle(orgId, reserved, 0, db);
   }
 
   /** Frees stored bytes of a deleted asset; run it in the delete's transaction. */

@@ -63,17 +63,28 @@ export interface AssetsTable {
   upload_expires_at: string | null;
   declared_size: number | null;
   declared_checksum: string | null;
+  /** Resumable uploads: bytes acknowledged so far (null: not a resumable upload). */
+  received_bytes: number | null;
+  /** Resumable uploads: quota bytes the parts received so far hold, released if the upload is dropped. */
+  upload_reserved: Generated<number>;
+  /** Where `fit=cover` renditions keep the picture's centre of attention, 0–1 from the left and the top. */
+  focal_x: number | null;
+  focal_y: number | null;
   /** JSON of `AssetMetadata`: what extraction learnt beyond the contract's columns. */
   metadata: string | null;
 }
 
 /** Job kinds: `extract` reads metadata and makes thumbnails; `import` fetches a URL first. */
-export type JobKind = 'extract' | 'import';
+export type JobKind = 'extract' | 'import' | 'direct-upload';
 
 export interface JobsTable {
   id: string;
   kind: JobKind;
   asset_id: string;
+  /** The asset's org (null only for jobs queued before jobs knew it). */
+  org_id: string | null;
+  /** The round the job runs in: its org's previous job's round + 1, never behind the round being served. */
+  turn: Generated<number>;
   /** queued → running → done; back to queued for a retry; failed when retries are spent. */
   status: 'queued' | 'running' | 'done' | 'failed';
   attempts: Generated<number>;
@@ -119,6 +130,33 @@ export interface ApiKeysTable {
   revoked_at: string | null;
 }
 
+/** One acknowledged chunk of a resumable upload, stored as a blob of its own until the upload completes. */
+export interface UploadPartsTable {
+  asset_id: string;
+  offset: number;
+  size: number;
+  blob_key: string;
+  created_at: string;
+}
+
+/** An image rendition: a derived blob made on request from an asset's bytes. */
+export interface RenditionsTable {
+  asset_id: string;
+  /** The normalised parameters and the digest of the bytes it was made from. */
+  variant: string;
+  org_id: string;
+  blob_key: string;
+  mime_type: string;
+  size: number;
+  width: number;
+  height: number;
+  /** `sha256:<hex>`: its strong ETag. */
+  checksum: string;
+  /** 1 when it kept the frames of an animated original. */
+  animated: Generated<number>;
+  created_at: string;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
@@ -127,6 +165,8 @@ export interface Database {
   asset_tags: AssetTagsTable;
   download_tokens: DownloadTokensTable;
   jobs: JobsTable;
+  upload_parts: UploadPartsTable;
+  renditions: RenditionsTable;
 }
 
 export type AssetRow = Selectable<AssetsTable>;
@@ -135,6 +175,8 @@ export type ListedAssetRow = AssetRow & { tags?: string[] };
 export type DirectoryRow = Selectable<DirectoriesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobRow = Selectable<JobsTable>;
+export type UploadPartRow = Selectable<UploadPartsTable>;
+export type RenditionRow = Selectable<RenditionsTable>;
 
 /** Whose data a query may touch: one org in one mode. Every repository call takes one. */
 export interface Tenant {

@@ -17,7 +17,7 @@ export function useAuthentication(authenticate: (key: string) => Promise<Princip
       try {
         principals.set(request, key === null ? null : await authenticate(key));
       } catch (error) {
-        throw error instanceof AppError ? toGraphQLError(error) : error;
+        throw error instanceof AppError ? toGraphQLError(error, { wholeRequest: true }) : error;
       }
     },
   };

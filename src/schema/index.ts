@@ -2,7 +2,7 @@ import type { GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
 import './directory.js';
-import './asset.js';
+import { guardAssetFields } from './asset.js';
 import './assets-query.js';
 import './asset-mutations.js';
 import './upload-mutations.js';
@@ -10,11 +10,15 @@ import './api-keys.js';
 import './viewer.js';
 import './signed-urls.js';
 import './processing.js';
+import './renditions.js';
 
 let schema: GraphQLSchema | undefined;
 
 /** The GraphQL schema, built once. The only caller of `toSchema()`. */
 export function buildSchema(): GraphQLSchema {
-  schema ??= builder.toSchema({ sortSchema: false });
+  if (!schema) {
+    schema = builder.toSchema({ sortSchema: false });
+    guardAssetFields(schema);
+  }
   return schema;
 }

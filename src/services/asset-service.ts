@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { type Insertable, sql } from 'kysely';
+import type { Insertable } from 'kysely';
 import type { Readable } from 'node:stream';
 import { type BlobStore, createBlobKey } from '../blob/index.js';
 import { type Alongside, type AssetRepository, alongsideAll } from '../db/asset-repository.js';
 import { nowIso } from '../db/database.js';
 import type { DirectoryRepository } from '../db/directory-repository.js';
+import type { OrgRepository } from '../db/org-repository.js';
+import type { UploadPartRepository } from '../db/upload-part-repository.js';
+import type { RenditionRepository } from '../db/rendition-repository.js';
 import type { AssetRow, AssetsTable, Tenant } from '../db/types.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
 import { blobKeysOf } from './asset-metadata.js';
 import { embedUrlFor, parseHttpUrl } from './embed.js';
-import { type IngestOptions, ingest } from './ingest.js';
+import { type IngestOptions, type KnownBytes, ingest } from './ingest.js';
 import type { MediaPolicy } from './media-policy.js';
 import type { QuotaService, Reservation } from './quota.js';
 import {
@@ -30,6 +33,12 @@ export interface AssetFields {
   tags?: readonly string[] | null;
   directoryId?: string | null;
   isPublic?: boolean | null;
+}
+
+/** Fields only an existing asset takes. */
+export interface AssetUpdate extends AssetFields {
+  /** 0–1 from the left and the top; null forgets it. */
+  focalPoint?: { x: number; y: number } | null;
 }
 
 /** A file to store: its bytes as a stream and the name the client gave. */
@@ -69,6 +78,8 @@ export interface ExternalInput extends AssetFields {
 
 export interface AssetServiceDeps {
   assets: AssetRepository;
+  parts: UploadPartRepository;
+  renditions: RenditionRepository;
   directories: DirectoryRepository;
   blobs: BlobStore;
   queue: JobQueue;
@@ -88,6 +99,52 @@ export interface StoredFile {
   checksum: string;
   width: number | null;
   height: number | null;
+}
+
+/**
+ * The store as `ingest` sees it for bytes that are already in it: writing only reads
+ * the stream through (ingest hashes, counts and sniffs it on the way), and a refused
+ * file is deleted from the real store, as a written one would be.
+ */
+function adopting(blobs: BlobStore): BlobStore {
+  return {
+    async put(_key, body) {
+      let size = 0;
+      for await (const chunk of body) size += (chunk as Buffer).length;
+      return { size };
+    },
+    delete: (key) => blobs.delete(key),
+    get: (key, range) => blobs.get(key, range),
+    head: (key) => blobs.head(key),
+    keys: () => blobs.keys(),
+    close: () => blobs.close(),
+  };
+}
+
+/** What holds state beside an asset's row: its org's usage, its upload parts, its renditions. */
+export interface AssetSideTables {
+  orgs: OrgRepository;
+  parts: UploadPartRepository;
+  renditions: RenditionRepository;
+}
+
+/**
+ * What deleting an asset's row undoes in the same transaction: the org's stored bytes
+ * and the quota its resumable upload holds are given back, and its upload parts and
+ * renditions are forgotten. Their blob keys (and the asset's own) are pushed to
+ * `blobKeys`, to be deleted once the transaction is done: a crash between leaves orphans
+ * `fsck` removes, never a row without its bytes.
+ */
+export function forgetting(tables: AssetSideTables, blobKeys: string[]): Alongside {
+  return async (trx, row) => {
+    await tables.orgs.free(row.org_id, row.blob_key ? row.size : 0, trx);
+    await tables.orgs.release(row.org_id, row.upload_reserved, trx);
+    blobKeys.push(
+      ...blobKeysOf(row),
+      ...(await tables.parts.deleteAll(row.id, trx)),
+      ...(await tables.renditions.deleteAll(row.id, trx)),
+    );
+  };
 }
 
 /** The asset use cases, free of GraphQL and HTTP. */
@@ -177,12 +234,26 @@ export class AssetService {
   async storeBytes(
     orgId: string,
     stream: Readable,
-    options: Omit<IngestOptions, 'reservation' | 'accept'> & { blobKey: string },
+    options: Omit<IngestOptions, 'reservation' | 'accept' | 'known'> & {
+      blobKey: string;
+      /** The bytes are already in the store under `blobKey` (a direct upload): check them, store nothing. */
+      adopt?: boolean;
+      /** Bytes of the org's quota already reserved for these bytes (a resumable upload's parts). */
+      held?: number;
+      /** With `adopt`: what is known of the bytes already, so they need not be read again. */
+      known?: KnownBytes;
+    },
     record: (file: StoredFile, alongside: Alongside) => Promise<AssetRow | undefined>,
   ): Promise<AssetRow | undefined> {
-    const { blobKey, ...limits } = options;
-    const reservation = this.deps.quota.open(orgId);
-    const file = await ingest(this.deps.blobs, blobKey, stream, { ...limits, reservation, accept: this.deps.accept });
+    const { blobKey, adopt, held, known, ...limits } = options;
+    const reservation = this.deps.quota.open(orgId, held);
+    const store = adopt ? adopting(this.deps.blobs) : this.deps.blobs;
+    const file = await ingest(store, blobKey, stream, {
+      ...limits,
+      reservation,
+      accept: this.deps.accept,
+      known: adopt ? known : undefined,
+    });
     const stored: StoredFile = {
       blob_key: blobKey,
       type: file.type,
@@ -240,14 +311,19 @@ export class AssetService {
   }
 
   /** Changes the given fields; `null` clears description and folder. */
-  async update(tenant: Tenant, id: string, fields: AssetFields): Promise<AssetRow> {
+  async update(tenant: Tenant, id: string, fields: AssetUpdate): Promise<AssetRow> {
     const patch: Record<string, unknown> = { updated_at: this.#now() };
     if (fields.title != null) patch.title = validateTitle(fields.title);
     if (fields.description !== undefined) patch.description = validateDescription(fields.description);
     if (fields.isPublic != null) patch.is_public = fields.isPublic ? 1 : 0;
-    // Making a public asset private kills every URL handed out for it, at once.
-    if (fields.isPublic === false) patch.url_version = sql`url_version + (case when is_public = 1 then 1 else 0 end)`;
     if (fields.directoryId !== undefined) patch.directory_id = await this.checkDirectory(tenant, fields.directoryId);
+    if (fields.focalPoint !== undefined) {
+      const { x, y } = fields.focalPoint ?? { x: null, y: null };
+      const inside = (value: number | null) => value === null || (Number.isFinite(value) && value >= 0 && value <= 1);
+      if (!inside(x) || !inside(y)) throw new BadUserInputError('focalPoint', 'focalPoint x and y are from 0 to 1.');
+      patch.focal_x = x;
+      patch.focal_y = y;
+    }
     const tags = fields.tags == null ? undefined : normalizeTags(fields.tags);
     const row = await this.deps.assets.update(tenant, id, patch, tags);
     if (!row) throw new NotFoundError();
@@ -257,11 +333,15 @@ export class AssetService {
 
   /** Deletes the row first, then its blobs: a crash between leaves an orphan blob, never a row without bytes. */
   async delete(tenant: Tenant, id: string): Promise<AssetRow> {
-    const row = await this.deps.assets.delete(tenant, id, (trx, deleted) =>
-      this.deps.quota.orgs.free(deleted.org_id, deleted.blob_key ? deleted.size : 0, trx),
+    const blobKeys: string[] = [];
+    const { parts, renditions, quota } = this.deps;
+    const row = await this.deps.assets.delete(
+      tenant,
+      id,
+      forgetting({ orgs: quota.orgs, parts, renditions }, blobKeys),
     );
     if (!row) throw new NotFoundError();
-    for (const key of blobKeysOf(row)) await this.deps.blobs.delete(key);
+    for (const key of blobKeys) await this.deps.blobs.delete(key);
     return row;
   }
 
@@ -270,7 +350,7 @@ export class AssetService {
     const [asset] = await this.deps.assets.findByIds(tenant, [id]);
     if (!asset) throw new NotFoundError();
     if (!asset.blob_key) throw new BadUserInputError('id', 'This asset has no stored bytes to process.');
-    const updated = await this.deps.assets.updateIfStatus(
+    const updated = await this.deps.assets.updateIfStatusAnyTenant(
       asset.id,
       asset.status,
       { status: 'PROCESSING', failure_reason: null, updated_at: this.#now() },

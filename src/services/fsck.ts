@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { BlobStore } from '../blob/index.js';
-import type { Db } from '../db/database.js';
+import type { AssetRepository } from '../db/asset-repository.js';
 import type { OrgRepository } from '../db/org-repository.js';
+import type { UploadPartRepository } from '../db/upload-part-repository.js';
+import type { RenditionRepository } from '../db/rendition-repository.js';
 import type { AssetRow } from '../db/types.js';
 import { blobKeysOf } from './asset-metadata.js';
 
@@ -13,11 +15,22 @@ export interface FsckReport {
   missingBlobs: { assetId: string; key: string }[];
   /** Assets whose stored bytes differ from what was recorded. Repair: FAILED, no bytes. */
   damagedBlobs: { assetId: string; key: string; problem: string }[];
+  /** Renditions whose blob is gone. Repair: forgotten, so the next request makes them again. */
+  missingRenditions: { assetId: string; key: string }[];
   /** Blobs no asset owns. Repair: deleted, once older than the grace period. */
   orphanBlobs: string[];
   /** Orgs whose recorded storage differs from the sum of their assets. Repair: recounted. */
   usageMismatches: { orgId: string; recorded: number; actual: number }[];
   repaired: boolean;
+}
+
+/** What the check reads: the asset rows and the rows beside them, and the store. */
+export interface FsckDeps {
+  assets: AssetRepository;
+  blobs: BlobStore;
+  orgs: OrgRepository;
+  parts: UploadPartRepository;
+  renditions: RenditionRepository;
 }
 
 export interface FsckOptions {
@@ -33,6 +46,7 @@ export function isClean(report: FsckReport): boolean {
   return (
     !report.missingBlobs.length &&
     !report.damagedBlobs.length &&
+    !report.missingRenditions.length &&
     !report.orphanBlobs.length &&
     !report.usageMismatches.length
   );
@@ -51,11 +65,8 @@ async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
  * blob at the recorded size (and checksum), no blob lacks an asset, and each org's
  * recorded storage equals the sum of its assets. `repair` mends what it finds.
  */
-export async function fsck(
-  deps: { db: Db; blobs: BlobStore; orgs: OrgRepository },
-  options: FsckOptions = {},
-): Promise<FsckReport> {
-  const { db, blobs, orgs } = deps;
+export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<FsckReport> {
+  const { assets, blobs, orgs } = deps;
   const now = options.now ?? Date.now();
   const grace = options.orphanGraceMs ?? 10 * 60_000;
   const report: FsckReport = {
@@ -63,6 +74,7 @@ export async function fsck(
     blobsChecked: 0,
     missingBlobs: [],
     damagedBlobs: [],
+    missingRenditions: [],
     orphanBlobs: [],
     usageMismatches: [],
     repaired: !!options.repair,
@@ -71,7 +83,7 @@ export async function fsck(
   const broken: AssetRow[] = [];
 
   for (let after = ''; ;) {
-    const page = await db.selectFrom('assets').selectAll().where('id', '>', after).orderBy('id').limit(500).execute();
+    const page = await assets.pageAllTenants(after, 500);
     if (page.length === 0) break;
     after = page.at(-1)!.id;
     for (const asset of page) {
@@ -96,6 +108,22 @@ export async function fsck(
     }
   }
 
+  const lostRenditions: { assetId: string; variant: string }[] = [];
+  for (let after: { assetId: string; variant: string } | null = null; ;) {
+    const page = await deps.renditions.pageAll(after, 500);
+    if (page.length === 0) break;
+    const last = page[page.length - 1];
+    after = { assetId: last.asset_id, variant: last.variant };
+    for (const rendition of page) {
+      owned.add(rendition.blob_key);
+      if (await blobs.head(rendition.blob_key)) continue;
+      report.missingRenditions.push({ assetId: rendition.asset_id, key: rendition.blob_key });
+      lostRenditions.push({ assetId: rendition.asset_id, variant: rendition.variant });
+    }
+  }
+  // The parts of resumable uploads under way are owned too (listed after the assets: a part
+  // recorded meanwhile belongs to an upload whose asset was already seen).
+  for (const key of await deps.parts.allKeys()) owned.add(key);
   const orphans: string[] = [];
   for await (const key of blobs.keys()) {
     report.blobsChecked += 1;
@@ -109,21 +137,11 @@ export async function fsck(
 
   if (options.repair) {
     for (const asset of broken) {
-      const result = await db
-        .updateTable('assets')
-        .set({
-          status: 'FAILED',
-          failure_reason: 'The stored bytes were lost or damaged.',
-          blob_key: null,
-          size: 0,
-          checksum: null,
-        })
-        .where('id', '=', asset.id)
-        .where('blob_key', '=', asset.blob_key!) // unless the asset changed since it was checked
-        .executeTakeFirst();
-      if (result.numUpdatedRows > 0n) await blobs.delete(asset.blob_key!);
+      // Unless the asset changed since it was checked.
+      if (await assets.markBytesLostAnyTenant(asset.id, asset.blob_key!)) await blobs.delete(asset.blob_key!);
     }
     for (const key of orphans) await blobs.delete(key);
+    for (const lost of lostRenditions) await deps.renditions.forget(lost.assetId, lost.variant);
   }
   report.usageMismatches = await orgs.recount();
   if (options.repair) for (const m of report.usageMismatches) await orgs.resetUsed(m.orgId);

@@ -48,8 +48,11 @@ export class ProcessingService {
     return nowIso(this.options.clock);
   }
 
-  async #update(asset: AssetRow, patch: Parameters<AssetRepository['updateIfBlob']>[2]): Promise<AssetRow | undefined> {
-    const updated = await this.options.assets.updateIfBlob(asset.id, asset.blob_key!, {
+  async #update(
+    asset: AssetRow,
+    patch: Parameters<AssetRepository['updateIfBlobAnyTenant']>[2],
+  ): Promise<AssetRow | undefined> {
+    const updated = await this.options.assets.updateIfBlobAnyTenant(asset.id, asset.blob_key!, {
       ...patch,
       updated_at: this.#now(),
     });
@@ -59,7 +62,7 @@ export class ProcessingService {
 
   async extract(job: JobRow): Promise<void> {
     const { assets, blobs, pool } = this.options;
-    let asset = await assets.findById(job.asset_id);
+    let asset = await assets.findByIdAnyTenant(job.asset_id);
     if (!asset?.blob_key) return; // deleted, or its bytes never came: nothing to read
     if (!hasExtractor(asset)) {
       // Nothing to read in these bytes: no worker needed.
@@ -89,6 +92,7 @@ export class ProcessingService {
         });
       } catch (error) {
         if (!(error instanceof ExtractionFailure)) throw error;
+        for (const listener of this.#failures) listener(error.reason);
         await this.#update(asset, { status: 'FAILED', failure_reason: error.reason });
         return;
       }
@@ -113,6 +117,13 @@ export class ProcessingService {
     }
   }
 
+  readonly #failures: ((reason: string) => void)[] = [];
+
+  /** Hears each file extraction could not read (the asset ends FAILED). */
+  onFailure(listener: (reason: string) => void): void {
+    this.#failures.push(listener);
+  }
+
   /** Stops the worker threads. */
   close(): Promise<void> {
     return this.options.pool.close();
@@ -120,10 +131,10 @@ export class ProcessingService {
 
   /** Marks the asset FAILED once the job's retries are spent. */
   async giveUp(job: JobRow, error: unknown): Promise<void> {
-    const asset = await this.options.assets.findById(job.asset_id);
+    const asset = await this.options.assets.findByIdAnyTenant(job.asset_id);
     if (!asset) return;
     const reason = `processing failed after ${job.attempts} attempts: ${error instanceof Error ? error.message : String(error)}`;
-    const updated = await this.options.assets.updateIfStatus(asset.id, asset.status, {
+    const updated = await this.options.assets.updateIfStatusAnyTenant(asset.id, asset.status, {
       status: 'FAILED',
       failure_reason: reason.slice(0, 500),
       updated_at: this.#now(),

@@ -21,7 +21,10 @@ export class Reservation {
     private readonly orgs: OrgRepository,
     private readonly orgId: string,
     private readonly quota: number | null,
-  ) {}
+    held = 0,
+  ) {
+    this.#reserved = held;
+  }
 
   async ensure(total: number): Promise<void> {
     // Without a quota nothing can run out: the stored bytes are counted when the asset is recorded.
@@ -44,6 +47,15 @@ export class Reservation {
     await this.orgs.settle(this.orgId, this.#reserved, stored, trx);
   }
 
+  /**
+   * Hands what is reserved to a record that keeps it (a resumable upload's row, which
+   * gives it back when the upload completes or is dropped); returns the bytes.
+   */
+  handOver(): number {
+    this.#closed = true;
+    return this.#reserved;
+  }
+
   async release(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -58,8 +70,9 @@ export class QuotaService {
     readonly quota: number | null,
   ) {}
 
-  open(orgId: string): Reservation {
-    return new Reservation(this.orgs, orgId, this.quota);
+  /** A reservation for one upload; `held` bytes already reserved for it (by a resumable upload's parts) join it. */
+  open(orgId: string, held = 0): Reservation {
+    return new Reservation(this.orgs, orgId, this.quota, held);
   }
 
   /** Fails early when `bytes` more would not fit now (a two-step upload's declared size). */

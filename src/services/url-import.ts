@@ -5,12 +5,11 @@ import { type BlobStore, createBlobKey } from '../blob/index.js';
 import type { AssetRepository } from '../db/asset-repository.js';
 import { nowIso } from '../db/database.js';
 import type { AssetRow, JobRow } from '../db/types.js';
-import { AppError, PayloadTooLargeError } from '../errors.js';
+import { AppError, BadUserInputError, PayloadTooLargeError } from '../errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
 import type { AssetFields, AssetService } from './asset-service.js';
 import { parseHttpUrl } from './embed.js';
-import { ingest } from './ingest.js';
 import { FetchRefused, type SafeFetchOptions, safeFetch } from './safe-fetch.js';
 
 /** Network failures that say something about the source, not about us: no retry. */
@@ -44,8 +43,15 @@ export interface ImportInput extends AssetFields {
   filename?: string | null;
 }
 
+/** The file name a URL suggests: its last path segment, decoded; a malformed escape there is the client's mistake. */
 function filenameFrom(url: URL): string {
-  const last = decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? '');
+  const segment = url.pathname.split('/').filter(Boolean).pop() ?? '';
+  let last: string;
+  try {
+    last = decodeURIComponent(segment);
+  } catch {
+    throw new BadUserInputError('url', 'The URL ends in a malformed percent-escape; give a filename.');
+  }
   return last || url.hostname;
 }
 
@@ -77,7 +83,7 @@ export class UrlImportService {
   /** The `import` job. Idempotent: an asset that already has its bytes is left alone. */
   async run(job: JobRow): Promise<void> {
     const { deps } = this;
-    const asset = await deps.assets.findById(job.asset_id);
+    const asset = await deps.assets.findByIdAnyTenant(job.asset_id);
     if (!asset || asset.blob_key || asset.status !== 'WAITING') return;
     const source = (JSON.parse(asset.metadata ?? '{}') as { sourceUrl?: string }).sourceUrl;
     if (!source) return this.#fail(asset, 'the asset has no source URL');
@@ -94,7 +100,7 @@ export class UrlImportService {
         response,
         { blobKey: createBlobKey(randomUUID()), maxBytes: deps.maxBytes, filename: asset.filename },
         (file, alongside) =>
-          deps.assets.updateIfStatus(
+          deps.assets.updateIfStatusAnyTenant(
             asset.id,
             'WAITING',
             { ...file, status: 'PROCESSING', updated_at: nowIso(deps.clock) },
@@ -111,7 +117,7 @@ export class UrlImportService {
   }
 
   async #fail(asset: AssetRow, reason: string): Promise<void> {
-    const failed = await this.deps.assets.updateIfStatus(asset.id, 'WAITING', {
+    const failed = await this.deps.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', {
       status: 'FAILED',
       failure_reason: reason.slice(0, 500),
       updated_at: nowIso(this.deps.clock),

@@ -90,6 +90,11 @@ export type DeleteAssetInput = {
   id: string | number;
 };
 
+export type FocalPointInput = {
+  x: number;
+  y: number;
+};
+
 export type SortDirection =
   | 'ASC'
   | 'DESC';
@@ -99,6 +104,8 @@ export type UpdateAssetInput = {
   description?: string | null | undefined;
   /** null takes the asset out of its folder. */
   directoryId?: string | number | null | undefined;
+  /** Where `fit: COVER` renditions keep the picture (0–1 each); null forgets it. */
+  focalPoint?: FocalPointInput | null | undefined;
   id: string | number;
   isPublic?: boolean | null | undefined;
   /** Replaces every tag. */
