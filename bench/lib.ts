@@ -3,6 +3,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -26,18 +27,34 @@ export interface Proc {
   stop: () => Promise<void>;
 }
 
-/** Starts a node program and waits for it to print its port (`listening <port>` or the server's own line). */
+/** Whether something accepts connections on a loopback port. */
+function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts a node program and waits for it to print its port (`listening <port>` or the
+ * server's own line), or, when the port is given, for the port to accept connections
+ * (a gateway with LOG_LEVEL=silent prints nothing).
+ */
 export async function start(args: string[], env: Record<string, string> = {}, port?: number): Promise<Proc> {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (out += c));
   for (let i = 0; i < 300; i++) {
-    const match = /listening (?:on http:\/\/[^:]+:)?(\d+)/.exec(out);
-    if (match) {
+    const match = /listening (?:on (?:http:\/\/)?[^:\s]+:)?(\d+)/.exec(out);
+    if (match || (port !== undefined && child.exitCode === null && (await accepting(port)))) {
       return {
         child,
-        port: port ?? Number(match[1]),
+        port: port ?? Number(match![1]),
         output: () => out,
         stop: () =>
           new Promise((resolve) => {
