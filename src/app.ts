@@ -51,6 +51,8 @@ import { createJobQueue } from './jobs/job-queue.js';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from './jobs/job-runner.js';
 import { JobRepository } from './db/job-repository.js';
 import { createAssetEvents } from './services/asset-events.js';
+import { WebhookRepository } from './db/webhook-repository.js';
+import { WebhookService } from './services/webhooks.js';
 import { ProcessingService } from './services/processing.js';
 import { UrlImportService } from './services/url-import.js';
 import type { Context, Services } from './schema/context.js';
@@ -72,6 +74,8 @@ export interface AppOverrides {
   logger?: Logger;
   /** Run background jobs in this app. @default true when JOB_CONCURRENCY > 0 */
   runJobs?: boolean;
+  /** How webhook deliveries are retried and when a failing webhook is disabled. */
+  webhooks?: { retryDelaysMs?: readonly number[]; disableAfter?: number };
 }
 
 /** A built assetgate: the Node request listener and what it is made of. */
@@ -99,6 +103,11 @@ export interface App {
   close(options?: { jobDeadlineMs?: number }): Promise<void>;
 }
 
+/** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
+const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000];
+/** A webhook whose deliveries failed this many times in a row is disabled. */
+const WEBHOOK_DISABLE_AFTER = 25;
+
 /** The use cases, wired to their repositories and stores. */
 async function createServices(
   config: Config,
@@ -107,6 +116,7 @@ async function createServices(
   redis: SharedRedis | null,
   clock: () => number,
   logError: (error: unknown) => void,
+  webhookOptions: AppOverrides['webhooks'] = {},
 ): Promise<Services> {
   const assetRepository = new AssetRepository(db);
   const jobRepository = new JobRepository(db);
@@ -124,6 +134,22 @@ async function createServices(
   const access = new AssetAccess({ assets: assetRepository, principalOfKey: (id) => apiKeys.principalById(id) });
   const uploadParts = new UploadPartRepository(db);
   const renditionRepository = new RenditionRepository(db);
+  const webhookRepository = new WebhookRepository(db);
+  const webhooks = new WebhookService({
+    webhooks: webhookRepository,
+    fetch: {
+      allow: config.webhookAllow,
+      connectTimeoutMs: config.importConnectTimeout * 1000,
+      idleTimeoutMs: config.importIdleTimeout * 1000,
+    },
+    retryDelaysMs: webhookOptions.retryDelaysMs ?? WEBHOOK_RETRY_DELAYS_MS,
+    disableAfter: webhookOptions.disableAfter ?? WEBHOOK_DISABLE_AFTER,
+    clock,
+    logError,
+  });
+  // Every lifecycle event is kept and handed to webhooks. The change itself is committed by
+  // then: a failure to record it is logged, and does not turn the caller's success into an error.
+  events.recordWith((type, asset) => webhooks.record(type, asset).catch(logError));
   const quota = new QuotaService(orgs, config.orgStorageQuota);
   const assets = new AssetService({
     assets: assetRepository,
@@ -136,6 +162,7 @@ async function createServices(
     quota,
     accept: createMediaPolicy(config.allowedMediaTypes, config.deniedMediaTypes),
     maxFileSize: config.maxFileSize,
+    trashRetention: config.trashRetention,
     clock,
   });
   const uploadSlots = redis
@@ -223,6 +250,8 @@ async function createServices(
     }),
     uploadUrls,
     renditionRepository,
+    webhooks,
+    webhookRepository,
     renditions: new RenditionService({
       renditions: renditionRepository,
       blobs,
@@ -267,7 +296,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Serve once Redis answers; if it does not within 5 s, serve anyway: requests that need it fail
   // with a clear error until it does (and the log says why).
   if (redis && !(await redis.ready(5000))) logError(new Error('Redis is not reachable yet; starting without it'));
-  const services = await createServices(config, db, blobs, redis, clock, logError);
+  const services = await createServices(config, db, blobs, redis, clock, logError, overrides.webhooks);
   const { apiKeys, assetRepository } = services;
   const metrics = createMetrics({
     jobCounts: () => services.jobRepository.countByStatus(),
@@ -402,6 +431,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (jobs) {
     services.queue.onWake(() => jobs.wake());
     jobs.start();
+    // Webhook deliveries are background work too: sent by the gateways that run jobs.
+    services.webhooks.start();
   }
 
   const sweeper = createSweeper({
@@ -413,6 +444,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     tokens: new DownloadTokenRepository(db),
     blobs,
     grace: config.uploadSweepGrace,
+    trashRetention: config.trashRetention,
     clock,
   });
   // Every sweep is quick; the one at start (what a crash left) and every 60th after it also check the store deeply.
@@ -455,6 +487,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clearInterval(sweepTimer);
       await sweeping;
       await jobs?.stop(jobDeadlineMs);
+      await services.webhooks.stop();
       await services.processing.close();
       await yoga.dispose();
       await blobs.close();

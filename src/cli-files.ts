@@ -22,7 +22,7 @@ export interface FilesIo {
 export const FILES_USAGE = `  assetgate upload FILE… [--tag T…] [--dir ID] [--public] [--title T] [--json]
   assetgate ls [--type T] [--tag T…] [--search S] [--json]
   assetgate get ID [-o FILE|-]
-  assetgate rm ID…
+  assetgate rm ID… [--permanently]
   assetgate url ID [--expires DURATION] [--max-fetches N]
 
 These talk to a running server: ASSETGATE_URL (default http://localhost:4000) and
@@ -46,9 +46,11 @@ With --json, one JSON object per asset per line.`,
 
 Downloads an asset's bytes to FILE (default: its filename in the current folder, never
 overwriting a file that exists); -o - writes them to stdout.`,
-  rm: `usage: assetgate rm ID…
+  rm: `usage: assetgate rm ID… [--permanently]
 
-Deletes each asset; prints "deleted ID". Goes on past a failure; exit code 1 when any failed.`,
+Moves each asset to the trash (restorable until the server's TRASH_RETENTION has passed);
+with --permanently, deletes it and its bytes for good. Prints "deleted ID". Goes on past a
+failure; exit code 1 when any failed.`,
   url: `usage: assetgate url ID [--expires DURATION] [--max-fetches N]
 
 Prints a signed download URL that needs no key: it expires after DURATION (e.g. 90s, 15m,
@@ -78,7 +80,7 @@ const OPTIONS = {
     json: { type: 'boolean' },
   },
   get: { ...COMMON, output: { type: 'string', short: 'o' } },
-  rm: COMMON,
+  rm: { ...COMMON, permanently: { type: 'boolean' } },
   url: { ...COMMON, expires: { type: 'string' }, 'max-fetches': { type: 'string' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
@@ -243,12 +245,18 @@ async function get(client: AssetgateClient, ids: string[], output: string | unde
   return 0;
 }
 
-async function remove(client: AssetgateClient, ids: string[], io: FilesIo, server: string): Promise<number> {
+async function remove(
+  client: AssetgateClient,
+  ids: string[],
+  permanently: boolean,
+  io: FilesIo,
+  server: string,
+): Promise<number> {
   if (ids.length === 0) throw new UsageError('rm needs at least one asset ID');
   let failed = 0;
   for (const id of ids) {
     try {
-      io.out(`deleted ${await client.delete(id)}`);
+      io.out(`deleted ${await client.delete(id, { permanently })}`);
     } catch (error) {
       failed++;
       io.err(`assetgate: ${id}: ${describeFailure(error, server)}`);
@@ -319,7 +327,13 @@ export async function runFilesCommand(
       case 'get':
         return await get(client, parsed.positionals, (parsed.values as { output?: string }).output, io);
       case 'rm':
-        return await remove(client, parsed.positionals, io, server);
+        return await remove(
+          client,
+          parsed.positionals,
+          (parsed.values as { permanently?: boolean }).permanently ?? false,
+          io,
+          server,
+        );
       case 'url':
         return await signedUrl(client, parsed.positionals, values, io);
     }

@@ -25,7 +25,7 @@ ${FILES_USAGE}
   assetgate keys revoke ID
   assetgate fsck [--repair] [--checksums] [--json]
 
-Scopes: read:assets, write:assets, delete:assets, admin:keys.
+Scopes: read:assets, write:assets, delete:assets, admin:keys, admin:webhooks.
 keys and fsck work on the database itself, without a server: they read the same
 environment variables as the server (DATA_DIR, DATABASE_URL…).
 Each command takes --help.`;

@@ -60,6 +60,8 @@ export interface Config {
   uploadSweepGrace: number;
   /** How often the sweep runs, seconds; 0 turns it off. @default 60 */
   sweepInterval: number;
+  /** How long a deleted asset stays in the trash before the sweep purges it, seconds; 0: no trash. @default 30d */
+  trashRetention: number;
   /** Background jobs (extraction, imports) run at once by this process; 0: none here. @default 2 */
   jobConcurrency: number;
   /** Longest extraction of one file, seconds; the worker is stopped past it. @default 30 */
@@ -78,6 +80,8 @@ export interface Config {
   importMaxSize: number;
   /** Private networks (CIDR) or host names imports may reach all the same. @default [] */
   importAllow: string[];
+  /** Private networks (CIDR) or host names webhooks may reach all the same. @default [] */
+  webhookAllow: string[];
   /** Seconds to connect to an import's source. @default 10 */
   importConnectTimeout: number;
   /** Seconds an import's source may stay silent. @default 30 */
@@ -143,6 +147,7 @@ export const CONFIG_VARIABLES = [
   'UPLOAD_URL_TTL',
   'UPLOAD_SWEEP_GRACE',
   'SWEEP_INTERVAL',
+  'TRASH_RETENTION',
   'JOB_CONCURRENCY',
   'EXTRACT_TIMEOUT',
   'EXTRACT_MEMORY',
@@ -154,6 +159,7 @@ export const CONFIG_VARIABLES = [
   'IMPORT_ALLOW',
   'IMPORT_CONNECT_TIMEOUT',
   'IMPORT_IDLE_TIMEOUT',
+  'WEBHOOK_ALLOW',
   'RATE_LIMIT',
   'UPLOAD_CONCURRENCY',
   'UPLOAD_CONCURRENCY_WAIT',
@@ -405,12 +411,17 @@ function processing(env: Env, cores: number) {
     }
     return Number(width);
   });
-  const importAllow = list(env, 'IMPORT_ALLOW');
-  for (const entry of importAllow) {
-    if (entry.includes('/') && !/^[0-9a-f.:]+\/\d{1,3}$/i.test(entry)) {
-      throw new ConfigError('IMPORT_ALLOW', `"${entry}" is not a CIDR range or a host name.`);
+  const allowList = (variable: string) => {
+    const entries = list(env, variable);
+    for (const entry of entries) {
+      if (entry.includes('/') && !/^[0-9a-f.:]+\/\d{1,3}$/i.test(entry)) {
+        throw new ConfigError(variable, `"${entry}" is not a CIDR range or a host name.`);
+      }
     }
-  }
+    return entries;
+  };
+  const importAllow = allowList('IMPORT_ALLOW');
+  const webhookAllow = allowList('WEBHOOK_ALLOW');
   return {
     // Background work leaves a core to the event loop, which serves every request on one thread.
     jobConcurrency: integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64),
@@ -424,6 +435,7 @@ function processing(env: Env, cores: number) {
     renditionQueue: integer(env, 'RENDITION_QUEUE', 32, 1, 10_000),
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
+    webhookAllow,
     importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),
     importIdleTimeout: duration(env, 'IMPORT_IDLE_TIMEOUT', 30),
   };
@@ -450,5 +462,6 @@ function signedUrls(env: Env) {
     uploadUrlTtl: duration(env, 'UPLOAD_URL_TTL', 3600),
     uploadSweepGrace: duration(env, 'UPLOAD_SWEEP_GRACE', 3600, 0),
     sweepInterval: duration(env, 'SWEEP_INTERVAL', 60, 0),
+    trashRetention: duration(env, 'TRASH_RETENTION', 30 * 86_400, 0),
   };
 }

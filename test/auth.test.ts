@@ -316,6 +316,38 @@ forEachDialect(() => {
       scope: 'write:assets',
       query: 'mutation { importAssetFromUrl(input: { url: "https://example.com/a.png" }) { asset { id } } }',
     },
+    restoreAsset: {
+      scope: 'delete:assets',
+      query:
+        'mutation { restoreAsset(input: { id: "QXNzZXQ6MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw" }) { asset { id } } }',
+    },
+    replaceAssetFile: {
+      scope: 'write:assets',
+      query: 'mutation($id: ID!, $f: Upload!) { replaceAssetFile(input: { id: $id, file: $f }) { asset { id } } }',
+      variables: { id: 'QXNzZXQ6MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw', f: null },
+      files: { 'variables.f': 'bytes' },
+    },
+    webhooks: { scope: 'admin:webhooks', query: '{ webhooks { id } }' },
+    webhookDeliveries: {
+      scope: 'admin:webhooks',
+      query: '{ webhookDeliveries(webhookId: "V2ViaG9vazowMDAwMDAwMC0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDA") { id } }',
+    },
+    createWebhook: {
+      scope: 'admin:webhooks',
+      query:
+        'mutation { createWebhook(input: { url: "https://example.com/hook", events: ["asset.ready"] }) { secret } }',
+    },
+    deleteWebhook: {
+      scope: 'admin:webhooks',
+      query:
+        'mutation { deleteWebhook(input: { id: "V2ViaG9vazowMDAwMDAwMC0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDA" }) { deletedId } }',
+    },
+    enableWebhook: {
+      scope: 'admin:webhooks',
+      query:
+        'mutation { enableWebhook(input: { id: "V2ViaG9vazowMDAwMDAwMC0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDA" }) { webhook { id } } }',
+    },
+    assetEvents: { scope: 'read:assets', query: '{ assetEvents(first: 1) { totalCount } }' },
     revokeApiKey: {
       scope: 'admin:keys',
       query:

@@ -18,6 +18,9 @@ forEachDialect(() => {
     cursor: string;
     /** A resumable upload under way: its path under /tus/. */
     upload: string;
+    webhook: string;
+    /** A cursor of the victim's asset event feed. */
+    eventCursor: string;
   }
 
   /** How an operation is called with the victim's ids, and what "as if it did not exist" means for it. */
@@ -159,6 +162,64 @@ forEachDialect(() => {
       }),
       check: notFound,
     },
+    restoreAsset: {
+      call: (ids) => ({
+        query: 'mutation($id: ID!) { restoreAsset(input: { id: $id }) { asset { id } } }',
+        variables: { id: ids.asset },
+      }),
+      check: notFound,
+    },
+    replaceAssetFile: {
+      call: (ids) => ({
+        query: 'mutation($id: ID!, $f: Upload!) { replaceAssetFile(input: { id: $id, file: $f }) { asset { id } } }',
+        variables: { id: ids.asset, f: null },
+        files: { 'variables.f': 'attacker bytes' },
+      }),
+      check: notFound,
+    },
+    webhooks: {
+      call: () => ({ query: '{ webhooks { id url } }' }),
+      check: (result) => assert.deepEqual(result.data.webhooks, []),
+    },
+    webhookDeliveries: {
+      call: (ids) => ({
+        query: 'query($id: ID!) { webhookDeliveries(webhookId: $id) { id } }',
+        variables: { id: ids.webhook },
+      }),
+      check: notFound,
+    },
+    createWebhook: {
+      // The attacker's own webhook: it must hear nothing of the victim (checked by the webhook suite).
+      call: () => ({
+        query:
+          'mutation { createWebhook(input: { url: "http://127.0.0.1:9/evil", events: ["asset.created"] }) { webhook { id } } }',
+      }),
+      check: (result) => assert.equal(result.errors, undefined, JSON.stringify(result.errors)),
+    },
+    deleteWebhook: {
+      call: (ids) => ({
+        query: 'mutation($id: ID!) { deleteWebhook(input: { id: $id }) { deletedId } }',
+        variables: { id: ids.webhook },
+      }),
+      check: notFound,
+    },
+    enableWebhook: {
+      call: (ids) => ({
+        query: 'mutation($id: ID!) { enableWebhook(input: { id: $id }) { webhook { id } } }',
+        variables: { id: ids.webhook },
+      }),
+      check: notFound,
+    },
+    assetEvents: {
+      call: (ids) => ({
+        query: 'query($c: String) { assetEvents(first: 100, after: $c) { edges { node { assetId asset { id } } } } }',
+        variables: { c: ids.eventCursor },
+      }),
+      check: (result) => {
+        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+        assert.deepEqual(result.data.assetEvents.edges, [], "none of the victim's events");
+      },
+    },
   };
 
   function notFound(result: any) {
@@ -196,7 +257,7 @@ forEachDialect(() => {
     /** Everything the victim owns, as the victim sees it. */
     async function victimState() {
       const result = await app.gql(
-        'query($id: ID!) { asset(id: $id) { id title isPublic tags checksum directory { id } } directories { id name } apiKeys { id revokedAt mode } assets { totalCount } }',
+        'query($id: ID!) { asset(id: $id) { id title isPublic tags checksum version directory { id } } directories { id name } apiKeys { id revokedAt mode } assets { totalCount } webhooks { id url disabledAt } assetEvents(first: 100) { totalCount } }',
         { id: victim.asset },
       );
       assert.equal(result.errors, undefined, JSON.stringify(result.errors));
@@ -216,8 +277,11 @@ forEachDialect(() => {
     }
 
     before(async () => {
-      app = await createTestApp();
+      app = await createTestApp({ WEBHOOK_ALLOW: '127.0.0.1/32' });
       server = await listen(app.handler);
+      const hook = await app.gql(
+        'mutation { createWebhook(input: { url: "http://127.0.0.1:9/victim", events: ["asset.created"] }) { webhook { id } } }',
+      );
       const folder = await app.gql('mutation { createDirectory(input: { name: "Secret" }) { directory { id } } }');
       const directory = folder.data.createDirectory.directory.id;
       const tenant = { orgId: 'acme', mode: 'live' as const };
@@ -245,6 +309,8 @@ forEachDialect(() => {
       assert.equal(upload.status, 201);
       const page = await app.gql('{ assets(first: 1) { edges { cursor node { id } } } }');
       const keys = await app.gql('{ apiKeys { id } }');
+      await app.jobs?.idle(); // the uploads are processed: their events are all in
+      const events = await app.gql('{ assetEvents(first: 1) { edges { cursor } } }');
       victimKeyId = keys.data.apiKeys[0].id;
       victim = {
         asset: Buffer.from(`Asset:${second.id}`).toString('base64url'),
@@ -252,6 +318,8 @@ forEachDialect(() => {
         key: victimKeyId,
         cursor: page.data.assets.edges[0].cursor,
         upload: new URL(upload.headers.get('location')!).pathname,
+        webhook: hook.data.createWebhook.webhook.id,
+        eventCursor: events.data.assetEvents.edges[0].cursor,
       };
       attackers.push({ name: 'another org', key: await app.createKey('evil') });
       attackers.push({

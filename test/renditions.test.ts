@@ -314,7 +314,7 @@ forEachDialect(() => {
       assert.equal(remade.status, 200);
       await remade.arrayBuffer();
       assert.ok(await app.blobs.head(rows[0].blob_key), 'made again');
-      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', { id });
+      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id, permanently: true }) { deletedId } }', { id });
       assert.ok(!(await storedKeys(app)).includes(rows[0].blob_key), 'gone with its asset');
       assert.equal(
         (await app.db.selectFrom('renditions').select('variant').where('asset_id', '=', rows[0].asset_id).execute())

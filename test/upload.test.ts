@@ -452,7 +452,7 @@ forEachDialect(() => {
       assert.match(response.headers.get('content-security-policy')!, /sandbox/);
     });
 
-    test('deleting an asset removes its blob; its URL then answers 404', async () => {
+    test('deleting an asset for good removes its blob; its URL then answers 404', async () => {
       await app.jobs?.idle(); // thumbnails of earlier uploads land in the background
       const before = await storedKeys(app);
       const form = multipartForm(UPLOAD, { input: { file: null } }, [
@@ -460,7 +460,9 @@ forEachDialect(() => {
       ]);
       const doomed = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
       assert.equal((await storedKeys(app)).length, before.length + 1);
-      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', { id: doomed.id });
+      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id, permanently: true }) { deletedId } }', {
+        id: doomed.id,
+      });
       assert.deepEqual(await storedKeys(app), before);
       const response = await get(server.url + new URL(doomed.url).pathname);
       assert.equal(response.status, 404);

@@ -12,6 +12,7 @@ import {
   CreateDownloadUrlDocument,
   CreateUploadUrlDocument,
   DeleteAssetDocument,
+  RestoreAssetDocument,
   GetAssetDocument,
   ListAssetsDocument,
   UpdateAssetDocument,
@@ -157,8 +158,15 @@ export function createClient({ url, apiKey, fetch: fetchImpl = globalThis.fetch 
       return (await request(UpdateAssetDocument, { input })).updateAsset.asset;
     },
 
-    async delete(id: string): Promise<string> {
-      return (await request(DeleteAssetDocument, { input: { id } })).deleteAsset.deletedId;
+    /** To the trash, or for good with `permanently`; resolves the deleted id. */
+    async delete(id: string, options: { permanently?: boolean } = {}): Promise<string> {
+      return (await request(DeleteAssetDocument, { input: { id, permanently: options.permanently ?? false } }))
+        .deleteAsset.deletedId;
+    },
+
+    /** Brings an asset back from the trash. */
+    async restore(id: string): Promise<{ id: string }> {
+      return (await request(RestoreAssetDocument, { input: { id } })).restoreAsset.asset;
     },
 
     /**

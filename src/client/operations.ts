@@ -125,6 +125,16 @@ export const DeleteAssetDocument = graphql(`
   }
 `);
 
+export const RestoreAssetDocument = graphql(`
+  mutation RestoreAsset($input: RestoreAssetInput!) {
+    restoreAsset(input: $input) {
+      asset {
+        id
+      }
+    }
+  }
+`);
+
 export const CreateDirectoryDocument = graphql(`
   mutation CreateDirectory($input: CreateDirectoryInput!) {
     createDirectory(input: $input) {

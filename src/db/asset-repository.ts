@@ -8,7 +8,7 @@ import {
   type Updateable,
 } from 'kysely';
 import { type Db, isPostgres, isUniqueViolation } from './database.js';
-import type { AssetRow, AssetsTable, Database, ListedAssetRow, Tenant } from './types.js';
+import type { AssetRow, AssetsTable, AssetVersionRow, Database, ListedAssetRow, Tenant } from './types.js';
 
 /** Columns a page may be ordered by; each has an index ending in `id`. */
 export type SortColumn = 'created_at' | 'updated_at' | 'title' | 'size';
@@ -25,6 +25,10 @@ export interface AssetQueryFilter {
   isPublic?: boolean;
   createdAfter?: string;
   createdBefore?: string;
+  /** `sha256:<hex>`: the assets holding exactly these bytes. */
+  checksum?: string;
+  /** The trash instead of the live assets. */
+  trashed?: boolean;
 }
 
 /** One keyset page request: rows strictly after `cursor` in the walking direction. */
@@ -61,6 +65,7 @@ function filterExpression(
     eb('assets.org_id', '=', tenant.orgId),
     eb('assets.mode', '=', tenant.mode),
     eb('assets.exhausted_at', 'is', null),
+    eb('assets.trashed_at', filter.trashed ? 'is not' : 'is', null),
   ];
   if (filter.ids) conditions.push(filter.ids.length ? eb('assets.id', 'in', filter.ids) : sql<boolean>`1 = 0`);
   if (filter.types) conditions.push(filter.types.length ? eb('assets.type', 'in', filter.types) : sql<boolean>`1 = 0`);
@@ -95,7 +100,19 @@ function filterExpression(
   if (filter.isPublic !== undefined) conditions.push(eb('assets.is_public', '=', filter.isPublic ? 1 : 0));
   if (filter.createdAfter) conditions.push(eb('assets.created_at', '>', filter.createdAfter));
   if (filter.createdBefore) conditions.push(eb('assets.created_at', '<', filter.createdBefore));
+  if (filter.checksum !== undefined) conditions.push(eb('assets.checksum', '=', filter.checksum));
   return eb.and(conditions);
+}
+
+/** Asset `id` of `tenant` while it is live: neither used up (exhausted) nor in the trash. */
+function liveAsset(eb: AssetBuilder, tenant: Tenant, id: string): Expression<SqlBool> {
+  return eb.and([
+    eb('assets.id', '=', id),
+    eb('assets.org_id', '=', tenant.orgId),
+    eb('assets.mode', '=', tenant.mode),
+    eb('assets.exhausted_at', 'is', null),
+    eb('assets.trashed_at', 'is', null),
+  ]);
 }
 
 /** More writes that commit (or roll back) together with an asset's: e.g. queueing its job. */
@@ -156,6 +173,7 @@ export class AssetRepository {
       .where('id', 'in', ids)
       .where('is_public', '=', 1)
       .where('exhausted_at', 'is', null)
+      .where('trashed_at', 'is', null)
       .execute();
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id));
@@ -282,10 +300,7 @@ export class AssetRepository {
       const updated = await trx
         .updateTable('assets')
         .set(set)
-        .where('id', '=', id)
-        .where('org_id', '=', tenant.orgId)
-        .where('mode', '=', tenant.mode)
-        .where('exhausted_at', 'is', null)
+        .where((eb) => liveAsset(eb, tenant, id))
         .returningAll()
         .executeTakeFirst();
       if (!updated || !tags) return updated;
@@ -310,18 +325,139 @@ export class AssetRepository {
     });
   }
 
-  /** How many assets the tenant has and how many bytes they hold. */
-  async usage(tenant: Tenant): Promise<{ assetCount: number; bytesStored: number }> {
+  /**
+   * Moves a live asset to the trash: gone from lists and downloads, and every URL handed
+   * out for it dies at once (its `url_version` moves on). `undefined` when there is no
+   * live asset by that id.
+   */
+  async trash(tenant: Tenant, id: string, now: string): Promise<AssetRow | undefined> {
+    return this.db
+      .updateTable('assets')
+      .set((eb) => ({ trashed_at: now, updated_at: now, url_version: eb('url_version', '+', 1) }))
+      .where((eb) => liveAsset(eb, tenant, id))
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Takes an asset out of the trash; `undefined` when the trash holds none by that id. */
+  async restore(tenant: Tenant, id: string, now: string): Promise<AssetRow | undefined> {
+    return this.db
+      .updateTable('assets')
+      .set({ trashed_at: null, updated_at: now })
+      .where('id', '=', id)
+      .where('org_id', '=', tenant.orgId)
+      .where('mode', '=', tenant.mode)
+      .where('trashed_at', 'is not', null)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /**
+   * Swaps in new bytes for a live asset that still holds `previous.blob_key` (not
+   * replaced, deleted or trashed meanwhile): version and `url_version` move on (every
+   * URL handed out for the old bytes dies), what was read from the old bytes is
+   * forgotten, and the old version's facts go to `asset_versions`. `undefined` when
+   * the asset changed meanwhile.
+   */
+  async replaceFile(
+    previous: AssetRow,
+    patch: Updateable<AssetsTable>,
+    now: string,
+    alongside?: Alongside,
+  ): Promise<AssetRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('assets')
+        .set((eb) => ({
+          ...patch,
+          version: eb('version', '+', 1),
+          url_version: eb('url_version', '+', 1),
+          updated_at: now,
+        }))
+        .where('id', '=', previous.id)
+        .where('blob_key', '=', previous.blob_key)
+        .where('exhausted_at', 'is', null)
+        .where('trashed_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (!updated) return undefined;
+      // The old bytes were stored when the version before them was replaced (or with the asset).
+      const before = await trx
+        .selectFrom('asset_versions')
+        .select('replaced_at')
+        .where('asset_id', '=', previous.id)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      await trx
+        .insertInto('asset_versions')
+        .values({
+          asset_id: previous.id,
+          version: previous.version,
+          checksum: previous.checksum,
+          size: previous.size,
+          mime_type: previous.mime_type,
+          filename: previous.filename,
+          created_at: before?.replaced_at ?? previous.created_at,
+          replaced_at: now,
+        })
+        .execute();
+      await alongside?.(trx, updated);
+      return updated;
+    });
+  }
+
+  /** Earlier versions of each asset, newest first, aligned with `assetIds`. */
+  async versionsOfAnyTenant(assetIds: readonly string[]): Promise<AssetVersionRow[][]> {
+    if (assetIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('asset_versions')
+      .selectAll()
+      .where('asset_id', 'in', assetIds)
+      .orderBy('version', 'desc')
+      .execute();
+    return assetIds.map((id) => rows.filter((row) => row.asset_id === id));
+  }
+
+  /** Deletes (tags cascade) up to `limit` assets trashed before `before`, oldest first, in every tenant. */
+  async purgeTrashedAllTenants(before: string, limit: number, alongside?: Alongside): Promise<AssetRow[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const due = trx
+        .selectFrom('assets')
+        .select('id')
+        .where('trashed_at', '<', before)
+        .orderBy('trashed_at')
+        .limit(limit);
+      const rows = await trx.deleteFrom('assets').where('id', 'in', due).returningAll().execute();
+      for (const row of rows) await alongside?.(trx, row);
+      return rows;
+    });
+  }
+
+  /** How many assets the tenant has and how many bytes they hold, and of those, how many are in the trash. */
+  async usage(
+    tenant: Tenant,
+  ): Promise<{ assetCount: number; bytesStored: number; trashedCount: number; trashedBytes: number }> {
     const row = await this.db
       .selectFrom('assets')
-      .select((eb) => [
-        eb.fn.countAll<number>().as('n'),
-        eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'),
-      ])
+      .select((eb) => {
+        const trashed = eb('trashed_at', 'is not', null);
+        return [
+          eb.fn.countAll<number>().as('n'),
+          eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'),
+          eb.fn.sum<number>(eb.case().when(trashed).then(1).else(0).end()).as('trashed_n'),
+          eb.fn.sum<number>(eb.case().when(trashed).then(eb.ref('size')).else(0).end()).as('trashed_bytes'),
+        ];
+      })
       .where('org_id', '=', tenant.orgId)
       .where('mode', '=', tenant.mode)
       .executeTakeFirstOrThrow();
-    return { assetCount: Number(row.n), bytesStored: Number(row.bytes) };
+    return {
+      assetCount: Number(row.n),
+      bytesStored: Number(row.bytes),
+      trashedCount: Number(row.trashed_n ?? 0),
+      trashedBytes: Number(row.trashed_bytes ?? 0),
+    };
   }
 
   /** A row by id alone, exhausted or not: for signed URLs, which are capabilities in themselves. */
@@ -347,10 +483,7 @@ export class AssetRepository {
             .end(),
         }),
       }))
-      .where('id', '=', id)
-      .where('org_id', '=', tenant.orgId)
-      .where('mode', '=', tenant.mode)
-      .where('exhausted_at', 'is', null)
+      .where((eb) => liveAsset(eb, tenant, id))
       .returning('id')
       .executeTakeFirst();
     return row !== undefined;

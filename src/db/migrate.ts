@@ -8,6 +8,8 @@ import * as quota from './migrations/0005-quota.js';
 import * as fairJobs from './migrations/0006-fair-jobs.js';
 import * as resumableUploads from './migrations/0007-resumable-uploads.js';
 import * as renditions from './migrations/0008-renditions.js';
+import * as lifecycle from './migrations/0009-lifecycle.js';
+import * as eventsAndWebhooks from './migrations/0010-events-and-webhooks.js';
 
 /** Every migration, in order. Static imports: the build carries them, no folder scan at run time. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -19,6 +21,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-fair-jobs': fairJobs,
   '0007-resumable-uploads': resumableUploads,
   '0008-renditions': renditions,
+  '0009-lifecycle': lifecycle,
+  '0010-events-and-webhooks': eventsAndWebhooks,
 };
 
 /**

@@ -59,6 +59,10 @@ export interface AssetsTable {
   download_urls_issued: Generated<number>;
   /** Set when the asset handed out its last allowed download URL: from then on it is gone. */
   exhausted_at: string | null;
+  /** When it went to the trash; null while it is live. */
+  trashed_at: string | null;
+  /** 1 for the first bytes; each replaceAssetFile adds one. */
+  version: Generated<number>;
   /** Two-step uploads: until when the upload URL works. */
   upload_expires_at: string | null;
   declared_size: number | null;
@@ -157,6 +161,73 @@ export interface RenditionsTable {
   created_at: string;
 }
 
+/** An earlier version of an asset's bytes: what they were, and when they were replaced. */
+export interface AssetVersionsTable {
+  asset_id: string;
+  version: number;
+  checksum: string | null;
+  size: number;
+  mime_type: string | null;
+  filename: string | null;
+  /** When these bytes were stored. */
+  created_at: string;
+  replaced_at: string;
+}
+
+/** The kinds of asset event, as webhooks subscribe to them. */
+export const ASSET_EVENT_TYPES = [
+  'asset.created',
+  'asset.ready',
+  'asset.failed',
+  'asset.updated',
+  'asset.deleted',
+] as const;
+export type AssetEventType = (typeof ASSET_EVENT_TYPES)[number];
+
+export interface AssetEventsTable {
+  /** Order of recording; the feed's cursor. */
+  seq: Generated<number>;
+  /** `evt_…`: the `webhook-id` of its deliveries, the same on every retry. */
+  id: string;
+  org_id: string;
+  mode: Mode;
+  asset_id: string;
+  type: AssetEventType;
+  /** JSON of the asset at that moment (`WebhookAsset`). */
+  asset: string;
+  at: string;
+}
+
+export interface WebhooksTable {
+  id: string;
+  org_id: string;
+  mode: Mode;
+  url: string;
+  /** Space-separated event types. */
+  events: string;
+  /** `whsec_` + base64 of the signing key. */
+  secret: string;
+  created_at: string;
+  failures: Generated<number>;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: AssetEventType;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: Generated<number>;
+  run_at: string;
+  locked_until: string | null;
+  response_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
@@ -167,6 +238,10 @@ export interface Database {
   jobs: JobsTable;
   upload_parts: UploadPartsTable;
   renditions: RenditionsTable;
+  asset_versions: AssetVersionsTable;
+  asset_events: AssetEventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type AssetRow = Selectable<AssetsTable>;
@@ -177,6 +252,10 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobRow = Selectable<JobsTable>;
 export type UploadPartRow = Selectable<UploadPartsTable>;
 export type RenditionRow = Selectable<RenditionsTable>;
+export type AssetVersionRow = Selectable<AssetVersionsTable>;
+export type AssetEventRow = Selectable<AssetEventsTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 
 /** Whose data a query may touch: one org in one mode. Every repository call takes one. */
 export interface Tenant {

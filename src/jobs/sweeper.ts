@@ -12,6 +12,8 @@ import { fsck, type FsckReport } from '../services/fsck.js';
 /** What one sweep removed. */
 export interface SweepReport {
   abandonedUploads: number;
+  /** Assets purged from the trash after TRASH_RETENTION. */
+  purgedFromTrash: number;
   expiredTokens: number;
   temporaryFiles: number;
   finishedJobs: number;
@@ -29,16 +31,22 @@ export interface SweeperOptions {
   blobs: BlobStore;
   /** Seconds an expired upload (and a temporary file) is kept before removal. */
   grace: number;
+  /** Seconds a trashed asset is kept before it is purged. */
+  trashRetention: number;
   clock: () => number;
 }
 
+/** Trashed assets purged by one transaction; a sweep runs batches until none is due. */
+const PURGE_BATCH = 200;
+
 /**
  * Housekeeping that keeps the store tidy: two-step and resumable uploads that expired
- * unfinished (with their parts), download tokens past expiry, and temporary files of
+ * unfinished (with their parts), assets in the trash past their retention (with their
+ * bytes and renditions), download tokens past expiry, and temporary files of
  * interrupted writes.
  */
 export function createSweeper(options: SweeperOptions) {
-  const { assets, tokens, jobs, orgs, parts, renditions, blobs, grace, clock } = options;
+  const { assets, tokens, jobs, orgs, parts, renditions, blobs, grace, trashRetention, clock } = options;
   /** Uploads that expired unfinished go with their parts and the quota they held. */
   const removeAbandonedUploads = async (before: string): Promise<number> => {
     const blobKeys: string[] = [];
@@ -51,6 +59,22 @@ export function createSweeper(options: SweeperOptions) {
     for (const key of blobKeys) await blobs.delete(key);
     return removed.length;
   };
+  /** Assets trashed before `before` go for good, with their bytes and the quota they held. */
+  const purgeTrash = async (before: string): Promise<number> => {
+    let purged = 0;
+    for (;;) {
+      const blobKeys: string[] = [];
+      const removed = await assets.purgeTrashedAllTenants(
+        before,
+        PURGE_BATCH,
+        forgetting({ orgs, parts, renditions }, blobKeys),
+      );
+      // The rows are gone first: a crash here leaves orphan blobs, which fsck removes, never a row without bytes.
+      for (const key of blobKeys) await blobs.delete(key);
+      purged += removed.length;
+      if (removed.length < PURGE_BATCH) return purged;
+    }
+  };
   return {
     /** The quick sweep; `deep` also runs the consistency check with repair (lists every blob). */
     async sweep({ deep = false } = {}): Promise<SweepReport> {
@@ -60,6 +84,7 @@ export function createSweeper(options: SweeperOptions) {
           fsck: await fsck(options, { repair: true, orphanGraceMs: Math.max(grace * 1000, 60_000), now }),
         }),
         abandonedUploads: await removeAbandonedUploads(nowIso(() => now - grace * 1000)),
+        purgedFromTrash: await purgeTrash(nowIso(() => now - trashRetention * 1000)),
         expiredTokens: await tokens.deleteExpired(nowIso(() => now)),
         temporaryFiles: (await blobs.sweepTemporaries?.(Math.max(grace * 1000, 60_000))) ?? 0,
         finishedJobs: await jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),

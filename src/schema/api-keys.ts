@@ -9,7 +9,7 @@ export const ScopeEnum = builder.enumType('Scope', {
   values: Object.fromEntries(
     SCOPES.map((scope) => [scope.replace(':', '_').toUpperCase(), { value: scope }]),
   ) as Record<string, { value: (typeof SCOPES)[number] }>,
-  description: 'read:assets, write:assets (create, upload, update), delete:assets, admin:keys.',
+  description: 'read:assets, write:assets (create, upload, update), delete:assets, admin:keys, admin:webhooks.',
 });
 
 export const KeyModeEnum = builder.enumType('KeyMode', {

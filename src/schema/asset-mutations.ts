@@ -71,14 +71,38 @@ builder.relayMutationField(
 
 builder.relayMutationField(
   'deleteAsset',
-  { inputFields: (t) => ({ id: t.globalID({ required: true }) }) },
   {
-    description: 'Deletes the asset and its bytes.',
+    inputFields: (t) => ({
+      id: t.globalID({ required: true }),
+      permanently: t.boolean({
+        description: 'Delete for good, bytes and all, instead of to the trash (also empties it of this asset).',
+      }),
+    }),
+  },
+  {
+    description:
+      'Moves the asset to the trash (gone from lists, downloads and URLs at once; `restoreAsset` brings it back ' +
+      'until TRASH_RETENTION has passed), or deletes it and its bytes for good with `permanently`.',
     authScopes: { 'delete:assets': true },
     resolve: async (_root, { input }, ctx) => {
-      const row = await ctx.services.assets.delete(tenantOf(ctx), idOfType(input.id, 'Asset'));
+      const row = await ctx.services.assets.delete(tenantOf(ctx), idOfType(input.id, 'Asset'), {
+        permanently: input.permanently ?? false,
+      });
       return { deletedId: encodeGlobalId('Asset', row.id) };
     },
   },
   { outputFields: (t) => ({ deletedId: t.id({ resolve: (payload) => payload.deletedId }) }) },
+);
+
+builder.relayMutationField(
+  'restoreAsset',
+  { inputFields: (t) => ({ id: t.globalID({ required: true }) }) },
+  {
+    description: 'Brings an asset back from the trash, as it was; URLs handed out before the delete stay dead.',
+    authScopes: { 'delete:assets': true },
+    resolve: async (_root, { input }, ctx) => ({
+      asset: await ctx.services.assets.restore(tenantOf(ctx), idOfType(input.id, 'Asset')),
+    }),
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
 );

@@ -1,6 +1,6 @@
 import { createContextCache } from '@pothos/core';
 import DataLoader from 'dataloader';
-import type { AssetRow, ListedAssetRow } from '../db/types.js';
+import type { AssetRow, AssetVersionRow, ListedAssetRow } from '../db/types.js';
 import { defaultFieldResolver, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../services/asset-metadata.js';
@@ -95,6 +95,28 @@ export function reads(...columns: (keyof AssetRow)[]) {
 /** Columns every asset row carries, whatever is selected: its identity, what `isTypeOf` checks and what access reads. */
 export const ASSET_KEY_COLUMNS = ['id', 'blob_key', ...ACCESS_COLUMNS] as const satisfies (keyof AssetRow)[];
 
+/** Earlier versions of assets, batched per request. */
+const versionsLoader = createContextCache(
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.versionsOfAnyTenant(ids)),
+);
+
+const AssetVersionRef = builder.objectRef<AssetVersionRow>('AssetVersion').implement({
+  description: 'Bytes an asset held before `replaceAssetFile` swapped them: what they were and when.',
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    checksum: t.exposeString('checksum', { nullable: true }),
+    size: t.float({ resolve: (v) => Number(v.size) }),
+    mimeType: t.exposeString('mime_type', { nullable: true }),
+    filename: t.exposeString('filename', { nullable: true }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When these bytes were stored.',
+      resolve: (v) => v.created_at,
+    }),
+    replacedAt: t.field({ type: 'DateTime', resolve: (v) => v.replaced_at }),
+  }),
+});
+
 /** Tags of assets read one by one (by id, or returned by a mutation), batched per request. */
 const tagsLoader = createContextCache(
   (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.tagsOfAnyTenant(ids)),
@@ -172,6 +194,18 @@ export const Asset = builder.loadableNode('Asset', {
       extensions: reads('id'),
       resolve: (a, _args, ctx) => a.tags ?? tagsLoader(ctx).load(a.id),
     }),
+    version: t.int({
+      description: '1 for the first bytes; each replaceAssetFile adds one.',
+      extensions: reads('version'),
+      resolve: (a) => a.version,
+    }),
+    versions: t.field({
+      type: [AssetVersionRef],
+      description: "The versions before this one, newest first; for callers of the asset's org (empty for others).",
+      extensions: reads('id', 'org_id', 'mode'),
+      resolve: (a, _args, ctx) =>
+        ctx.tenant?.orgId === a.org_id && ctx.tenant.mode === a.mode ? versionsLoader(ctx).load(a.id) : [],
+    }),
     directory: t.field({
       type: Directory,
       nullable: true,
@@ -184,5 +218,12 @@ export const Asset = builder.loadableNode('Asset', {
     downloadCount: t.exposeInt('download_count'),
     createdAt: t.field({ type: 'DateTime', extensions: reads('created_at'), resolve: (a) => a.created_at }),
     updatedAt: t.field({ type: 'DateTime', extensions: reads('updated_at'), resolve: (a) => a.updated_at }),
+    trashedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it was deleted to the trash; null while it is live.',
+      extensions: reads('trashed_at'),
+      resolve: (a) => a.trashed_at,
+    }),
   }),
 });

@@ -40,6 +40,8 @@ const AssetFilter = builder.inputType('AssetFilter', {
     isPublic: t.boolean(),
     createdAfter: t.field({ type: 'DateTime' }),
     createdBefore: t.field({ type: 'DateTime' }),
+    checksum: t.string({ description: '`sha256:<hex>`: the assets holding exactly these bytes (duplicates).' }),
+    trashed: t.boolean({ description: 'true: the trash (deleted, not yet purged) instead of the live assets.' }),
   }),
 });
 
@@ -57,6 +59,9 @@ function toQueryFilter(input: FilterInput | null | undefined): AssetQueryFilter 
   if (input.search && input.search.length > 200)
     throw new BadUserInputError('filter.search', 'At most 200 characters.');
   if (input.tags && input.tags.length > 20) throw new BadUserInputError('filter.tags', 'At most 20 tags.');
+  if (input.checksum != null && !/^sha256:[0-9a-f]{64}$/.test(input.checksum)) {
+    throw new BadUserInputError('filter.checksum', 'A checksum is "sha256:" and 64 lowercase hex digits.');
+  }
   const directory = input.directoryId ? decodeGlobalId(input.directoryId) : undefined;
   return {
     ids: input.ids ? decodeAll(input.ids, 'Asset') : undefined,
@@ -69,6 +74,8 @@ function toQueryFilter(input: FilterInput | null | undefined): AssetQueryFilter 
     isPublic: input.isPublic ?? undefined,
     createdAfter: input.createdAfter?.toISOString(),
     createdBefore: input.createdBefore?.toISOString(),
+    checksum: input.checksum ?? undefined,
+    trashed: input.trashed ?? undefined,
   };
 }
 

@@ -43,6 +43,7 @@ export const builder = new SchemaBuilder<{
       'write:assets': ctx.principal?.scopes.has('write:assets') ?? false,
       'delete:assets': ctx.principal?.scopes.has('delete:assets') ?? false,
       'admin:keys': ctx.principal?.scopes.has('admin:keys') ?? false,
+      'admin:webhooks': ctx.principal?.scopes.has('admin:webhooks') ?? false,
       anonymous: !ctx.principal,
       authenticated: !!ctx.principal,
     }),

@@ -1,3 +1,5 @@
+import type { WebhookService } from '../services/webhooks.js';
+import type { WebhookRepository } from '../db/webhook-repository.js';
 import type { IncomingMessage } from 'node:http';
 import type { ApiKeyService } from '../auth/api-key-service.js';
 import type { Principal } from '../auth/principal.js';
@@ -47,6 +49,8 @@ export interface Services {
   renditionRepository: RenditionRepository;
   renditions: RenditionService;
   resumableUploads: ResumableUploadService;
+  webhooks: WebhookService;
+  webhookRepository: WebhookRepository;
 }
 
 /** What every resolver receives; built per request. */

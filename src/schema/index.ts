@@ -11,6 +11,7 @@ import './viewer.js';
 import './signed-urls.js';
 import './processing.js';
 import './renditions.js';
+import './webhooks.js';
 
 let schema: GraphQLSchema | undefined;
 

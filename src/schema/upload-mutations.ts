@@ -49,6 +49,31 @@ builder.relayMutationField(
   { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
 );
 
+builder.relayMutationField(
+  'replaceAssetFile',
+  {
+    inputFields: (t) => ({
+      id: t.globalID({ required: true }),
+      file: t.field({ type: 'Upload', required: true }),
+    }),
+  },
+  {
+    description:
+      'Swaps the bytes of a stored asset, sent as a GraphQL multipart request: same id and URL, `version` + 1, ' +
+      'metadata and renditions made again, every signed URL of the old bytes dead at once, the old bytes released.',
+    authScopes: { 'write:assets': true },
+    resolve: async (_root, { input }, ctx) => {
+      const file = await receive(input.file);
+      const asset = await ctx.services.assets.replaceFile(tenantOf(ctx), idOfType(input.id, 'Asset'), {
+        stream: file.stream,
+        filename: file.filename,
+      });
+      return { asset };
+    },
+  },
+  { outputFields: (t) => ({ asset: t.field({ type: Asset, resolve: (payload) => payload.asset }) }) },
+);
+
 const UploadFailureRef = builder.objectRef<UploadFailure>('UploadFailure').implement({
   description: 'A file of a batch that was not stored; the others were.',
   fields: (t) => ({

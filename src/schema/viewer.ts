@@ -5,6 +5,8 @@ import { builder, tenantOf } from './builder.js';
 interface Usage {
   assetCount: number;
   bytesStored: number;
+  trashedCount: number;
+  trashedBytes: number;
   orgBytesStored: number;
   orgBytesReserved: number;
   quotaBytes: number | null;
@@ -15,8 +17,12 @@ interface Usage {
 const UsageRef = builder.objectRef<Usage>('Usage').implement({
   description: "The org's storage: assets and bytes in the key's mode, and the org's total against its quota.",
   fields: (t) => ({
-    assetCount: t.exposeInt('assetCount'),
-    bytesStored: t.exposeFloat('bytesStored', { description: "Bytes of the assets in the key's mode." }),
+    assetCount: t.exposeInt('assetCount', { description: "Assets in the key's mode, the trash included." }),
+    bytesStored: t.exposeFloat('bytesStored', {
+      description: "Bytes of the assets in the key's mode, the trash included (it counts until purged).",
+    }),
+    trashedCount: t.exposeInt('trashedCount', { description: 'Of those, assets in the trash.' }),
+    trashedBytes: t.exposeFloat('trashedBytes', { description: 'Bytes of the assets in the trash.' }),
     orgBytesStored: t.exposeFloat('orgBytesStored', {
       description: 'Bytes stored by the org, both modes: what the quota counts.',
     }),

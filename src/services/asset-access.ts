@@ -4,17 +4,17 @@ import type { AssetRepository } from '../db/asset-repository.js';
 import type { AssetRow } from '../db/types.js';
 
 /** The columns the rule reads: every row handed to GraphQL or a route carries them. */
-export const ACCESS_COLUMNS = ['org_id', 'mode', 'is_public'] as const satisfies (keyof AssetRow)[];
+export const ACCESS_COLUMNS = ['org_id', 'mode', 'is_public', 'trashed_at'] as const satisfies (keyof AssetRow)[];
 
 type Guarded = Pick<AssetRow, (typeof ACCESS_COLUMNS)[number]>;
 
 /**
  * Who may see an asset (its fields, its bytes, its thumbnails, its events): anyone
- * when it is public, else a key of its org and mode that holds `read:assets`. Keys
- * that may only write or delete see nothing of an asset beyond its id.
+ * when it is public and not in the trash, else a key of its org and mode that holds
+ * `read:assets`. Keys that may only write or delete see nothing of an asset beyond its id.
  */
 export function mayRead(viewer: Principal | null, asset: Guarded): boolean {
-  if (asset.is_public === 1) return true;
+  if (asset.is_public === 1 && asset.trashed_at === null) return true;
   return (
     viewer !== null && viewer.scopes.has('read:assets') && viewer.orgId === asset.org_id && viewer.mode === asset.mode
   );

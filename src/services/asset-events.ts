@@ -1,5 +1,5 @@
 import { createPubSub } from 'graphql-yoga';
-import type { AssetRow } from '../db/types.js';
+import type { AssetEventType, AssetRow } from '../db/types.js';
 
 const TOPIC = 'assetgate:asset:updated';
 
@@ -12,9 +12,19 @@ export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof cr
   const pubsub = createPubSub<{ [TOPIC]: [assetId: string, asset: AssetRow] }>(
     eventTarget ? { eventTarget } : undefined,
   );
+  let recorder: ((type: AssetEventType, asset: AssetRow) => Promise<void>) | undefined;
   return {
-    publish(asset: AssetRow): void {
+    /**
+     * Tells subscribers of the asset; with a `type`, the change is also one of the
+     * lifecycle's events, kept in the feed and sent to webhooks before this resolves.
+     */
+    async publish(asset: AssetRow, type?: AssetEventType): Promise<void> {
       pubsub.publish(TOPIC, asset.id, asset);
+      if (type && recorder) await recorder(type, asset);
+    },
+    /** Where lifecycle events are kept (the feed and webhooks). */
+    recordWith(record: (type: AssetEventType, asset: AssetRow) => Promise<void>): void {
+      recorder = record;
     },
     subscribe(assetId: string): AsyncIterable<AssetRow> {
       return pubsub.subscribe(TOPIC, assetId);

@@ -8,7 +8,7 @@ import type { DirectoryRepository } from '../db/directory-repository.js';
 import type { OrgRepository } from '../db/org-repository.js';
 import type { UploadPartRepository } from '../db/upload-part-repository.js';
 import type { RenditionRepository } from '../db/rendition-repository.js';
-import type { AssetRow, AssetsTable, Tenant } from '../db/types.js';
+import type { AssetEventType, AssetRow, AssetsTable, Tenant } from '../db/types.js';
 import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
@@ -87,6 +87,8 @@ export interface AssetServiceDeps {
   quota: QuotaService;
   accept: MediaPolicy;
   maxFileSize: number;
+  /** Seconds a deleted asset stays in the trash; 0: a delete is final at once. */
+  trashRetention: number;
   clock?: () => number;
 }
 
@@ -242,10 +244,12 @@ export class AssetService {
       held?: number;
       /** With `adopt`: what is known of the bytes already, so they need not be read again. */
       known?: KnownBytes;
+      /** The lifecycle event the stored bytes make. @default 'asset.created' */
+      event?: AssetEventType;
     },
     record: (file: StoredFile, alongside: Alongside) => Promise<AssetRow | undefined>,
   ): Promise<AssetRow | undefined> {
-    const { blobKey, adopt, held, known, ...limits } = options;
+    const { blobKey, adopt, held, known, event = 'asset.created', ...limits } = options;
     const reservation = this.deps.quota.open(orgId, held);
     const store = adopt ? adopting(this.deps.blobs) : this.deps.blobs;
     const file = await ingest(store, blobKey, stream, {
@@ -277,9 +281,64 @@ export class AssetService {
       await this.#discard(blobKey, reservation);
       return undefined;
     }
-    this.deps.events.publish(asset);
+    await this.deps.events.publish(asset, event);
     this.deps.queue.wake();
     return asset;
+  }
+
+  /**
+   * Replaces the bytes of a stored asset in place: same id, same public URL, version
+   * bumped. The new bytes are checked like any upload (media rules, size, quota); once
+   * they are recorded, every URL handed out for the old ones is dead, metadata,
+   * thumbnails and renditions are made again, and the old bytes are deleted and their
+   * quota freed. A refused file changes nothing.
+   */
+  async replaceFile(
+    tenant: Tenant,
+    id: string,
+    input: { stream: Readable; filename?: string | null },
+  ): Promise<AssetRow> {
+    const [current] = await this.deps.assets.findByIds(tenant, [id]);
+    if (!current) throw new NotFoundError();
+    if (!current.blob_key) {
+      throw new BadUserInputError(
+        'id',
+        'Only an asset with stored bytes can have them replaced (not a link or an unfinished upload).',
+      );
+    }
+    const filename = sanitizeFilename(input.filename) || current.filename;
+    // A key of its own per replacement: two replacements at once never write the same blob.
+    const blobKey = createBlobKey(current.id, `v${current.version + 1}r${randomUUID().slice(0, 8)}`);
+    const released: string[] = [];
+    const row = await this.storeBytes(
+      tenant.orgId,
+      input.stream,
+      { blobKey, maxBytes: this.deps.maxFileSize, filename, event: 'asset.updated' },
+      (file, alongside) =>
+        this.deps.assets.replaceFile(
+          current,
+          {
+            ...file,
+            filename,
+            status: 'PROCESSING',
+            failure_reason: null,
+            page_count: null,
+            word_count: null,
+            duration: null,
+            thumbnail_key: null,
+            metadata: null,
+          },
+          this.#now(),
+          alongsideAll(alongside, async (trx) => {
+            await this.deps.quota.orgs.free(current.org_id, current.size, trx);
+            released.push(...blobKeysOf(current), ...(await this.deps.renditions.deleteAll(current.id, trx)));
+          }),
+        ),
+    );
+    if (!row) throw new ConflictError('The asset was replaced, deleted or trashed while the new bytes arrived.');
+    // The old bytes go once the new ones are recorded: a crash between leaves orphans for fsck, never a row without bytes.
+    for (const key of released) await this.deps.blobs.delete(key);
+    return row;
   }
 
   /** Fails early with INSUFFICIENT_STORAGE when `bytes` more would not fit the org's quota now. */
@@ -302,12 +361,14 @@ export class AssetService {
     }
     const url = parseHttpUrl(input.externalUrl, 'externalUrl');
     const checked = await this.checkFields(tenant, input);
-    return this.insertNew(tenant, checked, input.isPublic, {
+    const row = await this.insertNew(tenant, checked, input.isPublic, {
       type: input.type,
       status: 'READY',
       external_url: url.href,
       embed_url: embedUrlFor(url),
     });
+    await this.deps.events.publish(row, 'asset.created');
+    return row;
   }
 
   /** Changes the given fields; `null` clears description and folder. */
@@ -327,12 +388,34 @@ export class AssetService {
     const tags = fields.tags == null ? undefined : normalizeTags(fields.tags);
     const row = await this.deps.assets.update(tenant, id, patch, tags);
     if (!row) throw new NotFoundError();
-    this.deps.events.publish(row);
+    await this.deps.events.publish(row, 'asset.updated');
+    return row;
+  }
+
+  /**
+   * Deletes an asset: to the trash (gone from lists, downloads and URLs at once, its
+   * bytes and quota kept until it is purged), or, `permanently` or with no trash
+   * configured, for good with its bytes. A trashed asset can only be deleted permanently.
+   */
+  async delete(tenant: Tenant, id: string, options: { permanently?: boolean } = {}): Promise<AssetRow> {
+    if (options.permanently || this.deps.trashRetention === 0) return this.#purge(tenant, id);
+    const row = await this.deps.assets.trash(tenant, id, this.#now());
+    if (!row) throw new NotFoundError();
+    await this.deps.events.publish(row, 'asset.deleted');
+    return row;
+  }
+
+  /** Takes an asset out of the trash, as it was; the URLs handed out before stay dead. */
+  async restore(tenant: Tenant, id: string): Promise<AssetRow> {
+    const row = await this.deps.assets.restore(tenant, id, this.#now());
+    if (!row) throw new NotFoundError();
+    // Back in lists: for a webhook that mirrors them, as if it were new.
+    await this.deps.events.publish(row, 'asset.created');
     return row;
   }
 
   /** Deletes the row first, then its blobs: a crash between leaves an orphan blob, never a row without bytes. */
-  async delete(tenant: Tenant, id: string): Promise<AssetRow> {
+  async #purge(tenant: Tenant, id: string): Promise<AssetRow> {
     const blobKeys: string[] = [];
     const { parts, renditions, quota } = this.deps;
     const row = await this.deps.assets.delete(
@@ -342,6 +425,8 @@ export class AssetService {
     );
     if (!row) throw new NotFoundError();
     for (const key of blobKeys) await this.deps.blobs.delete(key);
+    // A trashed asset was announced deleted when it went to the trash.
+    if (row.trashed_at === null) await this.deps.events.publish(row, 'asset.deleted');
     return row;
   }
 
@@ -357,7 +442,7 @@ export class AssetService {
       this.deps.queue.alongside('extract'),
     );
     if (!updated) throw new ConflictError('The asset changed meanwhile; try again.');
-    this.deps.events.publish(updated);
+    await this.deps.events.publish(updated);
     this.deps.queue.wake();
     return updated;
   }

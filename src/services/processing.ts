@@ -56,7 +56,8 @@ export class ProcessingService {
       ...patch,
       updated_at: this.#now(),
     });
-    if (updated) this.options.events.publish(updated);
+    const event = patch.status === 'READY' ? 'asset.ready' : patch.status === 'FAILED' ? 'asset.failed' : undefined;
+    if (updated) await this.options.events.publish(updated, event);
     return updated;
   }
 
@@ -139,7 +140,7 @@ export class ProcessingService {
       failure_reason: reason.slice(0, 500),
       updated_at: this.#now(),
     });
-    if (updated) this.options.events.publish(updated);
+    if (updated) await this.options.events.publish(updated, 'asset.failed');
   }
 
   /** A path to the bytes on local disk: the blob itself when the store has one, else a copy in `work`. */
@@ -156,7 +157,8 @@ export class ProcessingService {
   async #storeThumbnails(asset: AssetRow, made: NonNullable<ExtractResult['thumbnails']>): Promise<StoredThumbnail[]> {
     const stored: StoredThumbnail[] = [];
     for (const thumbnail of made) {
-      const key = createBlobKey(asset.id, `thumb${thumbnail.size}`);
+      // Each version its own keys: the old version's thumbnails are deleted after a replacement.
+      const key = createBlobKey(asset.id, `thumb${thumbnail.size}${asset.version > 1 ? `v${asset.version}` : ''}`);
       const info = await ingest(this.options.blobs, key, createReadStream(thumbnail.path), {
         maxBytes: Number.MAX_SAFE_INTEGER,
         filename: null,

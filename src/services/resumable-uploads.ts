@@ -316,6 +316,7 @@ export class ResumableUploadService {
 
   /** Ends an upload (tus termination): the asset, its parts and the quota they held go. */
   async terminate(tenant: Tenant, id: string): Promise<void> {
-    await this.deps.assetService.delete(tenant, id);
+    // An unfinished upload has nothing to restore: it goes for good, parts and all.
+    await this.deps.assetService.delete(tenant, id, { permanently: true });
   }
 }

@@ -51,18 +51,32 @@ function checkedLookup(allow: readonly string[], host: string): LookupFunction {
   };
 }
 
-function requestOnce(url: URL, options: SafeFetchOptions): Promise<IncomingMessage> {
+/** What a request sends besides the URL: GET with no body unless told otherwise. */
+interface Outgoing {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+const GET: Outgoing = { method: 'GET', headers: { 'user-agent': 'assetgate-import/1', accept: '*/*' } };
+
+function requestOnce(url: URL, options: SafeFetchOptions, outgoing: Outgoing = GET): Promise<IncomingMessage> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (ipaddr.isValid(host) && !isAddressAllowed(host, options.allow) && !options.allow.includes(host)) {
     return Promise.reject(new FetchRefused(`${host} is an address that may not be fetched`));
   }
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = client.get(url, {
+    const req = client.request(url, {
+      method: outgoing.method,
       lookup: checkedLookup(options.allow, host),
-      headers: { 'user-agent': 'assetgate-import/1', accept: '*/*' },
+      headers: {
+        ...outgoing.headers,
+        ...(outgoing.body !== undefined && { 'content-length': String(Buffer.byteLength(outgoing.body)) }),
+      },
       timeout: options.idleTimeoutMs,
     });
+    req.end(outgoing.body);
     const connectTimer = setTimeout(
       () => req.destroy(new FetchRefused(`no connection to ${url.host} within ${options.connectTimeoutMs} ms`)),
       options.connectTimeoutMs,
@@ -110,4 +124,27 @@ export async function safeFetch(
     }
     return { response, url };
   }
+}
+
+/**
+ * POSTs `body` under the same rules as `safeFetch` (http and https only, every address
+ * checked after DNS and connected to as checked); redirects are not followed (a
+ * webhook that redirects is a failed delivery). Resolves the response's status, its
+ * body read to the end and dropped.
+ */
+export async function safePost(
+  raw: string,
+  body: string,
+  request: { headers: Record<string, string>; options: SafeFetchOptions },
+): Promise<number> {
+  const url = new URL(raw);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new FetchRefused(`${url.protocol} URLs may not be reached`);
+  const response = await requestOnce(url, request.options, { method: 'POST', headers: request.headers, body });
+  response.resume();
+  await new Promise<void>((resolve, reject) => {
+    response.once('end', resolve);
+    response.once('error', reject);
+  });
+  return response.statusCode ?? 0;
 }

@@ -122,6 +122,6 @@ export class UrlImportService {
       failure_reason: reason.slice(0, 500),
       updated_at: nowIso(this.deps.clock),
     });
-    if (failed) this.deps.events.publish(failed);
+    if (failed) await this.deps.events.publish(failed, 'asset.failed');
   }
 }
