@@ -10,8 +10,14 @@ import {
 import { type Db, isPostgres, isUniqueViolation } from './database.js';
 import type { AssetRow, AssetsTable, AssetVersionRow, Database, ListedAssetRow, Tenant } from './types.js';
 
-/** Columns a page may be ordered by; each has an index ending in `id`. */
-export type SortColumn = 'created_at' | 'updated_at' | 'title' | 'size';
+type Executor = Db | Transaction<Database>;
+
+/**
+ * What a page may be ordered by: a column with an index ending in `id`, or `relevance`
+ * (how well a row matches the search: only with one).
+ */
+export type SortColumn = 'created_at' | 'updated_at' | 'title' | 'size' | 'relevance';
+type IndexedColumn = Exclude<SortColumn, 'relevance'>;
 export type Direction = 'asc' | 'desc';
 
 /** Filters of `assets(filter:)`, already decoded to internal ids. */
@@ -72,7 +78,17 @@ function filterExpression(
   if (filter.statuses) {
     conditions.push(filter.statuses.length ? eb('assets.status', 'in', filter.statuses) : sql<boolean>`1 = 0`);
   }
-  if (filter.search) {
+  const words = filter.search ? searchWords(filter.search) : [];
+  if (words.length > 0) {
+    // Every word, as a prefix, in the title, tags, filename, description or extracted text: the
+    // engine's full-text index (FTS5 on SQLite, a GIN-indexed tsvector on PostgreSQL) finds them.
+    conditions.push(
+      postgres
+        ? sql<boolean>`assets.search_vector @@ to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')})`
+        : sql<boolean>`assets.rowid in (select rowid from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')})`,
+    );
+  } else if (filter.search) {
+    // No word at all (only punctuation): the characters themselves, anywhere, literally.
     const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
     // An ASCII term can only match ASCII letters, which the engine's own lower() folds; other
     // terms fold every script (SQLite's built-in lower() would not, and costs a third as much).
@@ -125,12 +141,26 @@ export function alongsideAll(...writes: Alongside[]): Alongside {
   };
 }
 
+/** An asset's tags as the one string search indexes (`search_tags`). */
+function searchTagsOf(tags: readonly string[]): string | null {
+  return tags.length ? [...tags].sort().join(' ') : null;
+}
+
 async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: readonly string[]): Promise<void> {
   if (tags.length === 0) return;
   await trx
     .insertInto('asset_tags')
     .values(tags.map((tag) => ({ asset_id: asset.id, org_id: asset.org_id, mode: asset.mode, tag })))
     .execute();
+}
+
+/**
+ * The words of a search, each matched as a prefix: letters and digits of any script,
+ * lower-cased, at most 16. Everything else (quotes, `%`, `_`, operators) only separates
+ * words, so nothing in a search is syntax to the engine.
+ */
+export function searchWords(search: string): string[] {
+  return (search.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 16);
 }
 
 /** Data access for assets and their tags. Every method is scoped to a tenant. */
@@ -180,30 +210,46 @@ export class AssetRepository {
   }
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
+  /**
+   * How well each row matches `words` (higher is better): BM25 over the FTS5 row on SQLite
+   * (title weighted most, then tags and filename, description, extracted text), `ts_rank`
+   * of the weighted vector on PostgreSQL. A float8 either way, so a cursor carries it exactly.
+   */
+  private relevance(words: string[]) {
+    return this.postgres
+      ? sql<number>`ts_rank(assets.search_vector, to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')}))::float8`
+      : sql<number>`(select -bm25(assets_fts, 10.0, 5.0, 5.0, 2.0, 1.0) from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')} and assets_fts.rowid = assets.rowid)`;
+  }
+
   async page(tenant: Tenant, request: PageRequest): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
     const { column, cursor, limit } = request;
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`page limit ${limit}`);
     const walk: Direction = request.backward ? (request.direction === 'asc' ? 'desc' : 'asc') : request.direction;
+    const words = column === 'relevance' ? searchWords(request.filter.search ?? '') : [];
+    if (column === 'relevance' && words.length === 0) {
+      throw new RangeError('relevance orders the results of a search with words');
+    }
+    // The sort key: an indexed column, or the relevance computed for each matching row.
+    const key = column === 'relevance' ? this.relevance(words) : sql.ref(`assets.${column as IndexedColumn}`);
     const from = this.db.selectFrom('assets');
-    const columns = request.columns
-      ? from.select([...new Set([...request.columns, 'id', column] as const)].map((c) => `assets.${c}` as const))
+    const wanted = [...new Set([...(request.columns ?? []), 'id', ...(column === 'relevance' ? [] : [column])])];
+    const selected = request.columns
+      ? from.select((wanted as IndexedColumn[]).map((c) => `assets.${c}` as const))
       : from.selectAll();
+    const columns = column === 'relevance' ? selected.select(key.as('relevance')) : selected;
     let query = (request.withTags ? columns.select((eb) => this.tagList(eb).as('tags')) : columns)
       .$castTo<ListedAssetRow>()
       .where((eb) => filterExpression(eb, tenant, request.filter, this.postgres));
     if (cursor) {
-      // (col, id) beyond the cursor, written so the first term is an index range on col.
+      // (key, id) beyond the cursor, written so the first term is an index range on an indexed key.
       const op = walk === 'asc' ? '>' : '<';
       const inclusive = walk === 'asc' ? '>=' : '<=';
       query = query.where((eb) =>
-        eb.and([
-          eb(`assets.${column}`, inclusive, cursor.value),
-          eb.or([eb(`assets.${column}`, op, cursor.value), eb('assets.id', op, cursor.id)]),
-        ]),
+        eb.and([eb(key, inclusive, cursor.value), eb.or([eb(key, op, cursor.value), eb('assets.id', op, cursor.id)])]),
       );
     }
     const rows = await query
-      .orderBy(`assets.${column}`, walk)
+      .orderBy(key, walk)
       .orderBy('assets.id', walk)
       // Written into the SQL (a checked integer): SQLite runs a page measurably faster with
       // its LIMIT known when the statement is prepared than with a bound one.
@@ -277,7 +323,11 @@ export class AssetRepository {
     alongside?: Alongside,
   ): Promise<AssetRow> {
     return this.db.transaction().execute(async (trx) => {
-      const inserted = await trx.insertInto('assets').values(row).returningAll().executeTakeFirstOrThrow();
+      const inserted = await trx
+        .insertInto('assets')
+        .values({ ...row, search_tags: searchTagsOf(tags) })
+        .returningAll()
+        .executeTakeFirstOrThrow();
       await alongside?.(trx, inserted);
       await insertTags(trx, inserted, tags);
       return inserted;
@@ -291,11 +341,12 @@ export class AssetRepository {
     patch: Updateable<AssetsTable>,
     tags?: readonly string[],
   ): Promise<AssetRow | undefined> {
+    const withTags = tags ? { ...patch, search_tags: searchTagsOf(tags) } : patch;
     // Making a public asset private kills every URL handed out for it, at once.
     const set =
-      patch.is_public === 0
-        ? { ...patch, url_version: sql<number>`url_version + (case when is_public = 1 then 1 else 0 end)` }
-        : patch;
+      withTags.is_public === 0
+        ? { ...withTags, url_version: sql<number>`url_version + (case when is_public = 1 then 1 else 0 end)` }
+        : withTags;
     return this.db.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('assets')
@@ -402,9 +453,27 @@ export class AssetRepository {
           replaced_at: now,
         })
         .execute();
+      // What search found in the old bytes goes with them.
+      await this.setSearchText(previous.id, null, null, trx);
       await alongside?.(trx, updated);
       return updated;
     });
+  }
+
+  /**
+   * What search finds in an asset's bytes (the text extraction read), while the asset
+   * still holds `blobKey`; null forgets it (its bytes were replaced).
+   */
+  async setSearchText(id: string, blobKey: string | null, text: string | null, db: Executor = this.db): Promise<void> {
+    const holds = blobKey === null ? sql`id = ${id}` : sql`id = ${id} and blob_key = ${blobKey}`;
+    if (this.postgres) {
+      const vector = text === null ? sql`null` : sql`to_tsvector('simple', ${text})`;
+      await sql`update assets set search_body = ${vector} where ${holds}`.execute(db);
+    } else {
+      await sql`update assets_fts set body = ${text ?? ''} where rowid = (select rowid from assets where ${holds})`.execute(
+        db,
+      );
+    }
   }
 
   /** Earlier versions of each asset, newest first, aligned with `assetIds`. */

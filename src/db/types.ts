@@ -76,6 +76,8 @@ export interface AssetsTable {
   focal_y: number | null;
   /** JSON of `AssetMetadata`: what extraction learnt beyond the contract's columns. */
   metadata: string | null;
+  /** The tags, sorted, as one string: indexed for `search` with the other fields. */
+  search_tags: string | null;
 }
 
 /** Job kinds: `extract` reads metadata and makes thumbnails; `import` fetches a URL first. */
@@ -246,7 +248,7 @@ export interface Database {
 
 export type AssetRow = Selectable<AssetsTable>;
 /** A row of a page that was asked for tags (`withTags`): the asset's tags, sorted, ride along. */
-export type ListedAssetRow = AssetRow & { tags?: string[] };
+export type ListedAssetRow = AssetRow & { tags?: string[]; relevance?: number };
 export type DirectoryRow = Selectable<DirectoriesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobRow = Selectable<JobsTable>;

@@ -14,6 +14,9 @@ export interface ExtractRequest {
 }
 
 /** What a worker learnt; absent fields could not be read or do not apply. */
+/** Characters of a document's text kept for search. */
+export const SEARCH_TEXT_LIMIT = 64 * 1024;
+
 export interface ExtractResult {
   width?: number;
   height?: number;
@@ -26,6 +29,8 @@ export interface ExtractResult {
   pageCount?: number;
   wordCount?: number;
   lineCount?: number;
+  /** The document's text (PDF pages, a text file), at most `SEARCH_TEXT_LIMIT` characters: for search only. */
+  text?: string;
   documentTitle?: string;
   author?: string;
   duration?: number;

@@ -8,7 +8,13 @@ import { createReadStream } from 'node:fs';
 import { imageSize } from 'image-size';
 import { readFile } from 'node:fs/promises';
 import { dominantColor } from './dominant-color.js';
-import type { ExtractRequest, ExtractResult, RenderRequest, RenderResult } from './extract-types.js';
+import {
+  type ExtractRequest,
+  type ExtractResult,
+  type RenderRequest,
+  type RenderResult,
+  SEARCH_TEXT_LIMIT,
+} from './extract-types.js';
 
 /** Longest side of the ThumbHash input. */
 const PLACEHOLDER_SIZE = 100;
@@ -109,12 +115,14 @@ async function pdf(request: ExtractRequest): Promise<ExtractResult> {
   try {
     const info = (await document.getMetadata()).info as Record<string, unknown>;
     let words = 0;
+    let text = '';
     const pages = Math.min(document.numPages, request.maxPdfPagesForWords);
     for (let n = 1; n <= pages; n++) {
       const page = await document.getPage(n);
       const content = await page.getTextContent();
       const pageText = content.items.map((item) => ('str' in item ? item.str : ' ')).join(' ');
       words += countWords(pageText);
+      if (text.length < SEARCH_TEXT_LIMIT) text = `${text} ${pageText}`.slice(0, SEARCH_TEXT_LIMIT);
       page.cleanup();
     }
     const str = (value: unknown) =>
@@ -122,6 +130,7 @@ async function pdf(request: ExtractRequest): Promise<ExtractResult> {
     return {
       pageCount: document.numPages,
       wordCount: words,
+      text: text.trim() || undefined,
       documentTitle: str(info?.Title),
       author: str(info?.Author),
     };
@@ -195,7 +204,9 @@ async function text(request: ExtractRequest): Promise<ExtractResult> {
   let lines = 0;
   let inWord = false;
   let last = '';
+  let text = '';
   for await (const chunk of createReadStream(request.path, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
+    if (text.length < SEARCH_TEXT_LIMIT) text += (chunk as string).slice(0, SEARCH_TEXT_LIMIT - text.length);
     for (const ch of chunk as string) {
       if (ch === '\n') lines += 1;
       const space = ch === ' ' || ch === '\n' || ch === '\t' || ch === '\r' || ch === '\f' || ch === '\v';
@@ -205,7 +216,7 @@ async function text(request: ExtractRequest): Promise<ExtractResult> {
     }
   }
   if (last && last !== '\n') lines += 1;
-  return { wordCount: words, lineCount: lines };
+  return { wordCount: words, lineCount: lines, text: text.trim() || undefined };
 }
 
 /**

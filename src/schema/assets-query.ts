@@ -1,5 +1,5 @@
 import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
-import type { AssetQueryFilter, SortColumn } from '../db/asset-repository.js';
+import { type AssetQueryFilter, type SortColumn, searchWords } from '../db/asset-repository.js';
 import type { AssetRow, ListedAssetRow } from '../db/types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { normalizeTags } from '../services/naming.js';
@@ -10,7 +10,13 @@ import { builder, tenantOf } from './builder.js';
 import { decodeGlobalId } from '../global-id.js';
 
 const SortField = builder.enumType('AssetSortField', {
-  values: ['CREATED_AT', 'UPDATED_AT', 'TITLE', 'SIZE'] as const,
+  values: {
+    CREATED_AT: {},
+    UPDATED_AT: {},
+    TITLE: {},
+    SIZE: {},
+    RELEVANCE: { description: 'How well an asset matches filter.search (DESC: best first); only with a search.' },
+  } as const,
 });
 const SortDirection = builder.enumType('SortDirection', { values: ['ASC', 'DESC'] as const });
 
@@ -19,6 +25,7 @@ const SORT_COLUMNS: Record<(typeof SortField)['$inferType'], SortColumn> = {
   UPDATED_AT: 'updated_at',
   TITLE: 'title',
   SIZE: 'size',
+  RELEVANCE: 'relevance',
 };
 
 const AssetOrder = builder.inputType('AssetOrder', {
@@ -127,11 +134,15 @@ builder.queryField('assets', (t) =>
           column: SORT_COLUMNS[args.orderBy?.field ?? 'CREATED_AT'],
           direction: args.orderBy?.direction === 'ASC' ? ('asc' as const) : ('desc' as const),
         };
+        const filter = toQueryFilter(args.filter);
+        if (order.column === 'relevance' && searchWords(filter.search ?? '').length === 0) {
+          throw new BadUserInputError('orderBy', 'RELEVANCE orders the results of a search: give filter.search words.');
+        }
         const page = await pageAssets(
           ctx.services.assetRepository,
           tenantOf(ctx),
           args,
-          toQueryFilter(args.filter),
+          filter,
           order,
           selectedColumns(info),
         );

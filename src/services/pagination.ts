@@ -23,7 +23,7 @@ export interface AssetPage {
 }
 
 /** Opaque cursor: the sort column, direction, the row's sort value and id. */
-function encodeCursor(column: SortColumn, direction: Direction, row: AssetRow): string {
+function encodeCursor(column: SortColumn, direction: Direction, row: ListedAssetRow): string {
   return Buffer.from(JSON.stringify([column, direction, row[column], row.id])).toString('base64url');
 }
 

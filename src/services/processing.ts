@@ -98,8 +98,10 @@ export class ProcessingService {
         return;
       }
       const stored = await this.#storeThumbnails(asset, result.thumbnails ?? []);
-      const { thumbnails: _paths, width, height, pageCount, wordCount, duration, ...rest } = result;
+      const { thumbnails: _paths, width, height, pageCount, wordCount, duration, text, ...rest } = result;
       const metadata: AssetMetadata = { ...pick(metadataOf(asset), ['sourceUrl']), ...rest, thumbnails: stored };
+      // What search finds in the bytes (unless they were replaced meanwhile), in before asset.ready is announced.
+      await assets.setSearchText(asset.id, asset.blob_key!, text ?? null);
       const updated = await this.#update(asset, {
         status: 'READY',
         failure_reason: null,

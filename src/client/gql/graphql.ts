@@ -29,6 +29,8 @@ export type AssetOrder = {
 
 export type AssetSortField =
   | 'CREATED_AT'
+  /** How well an asset matches filter.search (DESC: best first); only with a search. */
+  | 'RELEVANCE'
   | 'SIZE'
   | 'TITLE'
   | 'UPDATED_AT';
