@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { encodeGlobalId } from '../src/global-id.js';
+import { decodeGlobalId, encodeGlobalId } from '../src/global-id.js';
 import {
   createTestApp,
   forEachDialect,
@@ -78,6 +78,10 @@ forEachDialect((dialect) => {
       assert.deepEqual(names(await search('quarterly zebra')), ['minutes.txt'], 'every word must match');
       assert.deepEqual(await search('zebra harbour'), []);
       assert.deepEqual(await search('ebra'), [], 'words match from their start, not inside');
+      // The index lives beside the assets: no asset row read for a page, a download or an event carries the text.
+      const [row] = await app.services.assetRepository.findByIds(TENANT, [decodeGlobalId(ids['minutes.txt']).id]);
+      assert.equal(row?.title, 'Meeting notes');
+      assert.ok(!JSON.stringify(row).includes('zebra'), Object.keys(row!).join(', '));
     });
 
     test('% and _ are ordinary characters, and no search is syntax to the engine', async () => {

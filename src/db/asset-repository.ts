@@ -84,7 +84,7 @@ function filterExpression(
     // engine's full-text index (FTS5 on SQLite, a GIN-indexed tsvector on PostgreSQL) finds them.
     conditions.push(
       postgres
-        ? sql<boolean>`assets.search_vector @@ to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')})`
+        ? sql<boolean>`assets.id in (select asset_id from asset_search where vector @@ to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')}))`
         : sql<boolean>`assets.rowid in (select rowid from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')})`,
     );
   } else if (filter.search) {
@@ -217,7 +217,7 @@ export class AssetRepository {
    */
   private relevance(words: string[]) {
     return this.postgres
-      ? sql<number>`ts_rank(assets.search_vector, to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')}))::float8`
+      ? sql<number>`(select ts_rank(vector, to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')}))::float8 from asset_search where asset_id = assets.id)`
       : sql<number>`(select -bm25(assets_fts, 10.0, 5.0, 5.0, 2.0, 1.0) from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')} and assets_fts.rowid = assets.rowid)`;
   }
 
@@ -467,8 +467,10 @@ export class AssetRepository {
   async setSearchText(id: string, blobKey: string | null, text: string | null, db: Executor = this.db): Promise<void> {
     const holds = blobKey === null ? sql`id = ${id}` : sql`id = ${id} and blob_key = ${blobKey}`;
     if (this.postgres) {
-      const vector = text === null ? sql`null` : sql`to_tsvector('simple', ${text})`;
-      await sql`update assets set search_body = ${vector} where ${holds}`.execute(db);
+      const body = text === null ? sql`''::tsvector` : sql`setweight(to_tsvector('simple', ${text}), 'D')`;
+      await sql`update asset_search set body = ${body} where asset_id = (select id from assets where ${holds})`.execute(
+        db,
+      );
     } else {
       await sql`update assets_fts set body = ${text ?? ''} where rowid = (select rowid from assets where ${holds})`.execute(
         db,

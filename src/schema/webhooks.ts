@@ -1,4 +1,7 @@
+import { createContextCache } from '@pothos/core';
+import DataLoader from 'dataloader';
 import type { AssetEventRow, WebhookDeliveryRow, WebhookRow } from '../db/types.js';
+import type { Context } from './context.js';
 import { BadUserInputError } from '../errors.js';
 import { encodeGlobalId, idOfType } from '../global-id.js';
 import { Asset } from './asset.js';
@@ -120,6 +123,11 @@ builder.relayMutationField(
   { outputFields: (t) => ({ webhook: t.field({ type: Webhook, resolve: (payload) => payload.webhook }) }) },
 );
 
+/** The assets of a page of events as the caller may read them, batched per request. */
+const readableAssets = createContextCache(
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.access.findReadable(ctx.principal, ids)),
+);
+
 const AssetEvent = builder.objectRef<AssetEventRow>('AssetEvent').implement({
   description: 'Something that happened to an asset, kept in the order it was recorded.',
   fields: (t) => ({
@@ -132,10 +140,8 @@ const AssetEvent = builder.objectRef<AssetEventRow>('AssetEvent').implement({
       type: Asset,
       nullable: true,
       description: 'The asset as it is now; null once it is deleted (or in the trash).',
-      resolve: async (event, _args, ctx) => {
-        const [row] = await ctx.services.access.findReadable(ctx.principal, [event.asset_id]);
-        return row ?? null;
-      },
+      // One read for the whole page of events, through the one access rule.
+      resolve: async (event, _args, ctx) => (await readableAssets(ctx).load(event.asset_id)) ?? null,
     }),
     at: t.field({ type: 'DateTime', resolve: (event) => event.at }),
   }),
