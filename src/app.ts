@@ -439,6 +439,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     orgs: services.orgs,
     parts: services.uploadParts,
     renditions: services.renditionRepository,
+    webhooks: services.webhookRepository,
     assets: assetRepository,
     jobs: services.jobRepository,
     tokens: new DownloadTokenRepository(db),

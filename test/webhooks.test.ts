@@ -266,6 +266,39 @@ forEachDialect((dialect) => {
   });
 });
 
+describe('the feed keeps 30 days', () => {
+  test('the sweep forgets events older than 30 days and finished deliveries older than 7', async () => {
+    let now = Date.parse('2026-05-01T00:00:00Z');
+    const endpoint = await receiver();
+    const app = await createTestApp(
+      { SWEEP_INTERVAL: '0', WEBHOOK_ALLOW: '127.0.0.1/32' },
+      // No background worker: this test sends the deliveries itself.
+      { clock: () => now, runJobs: false },
+      'sqlite',
+    );
+    try {
+      await app.gql(CREATE, { url: endpoint.url, events: ['asset.created'] });
+      await upload(app, 'old news');
+      await app.services.webhooks.deliverDue();
+      assert.equal(endpoint.received.length, 1);
+      const count = async () => (await app.gql(FEED, { first: 0 })).data.assetEvents.totalCount;
+      const recorded = await count();
+      assert.ok(recorded >= 1);
+      now += 8 * 86_400_000;
+      const week = await app.sweeper.sweep();
+      assert.deepEqual([week.expiredEvents, week.finishedDeliveries], [0, 1]);
+      assert.equal(await count(), recorded, 'the feed still has them');
+      now += 23 * 86_400_000;
+      const month = await app.sweeper.sweep();
+      assert.equal(month.expiredEvents, recorded);
+      assert.equal(await count(), 0);
+    } finally {
+      await app.dispose();
+      await endpoint.close();
+    }
+  });
+});
+
 describe('the feed after a restart', () => {
   test('events recorded before a restart are read after it, from the same cursor', async () => {
     const { dir, remove } = tempDir();

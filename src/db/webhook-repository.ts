@@ -245,6 +245,20 @@ export class WebhookRepository {
       .execute();
   }
 
+  /**
+   * Forgets events recorded before `eventsBefore` (their feed's retention) and finished
+   * deliveries last touched before `deliveriesBefore`; how many of each.
+   */
+  async deleteOld(eventsBefore: string, deliveriesBefore: string): Promise<{ events: number; deliveries: number }> {
+    const deliveries = await this.db
+      .deleteFrom('webhook_deliveries')
+      .where('status', '!=', 'pending')
+      .where('updated_at', '<', deliveriesBefore)
+      .executeTakeFirst();
+    const events = await this.db.deleteFrom('asset_events').where('at', '<', eventsBefore).executeTakeFirst();
+    return { events: Number(events.numDeletedRows), deliveries: Number(deliveries.numDeletedRows) };
+  }
+
   /** A webhook's deliveries, newest first. */
   deliveries(webhookId: string, limit: number): Promise<WebhookDeliveryRow[]> {
     return this.db

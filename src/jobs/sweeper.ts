@@ -6,6 +6,7 @@ import type { JobRepository } from '../db/job-repository.js';
 import type { OrgRepository } from '../db/org-repository.js';
 import type { UploadPartRepository } from '../db/upload-part-repository.js';
 import type { RenditionRepository } from '../db/rendition-repository.js';
+import type { WebhookRepository } from '../db/webhook-repository.js';
 import { forgetting } from '../services/asset-service.js';
 import { fsck, type FsckReport } from '../services/fsck.js';
 
@@ -14,6 +15,9 @@ export interface SweepReport {
   abandonedUploads: number;
   /** Assets purged from the trash after TRASH_RETENTION. */
   purgedFromTrash: number;
+  /** Asset events older than the feed keeps (30 days), and finished webhook deliveries older than 7 days. */
+  expiredEvents: number;
+  finishedDeliveries: number;
   expiredTokens: number;
   temporaryFiles: number;
   finishedJobs: number;
@@ -28,6 +32,7 @@ export interface SweeperOptions {
   orgs: OrgRepository;
   parts: UploadPartRepository;
   renditions: RenditionRepository;
+  webhooks: WebhookRepository;
   blobs: BlobStore;
   /** Seconds an expired upload (and a temporary file) is kept before removal. */
   grace: number;
@@ -46,7 +51,7 @@ const PURGE_BATCH = 200;
  * interrupted writes.
  */
 export function createSweeper(options: SweeperOptions) {
-  const { assets, tokens, jobs, orgs, parts, renditions, blobs, grace, trashRetention, clock } = options;
+  const { assets, tokens, jobs, orgs, parts, renditions, webhooks, blobs, grace, trashRetention, clock } = options;
   /** Uploads that expired unfinished go with their parts and the quota they held. */
   const removeAbandonedUploads = async (before: string): Promise<number> => {
     const blobKeys: string[] = [];
@@ -85,6 +90,12 @@ export function createSweeper(options: SweeperOptions) {
         }),
         abandonedUploads: await removeAbandonedUploads(nowIso(() => now - grace * 1000)),
         purgedFromTrash: await purgeTrash(nowIso(() => now - trashRetention * 1000)),
+        ...(await webhooks
+          .deleteOld(
+            nowIso(() => now - 30 * 86_400_000),
+            nowIso(() => now - 7 * 86_400_000),
+          )
+          .then(({ events, deliveries }) => ({ expiredEvents: events, finishedDeliveries: deliveries }))),
         expiredTokens: await tokens.deleteExpired(nowIso(() => now)),
         temporaryFiles: (await blobs.sweepTemporaries?.(Math.max(grace * 1000, 60_000))) ?? 0,
         finishedJobs: await jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),

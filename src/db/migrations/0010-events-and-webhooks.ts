@@ -27,6 +27,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('asset_events')
     .columns(['org_id', 'mode', 'seq'])
     .execute();
+  // The sweep forgets events past the feed's retention, oldest first.
+  await db.schema.createIndex('asset_events_at_idx').on('asset_events').column('at').execute();
   await db.schema
     .createTable('webhooks')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -63,6 +65,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('webhook_deliveries')
     .columns(['status', 'run_at'])
     .execute();
+  await db.schema.createIndex('webhook_deliveries_updated_idx').on('webhook_deliveries').column('updated_at').execute();
   await db.schema
     .createIndex('webhook_deliveries_webhook_idx')
     .on('webhook_deliveries')
