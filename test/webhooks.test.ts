@@ -107,6 +107,16 @@ forEachDialect((dialect) => {
       );
       assert.equal(forbidden.errors?.[0].extensions.code, 'FORBIDDEN');
       assert.match(forbidden.errors![0].message, /admin:webhooks/);
+      // Deliveries carry titles, filenames and checksums: a key that may not read them cannot aim them.
+      const blind = await app.createKey('acme', ['admin:webhooks']);
+      const refused = await app.gql(
+        CREATE,
+        { url: 'http://127.0.0.1:9/hook', events: ['asset.ready'] },
+        { authorization: `Bearer ${blind}` },
+      );
+      assert.equal(refused.status, 200);
+      assert.equal(refused.errors?.[0].extensions.code, 'FORBIDDEN');
+      assert.match(refused.errors![0].message, /read:assets/);
     });
 
     test('deliveries are signed, carry the asset, and follow its lifecycle; another org hears nothing', async () => {

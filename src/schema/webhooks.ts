@@ -83,8 +83,11 @@ builder.relayMutationField(
     }),
   },
   {
-    description: 'Adds a webhook. `secret` (`whsec_…`) verifies its signatures: it is shown this once.',
-    authScopes: { 'admin:webhooks': true },
+    description:
+      'Adds a webhook. `secret` (`whsec_…`) verifies its signatures: it is shown this once. Needs read:assets ' +
+      'as well: deliveries carry what the org’s assets are called and hold.',
+    // Deliveries carry asset metadata: only a key that may read it can point them somewhere.
+    authScopes: { $all: { 'admin:webhooks': true, 'read:assets': true } },
     resolve: (_root, { input }, ctx) => ctx.services.webhooks.create(tenantOf(ctx), input),
   },
   {
