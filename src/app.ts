@@ -28,6 +28,7 @@ import { OrgRepository } from './db/org-repository.js';
 import { UploadPartRepository } from './db/upload-part-repository.js';
 import { ResumableUploadService } from './services/resumable-uploads.js';
 import { RenditionService } from './services/renditions.js';
+import { BlobRepository } from './db/blob-repository.js';
 import { RenditionRepository } from './db/rendition-repository.js';
 import { createDownloadRoute, createSignedDownloadRoute } from './http/download-route.js';
 import { createRouter, type ExactRoute } from './http/router.js';
@@ -134,6 +135,7 @@ async function createServices(
   const access = new AssetAccess({ assets: assetRepository, principalOfKey: (id) => apiKeys.principalById(id) });
   const uploadParts = new UploadPartRepository(db);
   const renditionRepository = new RenditionRepository(db);
+  const copies = new BlobRepository(db);
   const webhookRepository = new WebhookRepository(db);
   const webhooks = new WebhookService({
     webhooks: webhookRepository,
@@ -157,6 +159,7 @@ async function createServices(
     renditions: renditionRepository,
     directories: directoryRepository,
     blobs,
+    copies,
     queue,
     events,
     quota,
@@ -250,6 +253,7 @@ async function createServices(
     }),
     uploadUrls,
     renditionRepository,
+    copies,
     webhooks,
     webhookRepository,
     renditions: new RenditionService({
@@ -437,6 +441,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const sweeper = createSweeper({
     orgs: services.orgs,
+    copies: services.copies,
     parts: services.uploadParts,
     renditions: services.renditionRepository,
     webhooks: services.webhookRepository,
@@ -476,6 +481,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         {
           assets: assetRepository,
           blobs,
+          copies: services.copies,
           orgs: services.orgs,
           parts: services.uploadParts,
           renditions: services.renditionRepository,

@@ -10,6 +10,7 @@ import { migrateOrThrow } from './db/migrate.js';
 import { AssetRepository } from './db/asset-repository.js';
 import { UploadPartRepository } from './db/upload-part-repository.js';
 import { RenditionRepository } from './db/rendition-repository.js';
+import { BlobRepository } from './db/blob-repository.js';
 import { OrgRepository } from './db/org-repository.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
@@ -64,6 +65,7 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
       {
         assets: new AssetRepository(db),
         blobs,
+        copies: new BlobRepository(db),
         orgs: new OrgRepository(db),
         parts: new UploadPartRepository(db),
         renditions: new RenditionRepository(db),
@@ -77,6 +79,8 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
       for (const d of report.damagedBlobs) io.out(`damaged blob ${d.key} of asset ${d.assetId}: ${d.problem}`);
       for (const r of report.missingRenditions) io.out(`missing rendition ${r.key} of asset ${r.assetId}`);
       for (const o of report.orphanBlobs) io.out(`orphan blob ${o}`);
+      for (const r of report.refCountMismatches)
+        io.out(`blob ${r.key} of org ${r.orgId}: counted ${r.recorded ?? 'nowhere'}, held by ${r.actual} assets`);
       for (const u of report.usageMismatches)
         io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
       io.out(isClean(report) ? 'consistent' : values.repair ? 'repaired' : 'inconsistent: run with --repair to mend');

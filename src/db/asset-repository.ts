@@ -657,22 +657,30 @@ export class AssetRepository {
 
   /**
    * Marks an asset whose stored bytes were lost or damaged FAILED and forgets its blob,
-   * unless its blob changed since it was checked; true when it did.
+   * unless its blob changed since it was checked; with `release` (run in the same
+   * transaction: the asset no longer holds the bytes) true when they may be deleted now,
+   * false when the asset changed or other assets still hold them.
    */
-  async markBytesLostAnyTenant(id: string, blobKey: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('assets')
-      .set({
-        status: 'FAILED',
-        failure_reason: 'The stored bytes were lost or damaged.',
-        blob_key: null,
-        size: 0,
-        checksum: null,
-      })
-      .where('id', '=', id)
-      .where('blob_key', '=', blobKey)
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+  async markBytesLostAnyTenant(
+    id: string,
+    blobKey: string,
+    release: (trx: Transaction<Database>) => Promise<boolean>,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('assets')
+        .set({
+          status: 'FAILED',
+          failure_reason: 'The stored bytes were lost or damaged.',
+          blob_key: null,
+          size: 0,
+          checksum: null,
+        })
+        .where('id', '=', id)
+        .where('blob_key', '=', blobKey)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n && (await release(trx));
+    });
   }
 
   /** Counts one completed download. */

@@ -230,6 +230,19 @@ export interface WebhookDeliveriesTable {
   updated_at: string;
 }
 
+/** An org's one copy of some bytes (per mode), and how many assets hold it. */
+export interface BlobsTable {
+  org_id: string;
+  mode: Mode;
+  /** `sha256:<hex>` */
+  checksum: string;
+  blob_key: string;
+  size: number;
+  /** Assets holding these bytes, the trash included; the bytes go with the last. */
+  ref_count: number;
+  created_at: string;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
@@ -244,6 +257,7 @@ export interface Database {
   asset_events: AssetEventsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  blobs: BlobsTable;
 }
 
 export type AssetRow = Selectable<AssetsTable>;
@@ -258,6 +272,7 @@ export type AssetVersionRow = Selectable<AssetVersionsTable>;
 export type AssetEventRow = Selectable<AssetEventsTable>;
 export type WebhookRow = Selectable<WebhooksTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type BlobRow = Selectable<BlobsTable>;
 
 /** Whose data a query may touch: one org in one mode. Every repository call takes one. */
 export interface Tenant {

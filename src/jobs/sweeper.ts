@@ -3,6 +3,7 @@ import type { AssetRepository } from '../db/asset-repository.js';
 import { nowIso } from '../db/database.js';
 import type { DownloadTokenRepository } from '../db/download-token-repository.js';
 import type { JobRepository } from '../db/job-repository.js';
+import type { BlobRepository } from '../db/blob-repository.js';
 import type { OrgRepository } from '../db/org-repository.js';
 import type { UploadPartRepository } from '../db/upload-part-repository.js';
 import type { RenditionRepository } from '../db/rendition-repository.js';
@@ -30,6 +31,7 @@ export interface SweeperOptions {
   tokens: DownloadTokenRepository;
   jobs: JobRepository;
   orgs: OrgRepository;
+  copies: BlobRepository;
   parts: UploadPartRepository;
   renditions: RenditionRepository;
   webhooks: WebhookRepository;
@@ -51,13 +53,14 @@ const PURGE_BATCH = 200;
  * interrupted writes.
  */
 export function createSweeper(options: SweeperOptions) {
-  const { assets, tokens, jobs, orgs, parts, renditions, webhooks, blobs, grace, trashRetention, clock } = options;
+  const { assets, tokens, jobs, orgs, copies, parts, renditions, webhooks, blobs, grace, trashRetention, clock } =
+    options;
   /** Uploads that expired unfinished go with their parts and the quota they held. */
   const removeAbandonedUploads = async (before: string): Promise<number> => {
     const blobKeys: string[] = [];
     const removed = await assets.deleteAbandonedUploadsAllTenants(
       before,
-      forgetting({ orgs, parts, renditions }, blobKeys),
+      forgetting({ orgs, copies, parts, renditions }, blobKeys),
     );
     // Parts whose upload finished or went while a crash kept them from being removed.
     blobKeys.push(...(await parts.deleteSettled()));
@@ -72,7 +75,7 @@ export function createSweeper(options: SweeperOptions) {
       const removed = await assets.purgeTrashedAllTenants(
         before,
         PURGE_BATCH,
-        forgetting({ orgs, parts, renditions }, blobKeys),
+        forgetting({ orgs, copies, parts, renditions }, blobKeys),
       );
       // The rows are gone first: a crash here leaves orphan blobs, which fsck removes, never a row without bytes.
       for (const key of blobKeys) await blobs.delete(key);

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { AssetRepository } from '../db/asset-repository.js';
 import type { DirectoryRepository } from '../db/directory-repository.js';
 import type { UploadPartRepository } from '../db/upload-part-repository.js';
+import type { BlobRepository } from '../db/blob-repository.js';
 import type { RenditionRepository } from '../db/rendition-repository.js';
 import type { RenditionService } from '../services/renditions.js';
 import type { ResumableUploadService } from '../services/resumable-uploads.js';
@@ -47,6 +48,8 @@ export interface Services {
   directoryRepository: DirectoryRepository;
   uploadParts: UploadPartRepository;
   renditionRepository: RenditionRepository;
+  /** The org's one copy of each content, counted by reference. */
+  copies: BlobRepository;
   renditions: RenditionService;
   resumableUploads: ResumableUploadService;
   webhooks: WebhookService;

@@ -5,6 +5,7 @@ import { builder, tenantOf } from './builder.js';
 interface Usage {
   assetCount: number;
   bytesStored: number;
+  bytesOccupied: number;
   trashedCount: number;
   trashedBytes: number;
   orgBytesStored: number;
@@ -21,10 +22,15 @@ const UsageRef = builder.objectRef<Usage>('Usage').implement({
     bytesStored: t.exposeFloat('bytesStored', {
       description: "Bytes of the assets in the key's mode, the trash included (it counts until purged).",
     }),
+    bytesOccupied: t.exposeFloat('bytesOccupied', {
+      description:
+        "Bytes those assets occupy in the store: identical files of the key's mode are kept once, so this is at most bytesStored.",
+    }),
     trashedCount: t.exposeInt('trashedCount', { description: 'Of those, assets in the trash.' }),
     trashedBytes: t.exposeFloat('trashedBytes', { description: 'Bytes of the assets in the trash.' }),
     orgBytesStored: t.exposeFloat('orgBytesStored', {
-      description: 'Bytes stored by the org, both modes: what the quota counts.',
+      description:
+        'Bytes stored by the org, both modes: what the quota counts (each asset its size, whether or not its bytes are shared).',
     }),
     orgBytesReserved: t.exposeFloat('orgBytesReserved', { description: 'Bytes promised to uploads in flight.' }),
     quotaBytes: t.exposeFloat('quotaBytes', { nullable: true, description: 'The storage quota; null: none.' }),
@@ -61,13 +67,15 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     usage: t.field({
       type: UsageRef,
       resolve: async (p, _args, ctx) => {
-        const [mode, org, renditions] = await Promise.all([
+        const [mode, occupied, org, renditions] = await Promise.all([
           ctx.services.assetRepository.usage(tenantOf(ctx)),
+          ctx.services.copies.occupied(tenantOf(ctx)),
           ctx.services.orgs.usage(p.orgId),
           ctx.services.renditionRepository.usage(p.orgId),
         ]);
         return {
           ...mode,
+          bytesOccupied: occupied,
           renditionCount: renditions.count,
           renditionBytes: renditions.bytes,
           orgBytesStored: org.used,

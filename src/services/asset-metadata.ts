@@ -34,11 +34,15 @@ export function metadataOf(asset: Pick<AssetRow, 'metadata'>): AssetMetadata {
   return asset.metadata ? (JSON.parse(asset.metadata) as AssetMetadata) : {};
 }
 
-/** Every blob an asset owns: its bytes and its thumbnails. */
-export function blobKeysOf(asset: Pick<AssetRow, 'blob_key' | 'thumbnail_key' | 'metadata'>): string[] {
+/** Blobs made from an asset's bytes for it alone: its thumbnails. */
+export function derivedKeysOf(asset: Pick<AssetRow, 'thumbnail_key' | 'metadata'>): string[] {
   const keys = new Set<string>();
-  if (asset.blob_key) keys.add(asset.blob_key);
   if (asset.thumbnail_key) keys.add(asset.thumbnail_key);
   for (const thumbnail of metadataOf(asset).thumbnails ?? []) keys.add(thumbnail.key);
   return [...keys];
+}
+
+/** Every blob an asset holds: its bytes (perhaps shared with other assets of its org) and its thumbnails. */
+export function blobKeysOf(asset: Pick<AssetRow, 'blob_key' | 'thumbnail_key' | 'metadata'>): string[] {
+  return [...new Set([...(asset.blob_key ? [asset.blob_key] : []), ...derivedKeysOf(asset)])];
 }

@@ -12,7 +12,8 @@ import type { AssetEventType, AssetRow, AssetsTable, Tenant } from '../db/types.
 import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
-import { blobKeysOf } from './asset-metadata.js';
+import { derivedKeysOf } from './asset-metadata.js';
+import type { BlobRepository } from '../db/blob-repository.js';
 import { embedUrlFor, parseHttpUrl } from './embed.js';
 import { type IngestOptions, type KnownBytes, ingest } from './ingest.js';
 import type { MediaPolicy } from './media-policy.js';
@@ -82,6 +83,8 @@ export interface AssetServiceDeps {
   renditions: RenditionRepository;
   directories: DirectoryRepository;
   blobs: BlobStore;
+  /** The org's one copy of each content, counted by the assets holding it. */
+  copies: BlobRepository;
   queue: JobQueue;
   events: AssetEvents;
   quota: QuotaService;
@@ -123,26 +126,29 @@ function adopting(blobs: BlobStore): BlobStore {
   };
 }
 
-/** What holds state beside an asset's row: its org's usage, its upload parts, its renditions. */
+/** What holds state beside an asset's row: its org's usage, its bytes' count, its upload parts, its renditions. */
 export interface AssetSideTables {
   orgs: OrgRepository;
+  copies: BlobRepository;
   parts: UploadPartRepository;
   renditions: RenditionRepository;
 }
 
 /**
  * What deleting an asset's row undoes in the same transaction: the org's stored bytes
- * and the quota its resumable upload holds are given back, and its upload parts and
- * renditions are forgotten. Their blob keys (and the asset's own) are pushed to
- * `blobKeys`, to be deleted once the transaction is done: a crash between leaves orphans
- * `fsck` removes, never a row without its bytes.
+ * and the quota its resumable upload holds are given back, its bytes lose a holder, and
+ * its upload parts and renditions are forgotten. Their blob keys (and the bytes', when
+ * no other asset holds them) are pushed to `blobKeys`, to be deleted once the
+ * transaction is done: a crash between leaves orphans `fsck` removes, never a row
+ * without its bytes.
  */
 export function forgetting(tables: AssetSideTables, blobKeys: string[]): Alongside {
   return async (trx, row) => {
     await tables.orgs.free(row.org_id, row.blob_key ? row.size : 0, trx);
     await tables.orgs.release(row.org_id, row.upload_reserved, trx);
+    if (row.blob_key && (await tables.copies.release(trx, row.blob_key))) blobKeys.push(row.blob_key);
     blobKeys.push(
-      ...blobKeysOf(row),
+      ...derivedKeysOf(row),
       ...(await tables.parts.deleteAll(row.id, trx)),
       ...(await tables.renditions.deleteAll(row.id, trx)),
     );
@@ -229,8 +235,10 @@ export class AssetService {
 
   /**
    * The one way bytes enter the store: streamed under the org's quota and the
-   * media-type rules, then recorded by `record` in a transaction that also queues
-   * extraction and settles the quota. Any failure, or `record` finding nothing to
+   * media-type rules, then recorded by `record` in a transaction that also counts the
+   * asset as a holder of its org's copy of these bytes, queues extraction and settles the
+   * quota. Bytes the org already stores are not kept twice: the asset points at the
+   * existing copy and the new blob is deleted. Any failure, or `record` finding nothing to
    * record (the asset went away), leaves no blob and no reservation behind.
    */
   async storeBytes(
@@ -268,10 +276,15 @@ export class AssetService {
       height: file.height,
     };
     let asset: AssetRow | undefined;
+    let redundant: string | null = null;
     try {
       asset = await record(
         stored,
-        alongsideAll(this.deps.queue.alongside('extract'), (trx) => reservation.settle(file.size, trx)),
+        alongsideAll(
+          async (trx, row) => (redundant = await this.deps.copies.hold(trx, row, this.#now())),
+          this.deps.queue.alongside('extract'),
+          (trx) => reservation.settle(file.size, trx),
+        ),
       );
     } catch (error) {
       await this.#discard(blobKey, reservation);
@@ -281,6 +294,7 @@ export class AssetService {
       await this.#discard(blobKey, reservation);
       return undefined;
     }
+    if (redundant !== null) await this.deps.blobs.delete(redundant);
     await this.deps.events.publish(asset, event);
     this.deps.queue.wake();
     return asset;
@@ -331,7 +345,9 @@ export class AssetService {
           this.#now(),
           alongsideAll(alongside, async (trx) => {
             await this.deps.quota.orgs.free(current.org_id, current.size, trx);
-            released.push(...blobKeysOf(current), ...(await this.deps.renditions.deleteAll(current.id, trx)));
+            // After the new bytes were counted: the same bytes again keep their copy.
+            if (await this.deps.copies.release(trx, current.blob_key!)) released.push(current.blob_key!);
+            released.push(...derivedKeysOf(current), ...(await this.deps.renditions.deleteAll(current.id, trx)));
           }),
         ),
     );
@@ -417,11 +433,11 @@ export class AssetService {
   /** Deletes the row first, then its blobs: a crash between leaves an orphan blob, never a row without bytes. */
   async #purge(tenant: Tenant, id: string): Promise<AssetRow> {
     const blobKeys: string[] = [];
-    const { parts, renditions, quota } = this.deps;
+    const { parts, renditions, quota, copies } = this.deps;
     const row = await this.deps.assets.delete(
       tenant,
       id,
-      forgetting({ orgs: quota.orgs, parts, renditions }, blobKeys),
+      forgetting({ orgs: quota.orgs, copies, parts, renditions }, blobKeys),
     );
     if (!row) throw new NotFoundError();
     for (const key of blobKeys) await this.deps.blobs.delete(key);

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { BlobStore } from '../blob/index.js';
 import type { AssetRepository } from '../db/asset-repository.js';
+import type { BlobRepository, RefCountMismatch } from '../db/blob-repository.js';
+import { nowIso } from '../db/database.js';
 import type { OrgRepository } from '../db/org-repository.js';
 import type { UploadPartRepository } from '../db/upload-part-repository.js';
 import type { RenditionRepository } from '../db/rendition-repository.js';
@@ -19,6 +21,11 @@ export interface FsckReport {
   missingRenditions: { assetId: string; key: string }[];
   /** Blobs no asset owns. Repair: deleted, once older than the grace period. */
   orphanBlobs: string[];
+  /**
+   * Stored copies whose count of holders differs from the assets holding them (or that
+   * assets hold with no count). Repair: recounted; a copy no asset holds is deleted.
+   */
+  refCountMismatches: RefCountMismatch[];
   /** Orgs whose recorded storage differs from the sum of their assets. Repair: recounted. */
   usageMismatches: { orgId: string; recorded: number; actual: number }[];
   repaired: boolean;
@@ -28,6 +35,7 @@ export interface FsckReport {
 export interface FsckDeps {
   assets: AssetRepository;
   blobs: BlobStore;
+  copies: BlobRepository;
   orgs: OrgRepository;
   parts: UploadPartRepository;
   renditions: RenditionRepository;
@@ -48,6 +56,7 @@ export function isClean(report: FsckReport): boolean {
     !report.damagedBlobs.length &&
     !report.missingRenditions.length &&
     !report.orphanBlobs.length &&
+    !report.refCountMismatches.length &&
     !report.usageMismatches.length
   );
 }
@@ -76,6 +85,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
     damagedBlobs: [],
     missingRenditions: [],
     orphanBlobs: [],
+    refCountMismatches: [],
     usageMismatches: [],
     repaired: !!options.repair,
   };
@@ -121,6 +131,8 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       lostRenditions.push({ assetId: rendition.asset_id, variant: rendition.variant });
     }
   }
+  // A counted copy owns its bytes until the count is repaired (a copy no asset holds goes then).
+  for (const key of await deps.copies.allKeys()) owned.add(key);
   // The parts of resumable uploads under way are owned too (listed after the assets: a part
   // recorded meanwhile belongs to an upload whose asset was already seen).
   for (const key of await deps.parts.allKeys()) owned.add(key);
@@ -137,11 +149,26 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
 
   if (options.repair) {
     for (const asset of broken) {
-      // Unless the asset changed since it was checked.
-      if (await assets.markBytesLostAnyTenant(asset.id, asset.blob_key!)) await blobs.delete(asset.blob_key!);
+      // Unless the asset changed since it was checked. Every asset holding the bytes is in `broken`.
+      const released = await assets.markBytesLostAnyTenant(asset.id, asset.blob_key!, (trx) =>
+        deps.copies.release(trx, asset.blob_key!),
+      );
+      if (released) await blobs.delete(asset.blob_key!);
     }
     for (const key of orphans) await blobs.delete(key);
     for (const lost of lostRenditions) await deps.renditions.forget(lost.assetId, lost.variant);
+  }
+  report.refCountMismatches = await deps.copies.mismatches();
+  if (options.repair) {
+    for (const mismatch of report.refCountMismatches) {
+      if (
+        await deps.copies.recount(
+          mismatch.key,
+          nowIso(() => now),
+        )
+      )
+        await blobs.delete(mismatch.key);
+    }
   }
   report.usageMismatches = await orgs.recount();
   if (options.repair) for (const m of report.usageMismatches) await orgs.resetUsed(m.orgId);
