@@ -327,6 +327,11 @@ forEachDialect(() => {
       variables: { id: 'QXNzZXQ6MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw', f: null },
       files: { 'variables.f': 'bytes' },
     },
+    createReplaceUrl: {
+      scope: 'write:assets',
+      query: 'mutation($id: ID!) { createReplaceUrl(input: { id: $id }) { uploadUrl } }',
+      variables: { id: 'QXNzZXQ6MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw' },
+    },
     webhooks: { scope: 'admin:webhooks', query: '{ webhooks { id } }' },
     webhookDeliveries: {
       scope: 'admin:webhooks',

@@ -77,6 +77,25 @@ describe('end to end: the built server, driven by the typed client', () => {
     assert.equal(await (await fetch(signed)).text(), 'two steps');
     assert.equal((await fetch(signed)).status, 404, 'used up');
 
+    // The same bytes again: with reuseStored, made on the stored copy and nothing sent.
+    const checksum = `sha256:${createHash('sha256').update('two steps').digest('hex')}`;
+    const reused = await client.uploadViaUrl({
+      blob: new Blob(['never sent']),
+      filename: 'again.txt',
+      size: 9,
+      checksum,
+      reuseStored: true,
+    });
+    assert.notEqual(reused.id, twoStep.id);
+    assert.equal(reused.checksum, checksum);
+    assert.equal(await (await client.download(await client.waitUntilProcessed(reused.id))).text(), 'two steps');
+
+    const replaced = await client.replaceViaUrl(twoStep.id, { blob: new Blob(['three steps']), filename: 'three.txt' });
+    assert.equal(replaced.id, twoStep.id);
+    const after = await client.waitUntilProcessed(twoStep.id);
+    assert.equal(after.filename, 'three.txt');
+    assert.equal(await (await client.download(after)).text(), 'three steps');
+
     assert.equal(await client.delete(assets[1].id), assets[1].id);
     await assert.rejects(client.get(assets[1].id), (error: any) => error.code === 'NOT_FOUND');
   });

@@ -177,6 +177,13 @@ forEachDialect(() => {
       }),
       check: notFound,
     },
+    createReplaceUrl: {
+      call: (ids) => ({
+        query: 'mutation($id: ID!) { createReplaceUrl(input: { id: $id }) { uploadUrl } }',
+        variables: { id: ids.asset },
+      }),
+      check: notFound,
+    },
     webhooks: {
       call: () => ({ query: '{ webhooks { id url } }' }),
       check: (result) => assert.deepEqual(result.data.webhooks, []),

@@ -408,6 +408,75 @@ forEachDialect((dialect) => {
       await assertConsistent(app);
     });
 
+    test('createReplaceUrl: one PUT of the raw bytes replaces them, as the mutation does; the URL is spent after', async () => {
+      const REPLACE_URL =
+        'mutation($i: CreateReplaceUrlInput!) { createReplaceUrl(input: $i) { uploadUrl expiresAt asset { id version } } }';
+      const id = await upload(app, 'first words', 'words.txt');
+      const signed = new URL(
+        (await app.gql('mutation($id: ID!) { createDownloadUrl(input: { id: $id }) { url } }', { id })).data
+          .createDownloadUrl.url,
+      ).pathname;
+      const text = 'second words, by URL';
+      const made = await app.gql(REPLACE_URL, {
+        i: { id, filename: 'words-2.txt', size: text.length, checksum: sha256(text) },
+      });
+      assert.equal(made.status, 200, JSON.stringify(made.errors));
+      assert.equal(made.data.createReplaceUrl.asset.version, 1);
+      const path = new URL(made.data.createReplaceUrl.uploadUrl).pathname;
+      const put = (body: string, to = path) => fetch(`${server.url}${to}`, { method: 'PUT', body });
+
+      // A tus request on it, or bytes unlike those declared: refused, nothing changes.
+      const tus = await fetch(`${server.url}${path}`, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } });
+      assert.equal(tus.status, 400);
+      const wrong = await put('other words, other sum');
+      assert.equal(wrong.status, 400);
+      assert.equal(((await wrong.json()) as any).error.code, 'BAD_USER_INPUT');
+      assert.equal((await app.gql(READ, { id })).data.asset.version, 1, 'a refused PUT changes nothing');
+
+      const done = await put(text);
+      assert.equal(done.status, 200);
+      const body = (await done.json()) as any;
+      assert.equal(body.id, id, 'same asset');
+      assert.equal(body.checksum, sha256(text));
+      const read = (await app.gql(READ, { id })).data.asset;
+      assert.equal(read.version, 2);
+      assert.equal(read.filename, 'words-2.txt');
+      assert.equal(read.versions[0].checksum, sha256('first words'));
+      assert.equal(
+        await (await fetch(`${server.url}/download/${id}`, { headers: app.authHeaders })).text(),
+        text,
+        'the new bytes are served',
+      );
+      assert.ok([403, 404].includes((await fetch(`${server.url}${signed}`)).status), 'old download URLs died');
+
+      const again = await put('a third time');
+      assert.equal(again.status, 409);
+      assert.equal(((await again.json()) as any).error.code, 'CONFLICT');
+      assert.equal((await app.gql(READ, { id })).data.asset.version, 2);
+
+      // The URL lives no longer than its key's right to write; other orgs cannot ask for one.
+      const writer = await app.createKey('acme', ['write:assets', 'admin:keys']);
+      const writerHeaders = { authorization: `Bearer ${writer}` };
+      const pending = new URL(
+        (
+          await app.gql(
+            'mutation($i: CreateReplaceUrlInput!) { createReplaceUrl(input: $i) { uploadUrl } }',
+            { i: { id } },
+            writerHeaders,
+          )
+        ).data.createReplaceUrl.uploadUrl,
+      ).pathname;
+      const me = (await app.gql('{ viewer { apiKey { id } } }', {}, writerHeaders)).data.viewer.apiKey.id;
+      await app.gql('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { id } } }', { id: me });
+      const revoked = await put('after the revoke', pending);
+      assert.equal(revoked.status, 403);
+      assert.equal((await app.gql(READ, { id })).data.asset.version, 2);
+      const other = await app.createKey('globex');
+      const foreign = await app.gql(REPLACE_URL, { i: { id } }, { authorization: `Bearer ${other}` });
+      assert.equal(foreign.errors?.[0].extensions.code, 'NOT_FOUND');
+      await assertConsistent(app);
+    });
+
     test('two replacements at once: one version each, no blob left behind', async () => {
       const id = await upload(app, 'racing', 'race.txt');
       const results = await Promise.all(

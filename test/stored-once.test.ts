@@ -187,6 +187,61 @@ forEachDialect((dialect) => {
       await assertConsistent(app);
     });
 
+    test('createUploadUrl with reuseStored answers at once with an asset on bytes the org stores', async () => {
+      const CREATE =
+        'mutation($i: CreateUploadUrlInput!) { createUploadUrl(input: $i) { uploadUrl expiresAt asset { id status size checksum filename } } }';
+      const text = 'bytes the org already holds';
+      const original = await upload(text, 'original.txt');
+      const keys = await storedKeys(app);
+      const usage0 = (await app.gql(USAGE)).data.viewer.usage;
+      const input = { filename: 'again.txt', checksum: sha256(text), size: text.length, reuseStored: true };
+
+      const reused = await app.gql(CREATE, { i: input });
+      assert.equal(reused.status, 200, JSON.stringify(reused.errors));
+      const { uploadUrl, expiresAt, asset } = reused.data.createUploadUrl;
+      assert.equal(uploadUrl, null, 'nothing to upload');
+      assert.equal(expiresAt, null);
+      assert.notEqual(asset.id, original);
+      assert.equal(asset.status, 'PROCESSING');
+      assert.equal(asset.size, text.length);
+      assert.equal(asset.checksum, sha256(text));
+      assert.equal(asset.filename, 'again.txt');
+      assert.equal((await processed(app, asset.id, 'status mimeType wordCount')).status, 'READY');
+      assert.deepEqual(await download(asset.id), { status: 200, body: text });
+      assert.deepEqual(await storedKeys(app), keys, 'no bytes stored');
+      assert.equal((await copyOf(sha256(text)))?.ref_count, 2);
+      const usage = (await app.gql(USAGE)).data.viewer.usage;
+      assert.equal(usage.bytesStored - usage0.bytesStored, text.length, 'charged like any asset');
+      assert.equal(usage.bytesOccupied, usage0.bytesOccupied);
+
+      // Without reuseStored, or for bytes the org does not hold: an upload URL as ever.
+      for (const i of [
+        { ...input, reuseStored: false },
+        { ...input, checksum: sha256('never stored'), size: 'never stored'.length },
+      ]) {
+        const asked = await app.gql(CREATE, { i });
+        assert.match(asked.data.createUploadUrl.uploadUrl, /\/up\//);
+        assert.equal(asked.data.createUploadUrl.asset.status, 'WAITING');
+      }
+      // Another org, or the org's test mode, holding nothing: no answer about acme's bytes.
+      for (const key of [await app.createKey('globex'), await app.createKey('acme', undefined, 'test')]) {
+        const theirs = await app.gql(CREATE, { i: input }, { authorization: `Bearer ${key}` });
+        assert.match(theirs.data.createUploadUrl.uploadUrl, /\/up\//, 'told nothing: upload the bytes');
+      }
+      // Asking needs read:assets; the declared size must match; a checksum is needed.
+      const writer = await app.createKey('acme', ['write:assets']);
+      const blind = await app.gql(CREATE, { i: input }, { authorization: `Bearer ${writer}` });
+      assert.equal(blind.errors?.[0].extensions.code, 'FORBIDDEN');
+      assert.match(blind.errors?.[0].message ?? '', /read:assets/);
+      const wrongSize = await app.gql(CREATE, { i: { ...input, size: text.length + 1 } });
+      assert.equal(wrongSize.errors?.[0].extensions.code, 'BAD_USER_INPUT');
+      const noChecksum = await app.gql(CREATE, { i: { filename: 'x.txt', reuseStored: true } });
+      assert.equal(noChecksum.errors?.[0].extensions.code, 'BAD_USER_INPUT');
+      assert.equal((await copyOf(sha256(text)))?.ref_count, 2, 'refusals counted nothing');
+      assert.equal((await app.gql(USAGE)).data.viewer.usage.bytesStored, usage.bytesStored, 'nor charged anything');
+      await assertConsistent(app);
+    });
+
     test('fsck finds counts that disagree with the assets holding the bytes, and --repair mends them', async () => {
       const text = 'counted wrongly on purpose';
       const first = await upload(text, 'one.txt');

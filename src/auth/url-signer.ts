@@ -14,6 +14,16 @@ export interface UrlClaims {
   maxFetches?: number;
   /** The API key that asked for the URL. */
   keyId: string;
+  /** A PUT that replaces the bytes of an asset at `version` (`replaceAssetFile` by URL), with what it declared. */
+  replace?: ReplaceClaims;
+}
+
+/** What a replace URL promises: the version it replaces and the bytes it will carry. */
+export interface ReplaceClaims {
+  version: number;
+  size: number | null;
+  checksum: string | null;
+  filename: string | null;
 }
 
 /** Why a token was refused. */
@@ -69,6 +79,8 @@ export class UrlSigner {
         claims.tokenId ?? null,
         claims.maxFetches ?? null,
         claims.keyId,
+        // Eight fields for a replace URL; tokens without it keep the seven they always had.
+        ...(claims.replace ? [claims.replace] : []),
       ]),
     ).toString('base64url');
     const head = `v1.${this.#current.id}.${payload}`;
@@ -91,8 +103,8 @@ export class UrlSigner {
     } catch {
       throw new SignatureError('malformed'); // signed by us yet unreadable: only an older format could do this
     }
-    if (!Array.isArray(fields) || fields.length !== 7) throw new SignatureError('malformed');
-    const [m, assetId, v, expires, tokenId, maxFetches, apiKeyId] = fields;
+    if (!Array.isArray(fields) || (fields.length !== 7 && fields.length !== 8)) throw new SignatureError('malformed');
+    const [m, assetId, v, expires, tokenId, maxFetches, apiKeyId, replace] = fields;
     const claims: UrlClaims = {
       method: m,
       assetId,
@@ -100,6 +112,7 @@ export class UrlSigner {
       expires,
       keyId: apiKeyId,
       ...(tokenId !== null && { tokenId, maxFetches }),
+      ...(replace !== undefined && { replace }),
     };
     if (claims.method !== method) throw new SignatureError('wrong-method');
     if (claims.expires * 1000 <= this.#clock()) throw new SignatureError('expired');

@@ -10,6 +10,7 @@ import type {
 import {
   CreateAssetDocument,
   CreateDownloadUrlDocument,
+  CreateReplaceUrlDocument,
   CreateUploadUrlDocument,
   DeleteAssetDocument,
   RestoreAssetDocument,
@@ -79,6 +80,22 @@ export function createClient({ url, apiKey, fetch: fetchImpl = globalThis.fetch 
   /** Runs any typed document. */
   function request<R, V>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> {
     return send<R>(JSON.stringify({ query: print(document), variables }), { 'content-type': 'application/json' });
+  }
+
+  /** PUTs `blob` to a signed upload (or replace) URL; resolves what the gateway stored. */
+  async function put(
+    uploadUrl: string,
+    blob: Blob,
+  ): Promise<{ id: string; status: string; size: number; checksum: string }> {
+    const response = await fetchImpl(uploadUrl, { method: 'PUT', body: blob });
+    const json = (await response.json()) as { error?: GraphQLErrorShape['extensions'] & { message: string } };
+    if (!response.ok) {
+      throw new AssetgateError(
+        [{ message: json.error?.message ?? response.statusText, extensions: json.error }],
+        response.status,
+      );
+    }
+    return json as never;
   }
 
   /** A GraphQL multipart request: `files` are placed at `paths` inside `variables`. */
@@ -171,24 +188,42 @@ export function createClient({ url, apiKey, fetch: fetchImpl = globalThis.fetch 
 
     /**
      * Two-step upload: asks for a signed URL (declaring size and checksum when given),
-     * then PUTs the bytes there. Resolves the asset id once the bytes are stored.
+     * then PUTs the bytes there. Resolves the asset id once the bytes are stored. With
+     * `reuseStored` and a checksum the org already stores (the key needs read:assets), the
+     * asset is made on those bytes and nothing is sent.
      */
     async uploadViaUrl(
-      file: FileToUpload & { size?: number; checksum?: string },
+      file: FileToUpload & { size?: number; checksum?: string; reuseStored?: boolean },
       fields: UploadFields = {},
     ): Promise<{ id: string; status: string; size: number; checksum: string }> {
       const { createUploadUrl } = await request(CreateUploadUrlDocument, {
-        input: { ...fields, filename: file.filename, size: file.size, checksum: file.checksum },
+        input: {
+          ...fields,
+          filename: file.filename,
+          size: file.size,
+          checksum: file.checksum,
+          reuseStored: file.reuseStored,
+        },
       });
-      const response = await fetchImpl(createUploadUrl.uploadUrl, { method: 'PUT', body: file.blob });
-      const json = (await response.json()) as { error?: GraphQLErrorShape['extensions'] & { message: string } };
-      if (!response.ok) {
-        throw new AssetgateError(
-          [{ message: json.error?.message ?? response.statusText, extensions: json.error }],
-          response.status,
-        );
+      if (createUploadUrl.uploadUrl === null || createUploadUrl.uploadUrl === undefined) {
+        const { id, status, size, checksum } = createUploadUrl.asset;
+        return { id, status, size: size!, checksum: checksum! };
       }
-      return json as never;
+      return put(createUploadUrl.uploadUrl, file.blob);
+    },
+
+    /**
+     * Replaces the bytes of an asset by URL (`createReplaceUrl`, then a PUT): same id and
+     * URL, `version` + 1. Resolves once the new bytes are stored.
+     */
+    async replaceViaUrl(
+      id: string,
+      file: FileToUpload & { size?: number; checksum?: string },
+    ): Promise<{ id: string; status: string; size: number; checksum: string }> {
+      const { createReplaceUrl } = await request(CreateReplaceUrlDocument, {
+        input: { id, filename: file.filename, size: file.size, checksum: file.checksum },
+      });
+      return put(createReplaceUrl.uploadUrl, file.blob);
     },
 
     /**

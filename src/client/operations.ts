@@ -135,6 +135,15 @@ export const RestoreAssetDocument = graphql(`
   }
 `);
 
+export const CreateReplaceUrlDocument = graphql(`
+  mutation CreateReplaceUrl($input: CreateReplaceUrlInput!) {
+    createReplaceUrl(input: $input) {
+      uploadUrl
+      expiresAt
+    }
+  }
+`);
+
 export const CreateDirectoryDocument = graphql(`
   mutation CreateDirectory($input: CreateDirectoryInput!) {
     createDirectory(input: $input) {

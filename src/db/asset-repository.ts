@@ -404,8 +404,8 @@ export class AssetRepository {
   }
 
   /**
-   * Swaps in new bytes for a live asset that still holds `previous.blob_key` (not
-   * replaced, deleted or trashed meanwhile): version and `url_version` move on (every
+   * Swaps in new bytes for a live asset still at `previous.version` with
+   * `previous.blob_key` (not replaced, deleted or trashed meanwhile): version and `url_version` move on (every
    * URL handed out for the old bytes dies), what was read from the old bytes is
    * forgotten, and the old version's facts go to `asset_versions`. `undefined` when
    * the asset changed meanwhile.
@@ -426,6 +426,7 @@ export class AssetRepository {
           updated_at: now,
         }))
         .where('id', '=', previous.id)
+        .where('version', '=', previous.version)
         .where('blob_key', '=', previous.blob_key)
         .where('exhausted_at', 'is', null)
         .where('trashed_at', 'is', null)

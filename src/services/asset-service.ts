@@ -15,7 +15,7 @@ import type { AssetEvents } from './asset-events.js';
 import { derivedKeysOf } from './asset-metadata.js';
 import type { BlobRepository } from '../db/blob-repository.js';
 import { embedUrlFor, parseHttpUrl } from './embed.js';
-import { type IngestOptions, type KnownBytes, ingest } from './ingest.js';
+import { type IngestOptions, type KnownBytes, PREFIX_BYTES, ingest, judge } from './ingest.js';
 import type { MediaPolicy } from './media-policy.js';
 import type { QuotaService, Reservation } from './quota.js';
 import {
@@ -310,14 +310,19 @@ export class AssetService {
   async replaceFile(
     tenant: Tenant,
     id: string,
-    input: { stream: Readable; filename?: string | null },
+    input: {
+      stream: Readable;
+      filename?: string | null;
+      expectedSize?: number | null;
+      expectedChecksum?: string | null;
+      /** Replace only this version (a replace URL is for the version it was made for): CONFLICT otherwise. */
+      version?: number;
+    },
   ): Promise<AssetRow> {
-    const [current] = await this.deps.assets.findByIds(tenant, [id]);
-    if (!current) throw new NotFoundError();
-    if (!current.blob_key) {
-      throw new BadUserInputError(
-        'id',
-        'Only an asset with stored bytes can have them replaced (not a link or an unfinished upload).',
+    const current = await this.replaceable(tenant, id);
+    if (input.version !== undefined && current.version !== input.version) {
+      throw new ConflictError(
+        `This link replaces version ${input.version}; the asset is at version ${current.version}.`,
       );
     }
     const filename = sanitizeFilename(input.filename) || current.filename;
@@ -327,7 +332,14 @@ export class AssetService {
     const row = await this.storeBytes(
       tenant.orgId,
       input.stream,
-      { blobKey, maxBytes: this.deps.maxFileSize, filename, event: 'asset.updated' },
+      {
+        blobKey,
+        maxBytes: this.deps.maxFileSize,
+        filename,
+        expectedSize: input.expectedSize,
+        expectedChecksum: input.expectedChecksum,
+        event: 'asset.updated',
+      },
       (file, alongside) =>
         this.deps.assets.replaceFile(
           current,
@@ -355,6 +367,93 @@ export class AssetService {
     // The old bytes go once the new ones are recorded: a crash between leaves orphans for fsck, never a row without bytes.
     for (const key of released) await this.deps.blobs.delete(key);
     return row;
+  }
+
+  /**
+   * A new asset on bytes the tenant already stores under `checksum`, without an upload:
+   * judged from the stored bytes' head as an upload would be (media rules, the size it
+   * declares), charged to the quota like any asset, PROCESSING with extraction queued.
+   * Undefined when the tenant stores no such bytes (or their last holder went meanwhile).
+   */
+  async createOnStored(
+    tenant: Tenant,
+    fields: CheckedFields,
+    isPublic: boolean | null | undefined,
+    declared: { checksum: string; size?: number | null },
+  ): Promise<AssetRow | undefined> {
+    const copy = await this.deps.copies.find(tenant, declared.checksum);
+    if (!copy) return undefined;
+    const size = Number(copy.size);
+    const head = await this.#headOf(copy.blob_key, size);
+    if (!head) return undefined; // the last holder went between the look and the read
+    const file = await judge(
+      { size, checksum: copy.checksum, head },
+      {
+        maxBytes: this.deps.maxFileSize,
+        expectedSize: declared.size,
+        filename: fields.filename,
+        accept: this.deps.accept,
+      },
+    );
+    const reservation = this.deps.quota.open(tenant.orgId);
+    await reservation.ensure(size);
+    const gone = new Error('the copy went meanwhile');
+    let row: AssetRow;
+    try {
+      row = await this.insertNew(
+        tenant,
+        fields,
+        isPublic,
+        {
+          status: 'PROCESSING',
+          blob_key: copy.blob_key,
+          type: file.type,
+          mime_type: file.mimeType,
+          size,
+          checksum: copy.checksum,
+          width: file.width,
+          height: file.height,
+        },
+        alongsideAll(
+          async (trx) => {
+            const held = await this.deps.copies.claimExisting(trx, tenant, copy.checksum);
+            if (held?.blob_key !== copy.blob_key) throw gone;
+          },
+          this.deps.queue.alongside('extract'),
+          (trx) => reservation.settle(size, trx),
+        ),
+      );
+    } catch (error) {
+      await reservation.release();
+      if (error === gone) return undefined;
+      throw error;
+    }
+    await this.deps.events.publish(row, 'asset.created');
+    this.deps.queue.wake();
+    return row;
+  }
+
+  /** The first bytes of a stored blob, as ingest keeps them for sniffing; null when it is gone. */
+  async #headOf(key: string, size: number): Promise<Buffer | null> {
+    if (size === 0) return (await this.deps.blobs.head(key)) ? Buffer.alloc(0) : null;
+    const stream = await this.deps.blobs.get(key, { start: 0, end: Math.min(size, PREFIX_BYTES) - 1 });
+    if (!stream) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** The tenant's live asset `id` when its bytes can be replaced: NOT_FOUND, or BAD_USER_INPUT for one without bytes. */
+  async replaceable(tenant: Tenant, id: string): Promise<AssetRow> {
+    const [current] = await this.deps.assets.findByIds(tenant, [id]);
+    if (!current) throw new NotFoundError();
+    if (!current.blob_key) {
+      throw new BadUserInputError(
+        'id',
+        'Only an asset with stored bytes can have them replaced (not a link or an unfinished upload).',
+      );
+    }
+    return current;
   }
 
   /** Fails early with INSUFFICIENT_STORAGE when `bytes` more would not fit the org's quota now. */

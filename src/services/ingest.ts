@@ -119,7 +119,7 @@ function dimensionsOf(head: Buffer): { width: number | null; height: number | nu
 }
 
 /** Checks bytes against what was declared and the media policy, and tells their type (and an image's size). */
-async function judge(bytes: KnownBytes, options: IngestOptions): Promise<IngestResult> {
+export async function judge(bytes: KnownBytes, options: IngestOptions): Promise<IngestResult> {
   if (options.expectedSize != null && options.expectedSize !== bytes.size) {
     throw new BadUserInputError(
       'size',

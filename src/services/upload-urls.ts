@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Principal } from '../auth/principal.js';
 import { tenantOf } from '../auth/principal.js';
-import { SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
+import { type ReplaceClaims, SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
 import { type BlobStore, createBlobKey } from '../blob/index.js';
 import type { AssetRepository } from '../db/asset-repository.js';
 import type { AssetAccess } from './asset-access.js';
@@ -66,6 +66,16 @@ export interface UploadUrlInput extends AssetFields {
   contentType?: string | null;
   size?: number | null;
   checksum?: string | null;
+  /** With `checksum`: when the tenant already stores those bytes, make the asset on them at once. */
+  reuseStored?: boolean | null;
+}
+
+/** What a replace URL is made for: the asset and what its PUT will carry. */
+export interface ReplaceUrlInput {
+  id: string;
+  filename?: string | null;
+  size?: number | null;
+  checksum?: string | null;
 }
 
 /**
@@ -80,19 +90,20 @@ export class UploadUrlService {
   async create(
     principal: Principal,
     input: UploadUrlInput,
-  ): Promise<{ asset: AssetRow; uploadUrl: string; expiresAt: string }> {
+  ): Promise<{ asset: AssetRow; uploadUrl: string | null; expiresAt: string | null }> {
     const { deps } = this;
     const tenant = tenantOf(principal);
     const checked = await deps.assetService.checkFields(tenant, input);
-    if (input.size != null) {
-      if (!Number.isInteger(input.size) || input.size < 0)
-        throw new BadUserInputError('size', 'size is a whole number of bytes.');
-      if (input.size > deps.maxFileSize) throw new PayloadTooLargeError(deps.maxFileSize);
-      await deps.assetService.checkQuota(tenant.orgId, input.size);
-    }
-    const checksum = input.checksum?.toLowerCase() ?? null;
-    if (checksum !== null && !CHECKSUM.test(checksum)) {
-      throw new BadUserInputError('checksum', 'checksum is "sha256:" followed by 64 hex digits.');
+    const checksum = await this.#checkDeclared(tenant.orgId, input);
+    if (input.reuseStored) {
+      if (checksum === null) throw new BadUserInputError('checksum', 'reuseStored needs the checksum of the bytes.');
+      // Whether the org holds some bytes is for keys that may read what it holds.
+      if (!principal.scopes.has('read:assets')) throw new ForbiddenError('reuseStored needs the read:assets scope.');
+      const asset = await deps.assetService.createOnStored(tenant, checked, input.isPublic, {
+        checksum,
+        size: input.size,
+      });
+      if (asset) return { asset, uploadUrl: null, expiresAt: null };
     }
     const now = deps.clock();
     const expires = Math.floor(now / 1000) + deps.ttl;
@@ -116,14 +127,62 @@ export class UploadUrlService {
       const uploadUrl = await deps.blobs.presignPut!(createBlobKey(asset.id), { expiresIn: deps.ttl });
       return { asset, uploadUrl, expiresAt };
     }
-    const token = deps.signer.sign({
+    return { asset, uploadUrl: this.#url(asset, principal, expires), expiresAt };
+  }
+
+  /** The gateway's signed PUT URL for `asset`, granted by `principal`'s key; a replace URL with `replace`. */
+  #url(asset: AssetRow, principal: Principal, expires: number, replace?: ReplaceClaims): string {
+    const token = this.deps.signer.sign({
       method: 'PUT',
       assetId: asset.id,
       version: asset.url_version,
       expires,
       keyId: principal.keyId,
+      ...(replace && { replace }),
     });
-    return { asset, uploadUrl: `${deps.publicUrl}/up/${token}`, expiresAt };
+    return `${this.deps.publicUrl}/up/${token}`;
+  }
+
+  /** The declared size (a whole number, within the limits and the quota) and checksum, normalised. */
+  async #checkDeclared(
+    orgId: string,
+    input: { size?: number | null; checksum?: string | null },
+  ): Promise<string | null> {
+    const { deps } = this;
+    if (input.size != null) {
+      if (!Number.isInteger(input.size) || input.size < 0)
+        throw new BadUserInputError('size', 'size is a whole number of bytes.');
+      if (input.size > deps.maxFileSize) throw new PayloadTooLargeError(deps.maxFileSize);
+      await deps.assetService.checkQuota(orgId, input.size);
+    }
+    const checksum = input.checksum?.toLowerCase() ?? null;
+    if (checksum !== null && !CHECKSUM.test(checksum)) {
+      throw new BadUserInputError('checksum', 'checksum is "sha256:" followed by 64 hex digits.');
+    }
+    return checksum;
+  }
+
+  /**
+   * A URL whose PUT replaces the bytes of a stored asset, as `replaceAssetFile` does: good
+   * for one replacement of the version it was made for, until it expires or the key
+   * that asked for it loses write:assets.
+   */
+  async createReplace(
+    principal: Principal,
+    input: ReplaceUrlInput,
+  ): Promise<{ asset: AssetRow; uploadUrl: string; expiresAt: string }> {
+    const { deps } = this;
+    const tenant = tenantOf(principal);
+    const asset = await deps.assetService.replaceable(tenant, input.id);
+    const checksum = await this.#checkDeclared(tenant.orgId, input);
+    const expires = Math.floor(deps.clock() / 1000) + deps.ttl;
+    const uploadUrl = this.#url(asset, principal, expires, {
+      version: asset.version,
+      size: input.size ?? null,
+      checksum,
+      filename: input.filename ?? null,
+    });
+    return { asset, uploadUrl, expiresAt: new Date(expires * 1000).toISOString() };
   }
 
   /**
@@ -132,14 +191,30 @@ export class UploadUrlService {
    * client that vanished) stores nothing and leaves the asset WAITING for a retry.
    */
   async receive(token: string, body: Readable, granted?: (keyId: string) => void): Promise<AssetRow> {
-    const claims = await this.#verify(token);
+    const { claims, grantor } = await this.#verify(token);
     granted?.(claims.keyId);
     const release = await this.deps.slots.acquire(claims.keyId);
     try {
-      return await this.#receive(claims, body);
+      return claims.replace
+        ? await this.#replace(claims, claims.replace, grantor, body)
+        : await this.#receive(claims, body);
     } finally {
       release();
     }
+  }
+
+  /** The PUT of a replace URL: NOT_FOUND once the asset is gone or its URLs died, CONFLICT once the URL was used. */
+  async #replace(claims: UrlClaims, replace: ReplaceClaims, grantor: Principal, body: Readable): Promise<AssetRow> {
+    const [current] = await this.deps.assets.findByIds(tenantOf(grantor), [claims.assetId]);
+    if (!current) throw new NotFoundError();
+    if (current.version === replace.version && current.url_version !== claims.version) throw new NotFoundError();
+    return this.deps.assetService.replaceFile(tenantOf(grantor), current.id, {
+      stream: body,
+      filename: replace.filename,
+      expectedSize: replace.size,
+      expectedChecksum: replace.checksum,
+      version: replace.version,
+    });
   }
 
   /**
@@ -148,15 +223,16 @@ export class UploadUrlService {
    * gone or its URL was superseded, CONFLICT once it has its bytes.
    */
   async grantOf(token: string): Promise<{ asset: AssetRow; keyId: string }> {
-    const claims = await this.#verify(token);
+    const { claims } = await this.#verify(token);
+    if (claims.replace) throw new BadUserInputError('uploadUrl', 'A replace link takes its bytes in one PUT.');
     const asset = await this.deps.assets.findByIdAnyTenant(claims.assetId);
     if (!asset || asset.url_version !== claims.version) throw new NotFoundError();
     if (asset.status !== 'WAITING') throw new ConflictError('This upload link has been used already.');
     return { asset, keyId: claims.keyId };
   }
 
-  /** The claims of a good upload URL whose key may still write; FORBIDDEN otherwise. */
-  async #verify(token: string): Promise<UrlClaims> {
+  /** The claims of a good upload URL and the key that made it, which may still write; FORBIDDEN otherwise. */
+  async #verify(token: string): Promise<{ claims: UrlClaims; grantor: Principal }> {
     let claims: UrlClaims;
     try {
       claims = this.deps.signer.verify(token, 'PUT');
@@ -167,7 +243,7 @@ export class UploadUrlService {
     // The URL is the grant of the key that asked for it, and lives no longer than that key's right to write.
     const grantor = await this.deps.access.principalOfKey(claims.keyId);
     if (!grantor?.scopes.has('write:assets')) throw new ForbiddenError('This upload link is invalid or has expired.');
-    return claims;
+    return { claims, grantor };
   }
 
   /**

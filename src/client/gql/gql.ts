@@ -23,6 +23,7 @@ type Documents = {
     "\n  mutation UpdateAsset($input: UpdateAssetInput!) {\n    updateAsset(input: $input) {\n      asset {\n        ...AssetFields\n      }\n    }\n  }\n": typeof types.UpdateAssetDocument,
     "\n  mutation DeleteAsset($input: DeleteAssetInput!) {\n    deleteAsset(input: $input) {\n      deletedId\n    }\n  }\n": typeof types.DeleteAssetDocument,
     "\n  mutation RestoreAsset($input: RestoreAssetInput!) {\n    restoreAsset(input: $input) {\n      asset {\n        id\n      }\n    }\n  }\n": typeof types.RestoreAssetDocument,
+    "\n  mutation CreateReplaceUrl($input: CreateReplaceUrlInput!) {\n    createReplaceUrl(input: $input) {\n      uploadUrl\n      expiresAt\n    }\n  }\n": typeof types.CreateReplaceUrlDocument,
     "\n  mutation CreateDirectory($input: CreateDirectoryInput!) {\n    createDirectory(input: $input) {\n      directory {\n        id\n        name\n      }\n    }\n  }\n": typeof types.CreateDirectoryDocument,
     "\n  mutation CreateUploadUrl($input: CreateUploadUrlInput!) {\n    createUploadUrl(input: $input) {\n      uploadUrl\n      expiresAt\n      asset {\n        ...AssetFields\n      }\n    }\n  }\n": typeof types.CreateUploadUrlDocument,
     "\n  mutation CreateDownloadUrl($input: CreateDownloadUrlInput!) {\n    createDownloadUrl(input: $input) {\n      url\n      expiresAt\n      remainingFetches\n    }\n  }\n": typeof types.CreateDownloadUrlDocument,
@@ -37,6 +38,7 @@ const documents: Documents = {
     "\n  mutation UpdateAsset($input: UpdateAssetInput!) {\n    updateAsset(input: $input) {\n      asset {\n        ...AssetFields\n      }\n    }\n  }\n": types.UpdateAssetDocument,
     "\n  mutation DeleteAsset($input: DeleteAssetInput!) {\n    deleteAsset(input: $input) {\n      deletedId\n    }\n  }\n": types.DeleteAssetDocument,
     "\n  mutation RestoreAsset($input: RestoreAssetInput!) {\n    restoreAsset(input: $input) {\n      asset {\n        id\n      }\n    }\n  }\n": types.RestoreAssetDocument,
+    "\n  mutation CreateReplaceUrl($input: CreateReplaceUrlInput!) {\n    createReplaceUrl(input: $input) {\n      uploadUrl\n      expiresAt\n    }\n  }\n": types.CreateReplaceUrlDocument,
     "\n  mutation CreateDirectory($input: CreateDirectoryInput!) {\n    createDirectory(input: $input) {\n      directory {\n        id\n        name\n      }\n    }\n  }\n": types.CreateDirectoryDocument,
     "\n  mutation CreateUploadUrl($input: CreateUploadUrlInput!) {\n    createUploadUrl(input: $input) {\n      uploadUrl\n      expiresAt\n      asset {\n        ...AssetFields\n      }\n    }\n  }\n": types.CreateUploadUrlDocument,
     "\n  mutation CreateDownloadUrl($input: CreateDownloadUrlInput!) {\n    createDownloadUrl(input: $input) {\n      url\n      expiresAt\n      remainingFetches\n    }\n  }\n": types.CreateDownloadUrlDocument,
@@ -92,6 +94,10 @@ export function graphql(source: "\n  mutation DeleteAsset($input: DeleteAssetInp
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation RestoreAsset($input: RestoreAssetInput!) {\n    restoreAsset(input: $input) {\n      asset {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation RestoreAsset($input: RestoreAssetInput!) {\n    restoreAsset(input: $input) {\n      asset {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateReplaceUrl($input: CreateReplaceUrlInput!) {\n    createReplaceUrl(input: $input) {\n      uploadUrl\n      expiresAt\n    }\n  }\n"): (typeof documents)["\n  mutation CreateReplaceUrl($input: CreateReplaceUrlInput!) {\n    createReplaceUrl(input: $input) {\n      uploadUrl\n      expiresAt\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
