@@ -1,11 +1,12 @@
 /** Helpers shared by the benchmarks: processes, memory readings, streamed requests, statistics. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -223,3 +224,26 @@ export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => 
 }
 
 export const MiB = 1024 * 1024;
+
+/**
+ * `count` PNG files in `dir`, each the picture at `source` with a text chunk of its own:
+ * the same work to store and process, different bytes, so no upload finds its bytes
+ * already stored (identical uploads are stored once and are measured apart).
+ */
+export async function distinctPngs(source: string, dir: string, prefix: string, count: number): Promise<string[]> {
+  const png = await readFile(source);
+  const iend = png.length - 12; // the IEND chunk closes every PNG
+  const files: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const data = Buffer.concat([Buffer.from('Comment\0'), Buffer.from(`${prefix}-${i}`)]);
+    const chunk = Buffer.alloc(12 + data.length);
+    chunk.writeUInt32BE(data.length, 0);
+    chunk.write('tEXt', 4, 'latin1');
+    data.copy(chunk, 8);
+    chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
+    const file = path.join(dir, `${prefix}-${i}.png`);
+    await writeFile(file, Buffer.concat([png.subarray(0, iend), chunk, png.subarray(iend)]));
+    files.push(file);
+  }
+  return files;
+}

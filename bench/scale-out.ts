@@ -109,6 +109,11 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
     const u1 = { assetgate: [] as number[], sdk: [] as number[] };
     let id = '';
     for (let run = 0; run < runs; run++) {
+      // Each run stores the file anew (identical bytes are kept once): the one before goes for good first.
+      if (id)
+        await gql(a.url, 'mutation($id: ID!) { deleteAsset(input: { id: $id, permanently: true }) { deletedId } }', {
+          id,
+        });
       let text = '';
       u1.assetgate.push(
         size /
@@ -118,9 +123,7 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
           })) /
             1000),
       );
-      const uploaded = JSON.parse(text).data.uploadAsset.asset.id;
-      if (id) await gql(a.url, 'mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', { id });
-      id = uploaded;
+      id = JSON.parse(text).data.uploadAsset.asset.id;
       u1.sdk.push(
         size /
           MiB /
