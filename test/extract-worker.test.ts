@@ -46,3 +46,18 @@ test('thumbnails of every size, from the shared rendition and past it, are never
   }
   assert.ok(result.placeholder && Buffer.from(result.placeholder, 'base64').length > 5);
 });
+
+test('the worker refuses an image over MAX_IMAGE_PIXELS by its header, before decoding it', async () => {
+  const file = await image(300, 200, 'big-enough.jpg');
+  await assert.rejects(
+    extract({
+      path: file,
+      mimeType: 'image/jpeg',
+      type: 'IMAGE',
+      maxImagePixels: 300 * 200 - 1,
+      maxPdfPagesForWords: 10,
+      thumbnails: [{ size: 16, path: path.join(work, 'never.webp') }],
+    }),
+    /pixel/,
+  );
+});

@@ -181,6 +181,7 @@ forEachDialect(() => {
       const asset = await process(pixelBomb(), 'bomb.png');
       assert.equal(asset.status, 'FAILED');
       assert.match(asset.failureReason, /pixel/i);
+      assert.match(asset.failureReason, /100000×100000/, 'judged by the size its header declares');
     });
 
     test('a truncated PDF, and PNG magic followed by garbage', async () => {

@@ -74,6 +74,14 @@ export class ProcessingService {
       asset = await this.#update(asset, { status: 'PROCESSING', failure_reason: null });
       if (!asset) return;
     }
+    const { width, height } = asset;
+    if (asset.type === 'IMAGE' && width && height && width * height > this.options.maxImagePixels) {
+      // The header read at upload tells already: refused without copying the bytes or taking a worker.
+      const reason = `the image declares ${width}×${height} pixels, over the limit of ${this.options.maxImagePixels}`;
+      for (const listener of this.#failures) listener(reason);
+      await this.#update(asset, { status: 'FAILED', failure_reason: reason });
+      return;
+    }
     const work = await mkdtemp(path.join(os.tmpdir(), 'assetgate-extract-'));
     try {
       const file = await this.#localFile(asset.blob_key!, work);
