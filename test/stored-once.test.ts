@@ -4,6 +4,8 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { decodeGlobalId, encodeGlobalId } from '../src/global-id.js';
 import { isClean } from '../src/services/fsck.js';
+import { createDatabase } from '../src/db/database.js';
+import { migrateOrThrow, migrateTo } from '../src/db/migrate.js';
 import {
   assertConsistent,
   createTestApp,
@@ -11,8 +13,10 @@ import {
   listen,
   multipartForm,
   postMultipart,
+  postgresSchema,
   processed,
   storedKeys,
+  tempDir,
   type TestApp,
 } from './helpers.js';
 
@@ -284,5 +288,67 @@ forEachDialect((dialect) => {
       assert.equal(await copyOf(sha256('held, never counted')), undefined);
       await assertConsistent(app);
     });
+  });
+
+  test(`upgrading: assets stored apart before copies were counted point at one copy, counted (${dialect})`, async () => {
+    const folder = tempDir('assetgate-upgrade-');
+    const pg = dialect === 'postgres' ? await postgresSchema() : null;
+    const db = createDatabase({ url: pg ? pg.url : `sqlite:${folder.dir}/old.db` });
+    try {
+      const { error } = await migrateTo(db, '0011-full-text-search');
+      assert.equal(error, undefined);
+      const at = '2026-01-01T00:00:00.000Z';
+      await db.insertInto('orgs').values({ id: 'acme', created_at: at }).execute();
+      const asset = (id: string, key: string, checksum: string, mode: 'live' | 'test' = 'live') => ({
+        id,
+        org_id: 'acme',
+        mode,
+        title: id,
+        slug: id,
+        type: 'DOCUMENT',
+        status: 'READY',
+        size: 5,
+        checksum,
+        blob_key: key,
+        created_at: at,
+        updated_at: at,
+      });
+      await db
+        .insertInto('assets')
+        .values([
+          asset('a1', 'aa/key-one-aaaa', 'sha256:same'),
+          asset('a2', 'bb/key-two-bbbb', 'sha256:same'),
+          asset('a3', 'cc/key-three-cc', 'sha256:other'),
+          asset('a4', 'dd/key-four-ddd', 'sha256:same', 'test'),
+        ])
+        .execute();
+      await migrateOrThrow(db);
+      const keys = Object.fromEntries(
+        (await db.selectFrom('assets').select(['id', 'blob_key']).execute()).map((r) => [r.id, r.blob_key]),
+      );
+      assert.deepEqual(keys, {
+        a1: 'aa/key-one-aaaa',
+        a2: 'aa/key-one-aaaa',
+        a3: 'cc/key-three-cc',
+        a4: 'dd/key-four-ddd',
+      });
+      const copies = await db
+        .selectFrom('blobs')
+        .select(['mode', 'checksum', 'blob_key', 'ref_count'])
+        .orderBy('blob_key')
+        .execute();
+      assert.deepEqual(
+        copies.map((c) => [c.mode, c.checksum, c.blob_key, Number(c.ref_count)]),
+        [
+          ['live', 'sha256:same', 'aa/key-one-aaaa', 2],
+          ['live', 'sha256:other', 'cc/key-three-cc', 1],
+          ['test', 'sha256:same', 'dd/key-four-ddd', 1],
+        ],
+      );
+    } finally {
+      await db.destroy();
+      await pg?.drop();
+      folder.remove();
+    }
   });
 });

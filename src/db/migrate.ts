@@ -34,7 +34,16 @@ const MIGRATIONS: Record<string, Migration> = {
  * so callers decide how to report; `migrateOrThrow` is the start-up shortcut.
  */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
-  const migrator = new Migrator({
+  return (await migratorOf(db)).migrateToLatest();
+}
+
+/** Brings the schema up to migration `name` (an upgrade is tested from the version before it). */
+export async function migrateTo(db: Kysely<any>, name: keyof typeof MIGRATIONS & string): Promise<MigrationResultSet> {
+  return (await migratorOf(db)).migrateTo(name);
+}
+
+async function migratorOf(db: Kysely<any>): Promise<Migrator> {
+  return new Migrator({
     db,
     provider: { getMigrations: async () => MIGRATIONS },
     migrationTableName: 'assetgate_migrations',
@@ -43,7 +52,6 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
     // second deployment in another schema of the same database would find the first's.
     ...(isPostgres(db) && { migrationTableSchema: await currentSchema(db) }),
   });
-  return migrator.migrateToLatest();
 }
 
 async function currentSchema(db: Kysely<any>): Promise<string> {
