@@ -4,15 +4,6 @@ import type { AssetRow, BlobRow, Database, Tenant } from './types.js';
 
 type Executor = Db | Transaction<Database>;
 
-/** Bytes an asset holds, as `claim` counts them. */
-export interface HeldBytes {
-  org_id: string;
-  mode: Tenant['mode'];
-  checksum: string;
-  blob_key: string;
-  size: number;
-}
-
 /** What the consistency check found wrong with one copy's count. */
 export interface RefCountMismatch {
   key: string;
@@ -28,6 +19,10 @@ export interface RefCountMismatch {
  * count always equals the rows that hold the key: two uploads of the same bytes meet on
  * the primary key, and an upload racing the release of the last holder either counts
  * before it (the copy stays) or finds the copy gone and keeps its own bytes.
+ *
+ * Lock order: a transaction that changes both the org's row (its stored bytes) and a
+ * copy changes the org's row first. Uploads and deletes of the same bytes then queue on
+ * the org instead of each holding what the other waits for (a deadlock on PostgreSQL).
  */
 export class BlobRepository {
   readonly #postgres: boolean;
@@ -37,31 +32,22 @@ export class BlobRepository {
   }
 
   /**
-   * Counts one more holder of `held.checksum`. When the org has no copy yet, `held.blob_key`
-   * becomes it; otherwise the existing copy's key is returned and the bytes under
-   * `held.blob_key` are redundant, to be deleted once the transaction commits.
+   * Counts `asset`, just written with fresh bytes under its `blob_key`, as a holder of its
+   * org's copy of them: when the org has no copy yet, that key becomes it. When it had one,
+   * the row (and `asset`) is pointed at it and the fresh key is returned: those bytes are
+   * redundant, to be deleted once this commits.
    */
-  async claim(trx: Transaction<Database>, held: HeldBytes, now: string): Promise<string> {
-    const row = await trx
+  async hold(trx: Transaction<Database>, asset: AssetRow, now: string): Promise<string | null> {
+    const { org_id, mode, checksum, blob_key, size } = asset;
+    if (!blob_key || !checksum) throw new Error(`asset ${asset.id} holds no bytes to count`);
+    const { blob_key: key } = await trx
       .insertInto('blobs')
-      .values({ ...held, ref_count: 1, created_at: now })
+      .values({ org_id, mode, checksum, blob_key, size, ref_count: 1, created_at: now })
       .onConflict((oc) =>
         oc.columns(['org_id', 'mode', 'checksum']).doUpdateSet({ ref_count: sql`blobs.ref_count + 1` }),
       )
       .returning('blob_key')
       .executeTakeFirstOrThrow();
-    return row.blob_key;
-  }
-
-  /**
-   * Counts `asset`, just written with fresh bytes under its `blob_key`, as a holder of its
-   * org's copy of them. When the org had a copy already, the row (and `asset`) is pointed
-   * at it and the fresh key is returned: those bytes are redundant once this commits.
-   */
-  async hold(trx: Transaction<Database>, asset: AssetRow, now: string): Promise<string | null> {
-    const { org_id, mode, checksum, blob_key, size } = asset;
-    if (!blob_key || !checksum) throw new Error(`asset ${asset.id} holds no bytes to count`);
-    const key = await this.claim(trx, { org_id, mode, checksum, blob_key, size: Number(size) }, now);
     if (key === blob_key) return null;
     await trx.updateTable('assets').set({ blob_key: key }).where('id', '=', asset.id).execute();
     asset.blob_key = key;

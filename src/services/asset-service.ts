@@ -281,9 +281,10 @@ export class AssetService {
       asset = await record(
         stored,
         alongsideAll(
+          // The org's row before its copy's: the order every transaction takes them in (see BlobRepository).
+          (trx) => reservation.settle(file.size, trx),
           async (trx, row) => (redundant = await this.deps.copies.hold(trx, row, this.#now())),
           this.deps.queue.alongside('extract'),
-          (trx) => reservation.settle(file.size, trx),
         ),
       );
     } catch (error) {
@@ -415,12 +416,12 @@ export class AssetService {
           height: file.height,
         },
         alongsideAll(
+          (trx) => reservation.settle(size, trx),
           async (trx) => {
             const held = await this.deps.copies.claimExisting(trx, tenant, copy.checksum);
             if (held?.blob_key !== copy.blob_key) throw gone;
           },
           this.deps.queue.alongside('extract'),
-          (trx) => reservation.settle(size, trx),
         ),
       );
     } catch (error) {
