@@ -178,7 +178,18 @@ forEachDialect(() => {
     }
 
     test('a pixel bomb is refused unread', async () => {
-      const asset = await process(pixelBomb(), 'bomb.png');
+      // Refused by the size its header declared at upload: no worker is asked.
+      const pool = (app.services.processing as any).options.pool;
+      const run = pool.run;
+      let asked = 0;
+      pool.run = (request: unknown) => ((asked += 1), run.call(pool, request));
+      let asset;
+      try {
+        asset = await process(pixelBomb(), 'bomb.png');
+      } finally {
+        pool.run = run;
+      }
+      assert.equal(asked, 0, 'no worker was asked');
       assert.equal(asset.status, 'FAILED');
       assert.match(asset.failureReason, /pixel/i);
       assert.match(asset.failureReason, /100000×100000/, 'judged by the size its header declares');

@@ -61,6 +61,9 @@ export function isClean(report: FsckReport): boolean {
   );
 }
 
+const OK = '';
+const MISSING = 'missing';
+
 async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
   const stream = await blobs.get(key);
   if (!stream) return null;
@@ -91,6 +94,15 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
   };
   const owned = new Set<string>();
   const broken: AssetRow[] = [];
+  const verdicts = new Map<string, string>();
+  /** OK, MISSING, or what is wrong with the blob under `key` against what `asset` recorded. */
+  const verdictOf = async (key: string, asset: AssetRow): Promise<string> => {
+    const info = await blobs.head(key);
+    if (!info) return MISSING;
+    if (info.size !== asset.size) return `size ${info.size}, recorded ${asset.size}`;
+    if (options.checksums && (await sha256Of(blobs, key)) !== asset.checksum) return 'checksum differs';
+    return OK;
+  };
 
   for (let after = ''; ;) {
     const page = await assets.pageAllTenants(after, 500);
@@ -100,21 +112,16 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       report.assetsChecked += 1;
       for (const key of blobKeysOf(asset)) owned.add(key);
       if (!asset.blob_key) continue;
-      const info = await blobs.head(asset.blob_key);
-      if (!info) {
-        report.missingBlobs.push({ assetId: asset.id, key: asset.blob_key });
-        broken.push(asset);
-      } else if (info.size !== asset.size) {
-        report.damagedBlobs.push({
-          assetId: asset.id,
-          key: asset.blob_key,
-          problem: `size ${info.size}, recorded ${asset.size}`,
-        });
-        broken.push(asset);
-      } else if (options.checksums && (await sha256Of(blobs, asset.blob_key)) !== asset.checksum) {
-        report.damagedBlobs.push({ assetId: asset.id, key: asset.blob_key, problem: 'checksum differs' });
-        broken.push(asset);
+      // Assets with the same bytes share one blob: it is looked at (and hashed) once.
+      const seen = `${asset.blob_key} ${asset.size} ${asset.checksum}`;
+      let verdict = verdicts.get(seen);
+      if (verdict === undefined) {
+        verdict = await verdictOf(asset.blob_key, asset);
+        verdicts.set(seen, verdict);
       }
+      if (verdict === MISSING) report.missingBlobs.push({ assetId: asset.id, key: asset.blob_key });
+      else if (verdict !== OK) report.damagedBlobs.push({ assetId: asset.id, key: asset.blob_key, problem: verdict });
+      if (verdict !== OK) broken.push(asset);
     }
   }
 
