@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
@@ -5,7 +6,7 @@ import { createBlobStore } from './blob/index.js';
 import { type Config, loadConfig } from './config.js';
 import { fsck, isClean } from './services/fsck.js';
 import { ApiKeyRepository } from './db/api-key-repository.js';
-import { createDatabase } from './db/database.js';
+import { createDatabase, dialectOf } from './db/database.js';
 import { migrateOrThrow } from './db/migrate.js';
 import { AssetRepository } from './db/asset-repository.js';
 import { UploadPartRepository } from './db/upload-part-repository.js';
@@ -28,7 +29,8 @@ ${FILES_USAGE}
 
 Scopes: read:assets, write:assets, delete:assets, admin:keys, admin:webhooks.
 keys and fsck work on the database itself, without a server: they read the same
-environment variables as the server (DATA_DIR, DATABASE_URL…).
+environment variables as the server (DATA_DIR, DATABASE_URL…), say which database
+they open, and never create one.
 Each command takes --help.`;
 
 function configFrom(env: Record<string, string | undefined>, io: CliIo): Config | null {
@@ -41,6 +43,31 @@ function configFrom(env: Record<string, string | undefined>, io: CliIo): Config 
     }
     throw error;
   }
+}
+
+/**
+ * The database `keys` and `fsck` work on, said on stderr so a wrong DATA_DIR shows at once;
+ * null when its SQLite file does not exist. The CLI never creates a database: an empty one
+ * made by a typo would answer every question with nothing.
+ */
+function existingDatabase(config: Config, io: CliIo): string | null {
+  const url = config.databaseUrl;
+  if (dialectOf(url) === 'postgres') {
+    const shown = new URL(url);
+    if (shown.password) shown.password = '***';
+    io.err(`assetgate: database ${shown.href}`);
+    return url;
+  }
+  const file = url.slice('sqlite:'.length);
+  if (file !== ':memory:' && !existsSync(file)) {
+    io.err(
+      `assetgate: no database at ${file}: set DATA_DIR (or DATABASE_URL) to the server's, ` +
+        'or start the server once to create it',
+    );
+    return null;
+  }
+  io.err(`assetgate: database ${file}`);
+  return url;
 }
 
 /** `assetgate fsck`: exit 0 when consistent (or mended with --repair), 1 when not. */
@@ -56,8 +83,9 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
     return 2;
   }
   const config = configFrom(env, io);
-  if (!config) return 1;
-  const db = createDatabase({ url: config.databaseUrl });
+  const url = config && existingDatabase(config, io);
+  if (!config || !url) return 1;
+  const db = createDatabase({ url });
   const blobs = createBlobStore(config.blobStore, config.dataDir, config.s3);
   try {
     await migrateOrThrow(db);
@@ -130,7 +158,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   }
   if (group === 'fsck') return runFsck(argv.slice(1), env, io);
   if (group !== 'keys' || !['create', 'list', 'revoke'].includes(command ?? '')) {
-    io.err(USAGE);
+    const problem =
+      group !== 'keys'
+        ? `unknown command "${group}"`
+        : command === undefined
+          ? 'keys needs a command: create, list or revoke'
+          : `unknown command "keys ${command}"`;
+    io.err(`assetgate: ${problem}\n\n${USAGE}`);
     return 2;
   }
   let parsed;
@@ -153,8 +187,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const { values, positionals } = parsed;
 
   const config = configFrom(env, io);
-  if (!config) return 1;
-  const db = createDatabase({ url: config.databaseUrl });
+  const url = config && existingDatabase(config, io);
+  if (!config || !url) return 1;
+  const db = createDatabase({ url });
   try {
     await migrateOrThrow(db);
     const keys = new ApiKeyService(new ApiKeyRepository(db), new OrgRepository(db));
