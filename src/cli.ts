@@ -29,8 +29,8 @@ ${FILES_USAGE}
 
 Scopes: read:assets, write:assets, delete:assets, admin:keys, admin:webhooks.
 keys and fsck work on the database itself, without a server: they read the same
-environment variables as the server (DATA_DIR, DATABASE_URL…), say which database
-they open, and never create one.
+environment variables as the server (DATA_DIR, DATABASE_URL…) and say which database
+they open; only keys create makes one that does not exist yet.
 Each command takes --help.`;
 
 function configFrom(env: Record<string, string | undefined>, io: CliIo): Config | null {
@@ -46,11 +46,12 @@ function configFrom(env: Record<string, string | undefined>, io: CliIo): Config 
 }
 
 /**
- * The database `keys` and `fsck` work on, said on stderr so a wrong DATA_DIR shows at once;
- * null when its SQLite file does not exist. The CLI never creates a database: an empty one
+ * The database `keys` and `fsck` work on, said on stderr so a wrong DATA_DIR shows at once.
+ * Only `keys create` may make it (the contract lets a key be made before the first start);
+ * the other commands get null when its SQLite file does not exist, since an empty database
  * made by a typo would answer every question with nothing.
  */
-function existingDatabase(config: Config, io: CliIo): string | null {
+function openedDatabase(config: Config, io: CliIo, mayCreate = false): string | null {
   const url = config.databaseUrl;
   if (dialectOf(url) === 'postgres') {
     const shown = new URL(url);
@@ -60,6 +61,10 @@ function existingDatabase(config: Config, io: CliIo): string | null {
   }
   const file = url.slice('sqlite:'.length);
   if (file !== ':memory:' && !existsSync(file)) {
+    if (mayCreate) {
+      io.err(`assetgate: database ${file} (new)`);
+      return url;
+    }
     io.err(
       `assetgate: no database at ${file}: set DATA_DIR (or DATABASE_URL) to the server's, ` +
         'or start the server once to create it',
@@ -83,7 +88,7 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
     return 2;
   }
   const config = configFrom(env, io);
-  const url = config && existingDatabase(config, io);
+  const url = config && openedDatabase(config, io);
   if (!config || !url) return 1;
   const db = createDatabase({ url });
   const blobs = createBlobStore(config.blobStore, config.dataDir, config.s3);
@@ -187,7 +192,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const { values, positionals } = parsed;
 
   const config = configFrom(env, io);
-  const url = config && existingDatabase(config, io);
+  const url = config && openedDatabase(config, io, command === 'create');
   if (!config || !url) return 1;
   const db = createDatabase({ url });
   try {

@@ -124,7 +124,7 @@ describe('the assetgate command (real process)', () => {
     const elsewhere = tempDir('assetgate-cli-empty-');
     try {
       const bare = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'DATA_DIR'));
-      for (const args of [['keys', 'list'], ['keys', 'create', '--org', 'acme', '--scope', 'read:assets'], ['fsck']]) {
+      for (const args of [['keys', 'list'], ['keys', 'revoke', 'key_1'], ['fsck']]) {
         const result = await run(process.execPath, [BIN, ...args], { env: bare, cwd: elsewhere.dir }).then(
           () => ({ code: 0, stdout: '', stderr: '' }),
           (e: { code: number; stdout: string; stderr: string }) => e,
@@ -134,6 +134,26 @@ describe('the assetgate command (real process)', () => {
         assert.match(result.stderr, new RegExp(`no database at ${path.join(elsewhere.dir, 'data', 'assetgate.db')}`));
         assert.equal(existsSync(path.join(elsewhere.dir, 'data')), false, 'nothing was created');
       }
+      // keys create may come before the first start (the contract lets it): it makes the database, says so, and the server then uses it.
+      const created = await run(
+        process.execPath,
+        [BIN, 'keys', 'create', '--org', 'acme', '--scope', 'read:assets', '--json'],
+        {
+          env: bare,
+          cwd: elsewhere.dir,
+        },
+      );
+      const dbFile = path.join(elsewhere.dir, 'data', 'assetgate.db');
+      assert.match(created.stderr, new RegExp(`database ${dbFile} \\(new\\)`));
+      const made = JSON.parse(created.stdout);
+      const listedAfter = await run(process.execPath, [BIN, 'keys', 'list', '--json'], {
+        env: bare,
+        cwd: elsewhere.dir,
+      });
+      assert.deepEqual(
+        JSON.parse(listedAfter.stdout).map((k: { id: string }) => k.id),
+        [made.id],
+      );
     } finally {
       elsewhere.remove();
     }
