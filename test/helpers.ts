@@ -14,6 +14,7 @@ import { type App, type AppOverrides, createApp } from '../src/app.js';
 import { SCOPES, type Scope } from '../src/auth/scopes.js';
 import { type Config, loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/database.js';
+import { s3rverArgs } from '../scripts/s3rver.js';
 
 /** A fresh data folder, removed by the returned function. */
 export function tempDir(prefix = 'assetgate-test-'): { dir: string; remove: () => void } {
@@ -401,14 +402,7 @@ export function s3Server(): Promise<S3Server> {
   s3 ??= (async () => {
     const data = tempDir('assetgate-s3-');
     const bucket = 'assetgate-test';
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules/s3rver/bin/s3rver.js'),
-        ...['-d', data.dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket],
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const child = spawn(process.execPath, s3rverArgs(data.dir, bucket), { stdio: ['ignore', 'pipe', 'inherit'] });
     process.once('exit', () => {
       child.kill('SIGKILL');
       data.remove();
