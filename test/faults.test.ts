@@ -59,10 +59,10 @@ forEachDialect(() => {
     async delete(key: string) {
       return this.inner.delete(key);
     }
-    async *keys() {
-      for await (const key of this.inner.keys()) {
-        if (this.mode === 'vanish') await this.inner.delete(key);
-        yield key;
+    async *list() {
+      for await (const blob of this.inner.list()) {
+        if (this.mode === 'vanish') await this.inner.delete(blob.key);
+        yield blob;
       }
     }
     localPath(key: string) {

@@ -454,6 +454,6 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Every key in an app's blob store, sorted: what is stored, whichever store it is. */
 export async function storedKeys(app: { blobs: App['blobs'] }): Promise<string[]> {
   const keys: string[] = [];
-  for await (const key of app.blobs.keys()) keys.push(key);
+  for await (const blob of app.blobs.list()) keys.push(blob.key);
   return keys.sort();
 }

@@ -144,7 +144,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
   // recorded meanwhile belongs to an upload whose asset was already seen).
   for (const key of await deps.parts.allKeys()) owned.add(key);
   const orphans: string[] = [];
-  for await (const key of blobs.keys()) {
+  for await (const { key } of blobs.list()) {
     report.blobsChecked += 1;
     if (owned.has(key)) continue;
     const info = await blobs.head(key);
