@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { utimes } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { symlink, utimes } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { type BlobStore, createBlobKey } from '../src/blob/index.js';
@@ -10,11 +15,14 @@ import { isClean } from '../src/services/fsck.js';
 import {
   createTestApp,
   type Dialect,
+  DIALECTS,
   forEachDialect,
   listen,
   png,
+  postgresSchema,
   s3Server,
   storedKeys,
+  tempDir,
   type TestApp,
 } from './helpers.js';
 
@@ -68,7 +76,6 @@ forEachDialect((dialect) => {
     let store: WatchedStore;
     let server: Awaited<ReturnType<typeof listen>>;
     before(async () => {
-      const { tempDir } = await import('./helpers.js');
       const folder = tempDir('assetgate-fsck-');
       store = new WatchedStore(await storeOf(dialect, folder.dir));
       app = await createTestApp({ SWEEP_INTERVAL: '0' }, { blobs: store }, dialect);
@@ -241,5 +248,89 @@ forEachDialect((dialect) => {
       assert.equal(await store.head(key), null, 'removed by --repair');
       assert.ok(isClean(await app.fsck(later)));
     });
+  });
+});
+
+const BIN = fileURLToPath(new URL('../bin/assetgate.js', import.meta.url));
+
+/** `assetgate fsck` as an operator runs it (the built CLI): its exit code and what it printed. */
+function fsckProcess(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // The SDK's own notice about Node versions is not the CLI's output.
+    const all = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env };
+    execFile(process.execPath, [BIN, 'fsck'], { env: all }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A server that answers every request as an S3 server in trouble does: HTTP 500, InternalError. */
+async function brokenS3(): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  const server = createServer((_request, response) => {
+    response.writeHead(500, { 'content-type': 'application/xml' });
+    response.end(
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>' +
+        '<Message>We encountered an internal error. Please try again.</Message></Error>',
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** One line on stderr, nothing that looks like a stack trace, nothing on stdout. */
+function assertOneLine(run: { stdout: string; stderr: string }, expected: RegExp): void {
+  assert.equal(run.stdout, '');
+  const lines = run.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line, not:\n${run.stderr}`);
+  assert.match(lines[0], expected);
+  assert.doesNotMatch(run.stderr, /\n\s+at |Error: /);
+}
+
+describe('fsck as a process, when the store or the database fails', () => {
+  const folder = tempDir('assetgate-fsck-cli-');
+  after(folder.remove);
+
+  for (const dialect of DIALECTS) {
+    test(`a store whose listing fails is named, exit 3 (${dialect})`, async () => {
+      const s3 = await brokenS3();
+      const postgres = dialect === 'postgres' ? await postgresSchema() : undefined;
+      try {
+        const run = await fsckProcess({
+          DATA_DIR: path.join(folder.dir, dialect),
+          ...(postgres && { DATABASE_URL: postgres.url }),
+          BLOB_STORE: 's3://assets/prod',
+          S3_ENDPOINT: s3.endpoint,
+          S3_FORCE_PATH_STYLE: 'true',
+          AWS_ACCESS_KEY_ID: 'key',
+          AWS_SECRET_ACCESS_KEY: 'secret',
+        });
+        assert.equal(run.code, 3);
+        assertOneLine(
+          run,
+          /^assetgate fsck: listing the blob store failed: listing s3:\/\/assets\/prod\/ failed after 0 objects: InternalError \(HTTP 500\): We encountered an internal error/,
+        );
+      } finally {
+        await s3.close();
+        await postgres?.drop();
+      }
+    });
+  }
+
+  test('a folder store that cannot be read is named, exit 3', async () => {
+    const loop = path.join(folder.dir, 'loop');
+    await symlink(loop, loop); // a link to itself: opening it fails (ELOOP), as a broken mount would
+    const run = await fsckProcess({ DATA_DIR: path.join(folder.dir, 'fs'), BLOB_STORE: `fs:${loop}` });
+    assert.equal(run.code, 3);
+    assertOneLine(run, /^assetgate fsck: listing the blob store failed: ELOOP: .*loop'$/);
+  });
+
+  test('a database that cannot be reached is named, exit 3', async () => {
+    const run = await fsckProcess({
+      DATA_DIR: path.join(folder.dir, 'db'),
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test',
+    });
+    assert.equal(run.code, 3);
+    assertOneLine(run, /^assetgate fsck: opening the database failed: connect ECONNREFUSED 127\.0\.0\.1:1$/);
   });
 });
