@@ -257,11 +257,14 @@ forEachDialect((dialect) => {
 const BIN = fileURLToPath(new URL('../bin/assetgate.js', import.meta.url));
 
 /** `assetgate fsck` as an operator runs it (the built CLI): its exit code and what it printed. */
-function fsckProcess(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function fsckProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // The SDK's own notice about Node versions is not the CLI's output.
     const all = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env };
-    execFile(process.execPath, [BIN, 'fsck'], { env: all }, (error, stdout, stderr) =>
+    execFile(process.execPath, [BIN, 'fsck', ...args], { env: all }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
     );
   });
@@ -305,9 +308,30 @@ async function serverDatabase(env: Record<string, string>): Promise<Record<strin
   return env;
 }
 
-describe('fsck as a process, when the store or the database fails', () => {
+describe('fsck as a process', () => {
   const folder = tempDir('assetgate-fsck-cli-');
   after(folder.remove);
+
+  test('FSCK_GRACE decides which orphans are old enough: exit 0 while young, 1 found, 0 repaired', async () => {
+    const env = await serverDatabase({ DATA_DIR: path.join(folder.dir, 'grace') });
+    const key = 'cd/cdef0124-0000-4000-8000-000000000000';
+    const blobs = new FsBlobStore({ root: path.join(env.DATA_DIR, 'blobs') });
+    await blobs.put(key, Readable.from([Buffer.from('twenty minutes old')]));
+    const past = new Date(Date.now() - 20 * 60_000);
+    await utimes(blobs.localPath(key), past, past);
+
+    const young = await fsckProcess(env);
+    assert.equal(young.code, 0, young.stderr);
+    assert.match(young.stdout, /left alone: 1 blobs younger than FSCK_GRACE/);
+    assert.match(young.stdout, /\nconsistent\n$/);
+    const found = await fsckProcess({ ...env, FSCK_GRACE: '10m' });
+    assert.equal(found.code, 1);
+    assert.match(found.stdout, new RegExp(`orphan blob ${key}\n`));
+    assert.ok(await blobs.head(key), 'only reported');
+    const repaired = await fsckProcess({ ...env, FSCK_GRACE: '10m' }, ['--repair']);
+    assert.equal(repaired.code, 0);
+    assert.equal(await blobs.head(key), null, 'removed');
+  });
 
   for (const dialect of DIALECTS) {
     test(`a store whose listing fails is named, exit 3 (${dialect})`, async () => {
