@@ -55,7 +55,8 @@ function printReport(report: FsckReport, repair: boolean, io: CliIo): void {
   for (const o of report.orphanBlobs) io.out(`orphan blob ${o}`);
   for (const r of report.refCountMismatches)
     io.out(`blob ${r.key} of org ${r.orgId}: counted ${r.recorded ?? 'nowhere'}, held by ${r.actual} assets`);
-  for (const u of report.usageMismatches) io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
+  for (const u of report.usageMismatches)
+    io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
   if (report.youngBlobs) io.out(`left alone: ${report.youngBlobs} blobs younger than FSCK_GRACE, owned by nothing yet`);
   io.out(isClean(report) ? 'consistent' : repair ? 'repaired' : 'inconsistent: run with --repair to mend');
 }

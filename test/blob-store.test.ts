@@ -52,7 +52,12 @@ const STORES: {
   empty: () => BlobStore;
   leftovers: () => Promise<string[]>;
 }[] = [
-  { name: 'memory', create: () => new MemoryBlobStore(), empty: () => new MemoryBlobStore(), leftovers: async () => [] },
+  {
+    name: 'memory',
+    create: () => new MemoryBlobStore(),
+    empty: () => new MemoryBlobStore(),
+    leftovers: async () => [],
+  },
   {
     name: 's3',
     create: () => s3Store('contract'),

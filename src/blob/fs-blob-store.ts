@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange, isBlobKey, type ListedBlob } from './blob-store.js';
+import {
+  assertBlobKey,
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  isBlobKey,
+  type ListedBlob,
+} from './blob-store.js';
 
 /** Configuration of `FsBlobStore`. */
 export interface FsBlobStoreConfig {

@@ -12,7 +12,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange, isBlobKey, type ListedBlob } from './blob-store.js';
+import {
+  assertBlobKey,
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  isBlobKey,
+  type ListedBlob,
+} from './blob-store.js';
 
 /** Where an S3 store keeps its blobs and how it reaches them. */
 export interface S3BlobStoreConfig {
@@ -182,7 +189,11 @@ export class S3BlobStore implements BlobStore {
       let page;
       try {
         page = await this.#s3.send(
-          new ListObjectsV2Command({ Bucket: this.#config.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: this.#config.bucket,
+            Prefix: prefix || undefined,
+            ContinuationToken: token,
+          }),
         );
       } catch (error) {
         const where = `s3://${this.#config.bucket}/${prefix}`;
@@ -191,8 +202,7 @@ export class S3BlobStore implements BlobStore {
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(prefix.length);
         listed += 1;
-        if (key && isBlobKey(key))
-          yield { key, size: object.Size ?? 0, modifiedAt: object.LastModified?.getTime() };
+        if (key && isBlobKey(key)) yield { key, size: object.Size ?? 0, modifiedAt: object.LastModified?.getTime() };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -106,6 +106,9 @@ async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
   return `sha256:${hash.digest('hex')}`;
 }
 
+/** The bytes an asset records: a blob and what should be in it. */
+const bytesOf = (asset: AssetRow) => `${asset.blob_key} ${asset.size} ${asset.checksum}`;
+
 /** OK, MISSING, or what is wrong with the blob under the asset's key against what the asset recorded. */
 async function verdictOf(blobs: BlobStore, asset: AssetRow, checksums: boolean): Promise<string> {
   const info = await blobs.head(asset.blob_key!);
@@ -193,9 +196,8 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
         report.assetsChecked += 1;
         if (!asset.blob_key) return;
         // Assets with the same bytes share one blob: it is looked at (and hashed) once.
-        const seen = `${asset.blob_key} ${asset.size} ${asset.checksum}`;
-        let verdict = verdicts.get(seen);
-        if (verdict === undefined) verdicts.set(seen, (verdict = await verdictOf(blobs, asset, checksums)));
+        let verdict = verdicts.get(bytesOf(asset));
+        if (verdict === undefined) verdicts.set(bytesOf(asset), (verdict = await verdictOf(blobs, asset, checksums)));
         if (verdict !== OK) suspects.push(asset);
       },
       async rendition(rendition) {
@@ -218,11 +220,13 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
   const confirmedRenditions: RenditionRow[] = [];
   await step('confirming the findings', async () => {
     // A row read again: bytes replaced or deleted since the asset was read are not lost.
+    // Shared bytes are looked at again once, as in the pass.
+    const confirmed = new Map<string, string>();
     for (const seen of suspects) {
       const asset = await assets.findByIdAnyTenant(seen.id);
-      if (!asset?.blob_key || asset.blob_key !== seen.blob_key || asset.size !== seen.size) continue;
-      if (asset.checksum !== seen.checksum) continue;
-      const verdict = await verdictOf(blobs, asset, checksums);
+      if (!asset?.blob_key || bytesOf(asset) !== bytesOf(seen)) continue;
+      let verdict = confirmed.get(bytesOf(asset));
+      if (verdict === undefined) confirmed.set(bytesOf(asset), (verdict = await verdictOf(blobs, asset, checksums)));
       if (verdict === OK) continue;
       if (verdict === MISSING) report.missingBlobs.push({ assetId: asset.id, key: asset.blob_key });
       else report.damagedBlobs.push({ assetId: asset.id, key: asset.blob_key, problem: verdict });
@@ -259,7 +263,13 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
     if (!options.repair) return;
     for (const mismatch of report.refCountMismatches) {
       // Recounted under the copy's lock: the bytes go only if no asset holds them then.
-      if (await deps.copies.recount(mismatch.key, nowIso(() => now))) await blobs.delete(mismatch.key);
+      if (
+        await deps.copies.recount(
+          mismatch.key,
+          nowIso(() => now),
+        )
+      )
+        await blobs.delete(mismatch.key);
     }
   });
   report.usageMismatches = await step('counting stored bytes', () => orgs.recount());
