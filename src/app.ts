@@ -486,7 +486,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           parts: services.uploadParts,
           renditions: services.renditionRepository,
         },
-        options,
+        { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options },
       ),
     jobs,
     async close({ jobDeadlineMs }: { jobDeadlineMs?: number } = {}) {
