@@ -5,7 +5,7 @@ import type { BlobRepository, RefCountMismatch } from '../db/blob-repository.js'
 import { nowIso } from '../db/database.js';
 import type { OrgRepository } from '../db/org-repository.js';
 import type { UploadPartRepository } from '../db/upload-part-repository.js';
-import type { RenditionRepository } from '../db/rendition-repository.js';
+import type { RenditionKey, RenditionRepository } from '../db/rendition-repository.js';
 import type { AssetRow } from '../db/types.js';
 import { blobKeysOf } from './asset-metadata.js';
 
@@ -125,7 +125,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
     }
   }
 
-  const lostRenditions: { assetId: string; variant: string }[] = [];
+  const lostRenditions: RenditionKey[] = [];
   for (let after: { assetId: string; variant: string } | null = null; ;) {
     const page = await deps.renditions.pageAll(after, 500);
     if (page.length === 0) break;
@@ -135,7 +135,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       owned.add(rendition.blob_key);
       if (await blobs.head(rendition.blob_key)) continue;
       report.missingRenditions.push({ assetId: rendition.asset_id, key: rendition.blob_key });
-      lostRenditions.push({ assetId: rendition.asset_id, variant: rendition.variant });
+      lostRenditions.push(rendition);
     }
   }
   // A counted copy owns its bytes until the count is repaired (a copy no asset holds goes then).
@@ -163,7 +163,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       if (released) await blobs.delete(asset.blob_key!);
     }
     for (const key of orphans) await blobs.delete(key);
-    for (const lost of lostRenditions) await deps.renditions.forget(lost.assetId, lost.variant);
+    for (const lost of lostRenditions) await deps.renditions.remove([lost]);
   }
   report.refCountMismatches = await deps.copies.mismatches();
   if (options.repair) {
