@@ -160,7 +160,13 @@ export class RenditionService {
     }
     const { widths } = this.deps;
     let width = params.w ? snap(Math.ceil(params.w * params.dpr), widths) : null;
-    let height = params.h ? snap(Math.ceil(params.h * params.dpr), widths) : null;
+    // A box asked with both sides snaps as one: its width to the allowed sizes, its height
+    // from the asked ratio, so a crop keeps the shape it was asked in.
+    let height = params.h
+      ? params.w
+        ? Math.max(1, Math.round((width! * params.h) / params.w))
+        : snap(Math.ceil(params.h * params.dpr), widths)
+      : null;
     // Never past the original: a box larger than it shrinks, keeping its shape.
     const shrink = Math.min(1, width ? asset.width / width : 1, height ? asset.height / height : 1);
     if (shrink < 1) {
