@@ -180,4 +180,34 @@ forEachDialect(() => {
       await served.arrayBuffer();
     });
   });
+  test('least recently used, not least recently made: a rendition served again outlives a younger one', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const app = await createTestApp({ SWEEP_INTERVAL: '0', RENDITION_MAX_PER_ASSET: '2' }, { clock: () => now });
+    const server = await listen(app.handler);
+    try {
+      const asset = await app.services.assets.upload(
+        { orgId: 'acme', mode: 'live' },
+        { stream: Readable.from([await photo('#804060')]), filename: 'lru.jpg' },
+      );
+      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
+      await processed(app, id);
+      const fetchAt = async (minutes: number, w: number) => {
+        now += minutes * 60_000;
+        const response = await fetch(`${server.url}/download/${id}?w=${w}&format=webp`, { headers: app.authHeaders });
+        assert.equal(response.status, 200);
+        await response.arrayBuffer();
+      };
+      await fetchAt(0, 64); // A
+      await fetchAt(2, 128); // B
+      await fetchAt(2, 64); // A served again: now the more recently used
+      await fetchAt(2, 256); // C: past the cap of 2, one goes
+      const widths = (await app.db.selectFrom('renditions').select('width').where('asset_id', '=', asset.id).execute())
+        .map((row) => row.width)
+        .sort((a, b) => a - b);
+      assert.deepEqual(widths, [64, 256], 'B, used least recently, was evicted');
+    } finally {
+      await server.close();
+      await app.dispose();
+    }
+  });
 });
