@@ -28,6 +28,7 @@ import { OrgRepository } from './db/org-repository.js';
 import { UploadPartRepository } from './db/upload-part-repository.js';
 import { ResumableUploadService } from './services/resumable-uploads.js';
 import { RenditionService } from './services/renditions.js';
+import { RenditionCache } from './services/rendition-cache.js';
 import { BlobRepository } from './db/blob-repository.js';
 import { RenditionRepository } from './db/rendition-repository.js';
 import { createDownloadRoute, createSignedDownloadRoute } from './http/download-route.js';
@@ -260,6 +261,19 @@ async function createServices(
       renditions: renditionRepository,
       blobs,
       pool: extractPool,
+      cache: new RenditionCache({
+        renditions: renditionRepository,
+        blobs,
+        maxBytes: config.renditionCacheMax,
+        maxPerAsset: config.renditionMaxPerAsset,
+        anonymous:
+          config.renditionAnonRate === 0
+            ? null
+            : redis
+              ? new RedisRateLimiter(redis.commands, config.renditionAnonRate, 'assetgate:rendition-rate:')
+              : new MemoryRateLimiter(config.renditionAnonRate, clock),
+        clock,
+      }),
       widths: config.imageWidths,
       queueLimit: config.renditionQueue,
       maxImagePixels: config.maxImagePixels,
