@@ -21,6 +21,7 @@ import { encodeGlobalId } from '../global-id.js';
 import type { UploadVerb } from '../services/asset-access.js';
 import type { ResumableUploadService } from '../services/resumable-uploads.js';
 import type { UploadSlots } from '../services/upload-slots.js';
+import { answering } from './router.js';
 
 const TUS_VERSION = '1.0.0';
 const EXTENSIONS = ['creation', 'creation-with-upload', 'termination', 'expiration', 'checksum'];
@@ -250,28 +251,31 @@ export function createTus(deps: TusDeps) {
 
   return {
     /** `/tus/` and `/tus/<id>` with an API key that may write. */
-    async route(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
-      if (!speaksTus(req, res)) return;
-      if (req.method === 'OPTIONS') return forward(req, res, {});
-      const principal = await deps.authenticate(req);
-      if (!principal) throw new UnauthenticatedError();
-      if (!principal.scopes.has('write:assets')) throw new ForbiddenError('Uploading needs the write:assets scope.');
-      const grant: Grant = { principal, keyId: principal.keyId };
-      const id = rest.replace(/\/$/, '');
-      if (id === '') {
-        if (req.method === 'POST') return forward(req, res, grant);
-        return answer(res, 405, { Allow: 'POST, OPTIONS' });
-      }
-      const verb = VERBS[req.method ?? ''];
-      if (!verb) return answer(res, 405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' });
-      // Every verb asks the access rule: another org's upload, or a finished one to end, is 404.
-      const upload = await deps.uploads.find(principal, id, verb);
-      grant.uploadId = upload.id;
-      if (verb !== 'terminate') return forward(req, res, grant);
-      if (busy.has(upload.id)) return answer(res, 423, {}, 'A request is writing to this upload.\n');
-      await deps.uploads.terminate(principal, upload.id);
-      return answer(res, 204);
-    },
+    route: answering(
+      ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'],
+      async (req: IncomingMessage, res: ServerResponse, rest: string) => {
+        if (!speaksTus(req, res)) return;
+        if (req.method === 'OPTIONS') return forward(req, res, {});
+        const principal = await deps.authenticate(req);
+        if (!principal) throw new UnauthenticatedError();
+        if (!principal.scopes.has('write:assets')) throw new ForbiddenError('Uploading needs the write:assets scope.');
+        const grant: Grant = { principal, keyId: principal.keyId };
+        const id = rest.replace(/\/$/, '');
+        if (id === '') {
+          if (req.method === 'POST') return forward(req, res, grant);
+          return answer(res, 405, { Allow: 'POST, OPTIONS' });
+        }
+        const verb = VERBS[req.method ?? ''];
+        if (!verb) return answer(res, 405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' });
+        // Every verb asks the access rule: another org's upload, or a finished one to end, is 404.
+        const upload = await deps.uploads.find(principal, id, verb);
+        grant.uploadId = upload.id;
+        if (verb !== 'terminate') return forward(req, res, grant);
+        if (busy.has(upload.id)) return answer(res, 423, {}, 'A request is writing to this upload.\n');
+        await deps.uploads.terminate(principal, upload.id);
+        return answer(res, 204);
+      },
+    ),
 
     /** tus HEAD and PATCH on a signed upload URL: resumable without a key. */
     async resume(
