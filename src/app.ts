@@ -32,7 +32,7 @@ import { RenditionCache } from './services/rendition-cache.js';
 import { BlobRepository } from './db/blob-repository.js';
 import { RenditionRepository } from './db/rendition-repository.js';
 import { createDownloadRoute, createSignedDownloadRoute } from './http/download-route.js';
-import { createRouter, type ExactRoute } from './http/router.js';
+import { answering, createRouter, type ExactRoute, type RouteTable } from './http/router.js';
 import { createUploadRoute } from './http/upload-route.js';
 import { createTus } from './http/tus-route.js';
 import { useAuthentication } from './http/use-authentication.js';
@@ -91,6 +91,8 @@ export interface App {
   routes: string[];
   /** Exact paths answered outside GraphQL: health, metrics, the asset browser. */
   pages: string[];
+  /** The route table: every path and prefix answered (`/graphql` too), with the methods each answers. */
+  table: RouteTable;
   /** Housekeeping, run every SWEEP_INTERVAL; callable directly. */
   sweeper: Sweeper;
   logger: Logger;
@@ -417,11 +419,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     '/tus/': tus.route,
   };
   const exact: Record<string, ExactRoute> = {
-    '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
-    '/readyz': async (_req, res) => {
+    '/healthz': answering(['GET', 'HEAD'], (_req, res) => sendJson(res, 200, { ok: true })),
+    '/readyz': answering(['GET', 'HEAD'], async (_req, res) => {
       const checks = await readiness({ db, blobs, shuttingDown: () => shuttingDown });
       sendJson(res, checks.ok ? 200 : 503, checks);
-    },
+    }),
     '/metrics': createMetricsRoute(metrics, config.metricsToken),
     ...createBrowserRoutes(config.publicUrl),
   };
@@ -489,6 +491,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     blobs,
     routes: Object.keys(routes),
     pages: Object.keys(exact),
+    table: handler.table,
     sweeper,
     fsck: (options) =>
       fsck(

@@ -361,14 +361,20 @@ export class AssetRepository {
     });
   }
 
-  /** Deletes the row (tags cascade) and returns it, or `undefined` when there was none. */
-  async delete(tenant: Tenant, id: string, alongside?: Alongside): Promise<AssetRow | undefined> {
+  /** Deletes the row (tags cascade; only while in `status` when given) and returns it, or `undefined` when there was none. */
+  async delete(
+    tenant: Tenant,
+    id: string,
+    alongside?: Alongside,
+    status?: AssetRow['status'],
+  ): Promise<AssetRow | undefined> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
         .deleteFrom('assets')
         .where('id', '=', id)
         .where('org_id', '=', tenant.orgId)
         .where('mode', '=', tenant.mode)
+        .$if(status !== undefined, (q) => q.where('status', '=', status!))
         .returningAll()
         .executeTakeFirst();
       if (row) await alongside?.(trx, row);

@@ -10,7 +10,7 @@ import type { AssetAccess } from '../services/asset-access.js';
 import type { DownloadUrlService } from '../services/download-urls.js';
 import { parseRendition, type RenditionParams, type RenditionService, versionOf } from '../services/renditions.js';
 import { annotate } from './observe.js';
-import { allowOnlyGetAndHead } from './respond.js';
+import { answering } from './router.js';
 import { serveBlob } from './serve-blob.js';
 
 export interface DownloadRouteDeps {
@@ -116,8 +116,7 @@ async function sendAsset(
  * anything not public.
  */
 export function createDownloadRoute(deps: DownloadRouteDeps) {
-  return async (req: IncomingMessage, res: ServerResponse, globalId: string): Promise<void> => {
-    if (!allowOnlyGetAndHead(req, res)) return;
+  return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, globalId: string) => {
     const principal = await deps.authenticate(req);
     const { typename, id } = decodeGlobalId(globalId);
     if (typename !== 'Asset') throw new NotFoundError();
@@ -134,7 +133,7 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     if (rendition) await sendRendition(req, res, deps, asset, rendition, { cacheControl, client });
     else if (thumbnail) await sendThumbnail(req, res, deps, asset, thumbnail, cacheControl);
     else await sendAsset(req, res, deps, asset, { cacheControl });
-  };
+  });
 }
 
 /**
@@ -145,8 +144,7 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
 export function createSignedDownloadRoute(
   deps: Pick<DownloadRouteDeps, 'assets' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
 ) {
-  return async (req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> => {
-    if (!allowOnlyGetAndHead(req, res)) return;
+  return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, rest: string) => {
     const rendition = parseRendition(new URL(req.url ?? '/', 'http://localhost').searchParams);
     const { asset, claims } = await deps.urls.open(rest.split('/')[0]);
     annotate(req, { org: asset.org_id, keyId: claims.keyId });
@@ -163,5 +161,5 @@ export function createSignedDownloadRoute(
     const client = req.socket.remoteAddress ?? 'unknown';
     if (rendition) await sendRendition(req, res, deps, asset, rendition, { ...options, client });
     else await sendAsset(req, res, deps, asset, options);
-  };
+  });
 }

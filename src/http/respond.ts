@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { type AppError, httpStatusOf } from '../errors.js';
 
 /** Answers a plain HTTP route's failure as JSON with the contract's code, unless headers are gone. */
@@ -17,13 +17,4 @@ export function sendError(res: ServerResponse, error: AppError): void {
   for (const name of ['Content-Disposition', 'ETag', 'Content-Range', 'Accept-Ranges', 'Cache-Control'])
     res.removeHeader(name);
   res.end(body);
-}
-
-/** Answers 405 with `Allow: GET, HEAD` to any other method; true when the request may go on. */
-export function allowOnlyGetAndHead(req: IncomingMessage, res: ServerResponse): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return true;
-  res.setHeader('Allow', 'GET, HEAD');
-  res.statusCode = 405;
-  res.end();
-  return false;
 }
