@@ -302,10 +302,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (redis && !(await redis.ready(5000))) logError(new Error('Redis is not reachable yet; starting without it'));
   const services = await createServices(config, db, blobs, redis, clock, logError, overrides.webhooks);
   const { apiKeys, assetRepository } = services;
-  const metrics = createMetrics({
-    jobCounts: () => services.jobRepository.countByStatus(),
-    renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
-  });
+  const metrics = createMetrics(
+    {
+      jobCounts: () => services.jobRepository.countByStatus(),
+      renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
+    },
+    { maxOperations: config.metricsMaxOperations },
+  );
   services.processing.onFailure(() => metrics.extractionFailed());
   let shuttingDown = false;
 

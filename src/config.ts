@@ -112,6 +112,11 @@ export interface Config {
   logFormat: 'json' | 'pretty';
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
+  /**
+   * GraphQL operation names `/metrics` labels by name: a name counts once a key's request
+   * under it succeeded; past this many, and for every other name, the label is `other`. @default 200
+   */
+  metricsMaxOperations: number;
   /** Seconds a shutdown waits for requests and jobs under way. @default 30 */
   shutdownTimeout: number;
 }
@@ -177,6 +182,7 @@ export const CONFIG_VARIABLES = [
   'LOG_LEVEL',
   'LOG_FORMAT',
   'METRICS_TOKEN',
+  'METRICS_MAX_OPERATIONS',
   'SHUTDOWN_TIMEOUT',
 ] as const;
 
@@ -356,6 +362,7 @@ function operations(env: Env) {
     logLevel: level as LogLevel,
     logFormat: format as 'json' | 'pretty',
     metricsToken: token,
+    metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
   };
 }
