@@ -106,8 +106,6 @@ export interface App {
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
 const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000];
-/** A webhook whose deliveries failed this many times in a row is disabled. */
-const WEBHOOK_DISABLE_AFTER = 25;
 
 /** The use cases, wired to their repositories and stores. */
 async function createServices(
@@ -117,6 +115,7 @@ async function createServices(
   redis: SharedRedis | null,
   clock: () => number,
   logError: (error: unknown) => void,
+  logger: Logger,
   webhookOptions: AppOverrides['webhooks'] = {},
 ): Promise<Services> {
   const assetRepository = new AssetRepository(db);
@@ -145,7 +144,12 @@ async function createServices(
       idleTimeoutMs: config.importIdleTimeout * 1000,
     },
     retryDelaysMs: webhookOptions.retryDelaysMs ?? WEBHOOK_RETRY_DELAYS_MS,
-    disableAfter: webhookOptions.disableAfter ?? WEBHOOK_DISABLE_AFTER,
+    disableAfter: webhookOptions.disableAfter ?? config.webhookDisableAfter,
+    timeoutMs: config.webhookTimeout * 1000,
+    concurrency: config.webhookConcurrency,
+    perEndpoint: config.webhookEndpointConcurrency,
+    onDisabled: (hook, error) =>
+      logger.warn({ webhookId: hook.id, org: hook.org_id, mode: hook.mode, lastError: error }, 'webhook disabled'),
     clock,
     logError,
   });
@@ -300,7 +304,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Serve once Redis answers; if it does not within 5 s, serve anyway: requests that need it fail
   // with a clear error until it does (and the log says why).
   if (redis && !(await redis.ready(5000))) logError(new Error('Redis is not reachable yet; starting without it'));
-  const services = await createServices(config, db, blobs, redis, clock, logError, overrides.webhooks);
+  const services = await createServices(config, db, blobs, redis, clock, logError, logger, overrides.webhooks);
   const { apiKeys, assetRepository } = services;
   const metrics = createMetrics(
     {
