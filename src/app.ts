@@ -100,8 +100,11 @@ export interface App {
   fsck(options?: FsckOptions): Promise<FsckReport>;
   /** Background jobs of this process; null when it runs none. */
   jobs: JobRunner | null;
-  /** Stops everything; running jobs get `jobDeadlineMs` to finish, then their leases go back to the queue. */
-  close(options?: { jobDeadlineMs?: number }): Promise<void>;
+  /**
+   * Stops everything; running jobs and webhook attempts get `jobDeadlineMs` to finish, then
+   * their leases go back to the queue. The stores close once `requestsDone` too.
+   */
+  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void> }): Promise<void>;
 }
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
@@ -424,6 +427,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     routes,
     log: logError,
     observe: createRequestObserver({ logger, metrics }),
+    draining: () => shuttingDown,
   });
 
   const runJobs = overrides.runJobs ?? config.jobConcurrency > 0;
@@ -496,12 +500,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         options,
       ),
     jobs,
-    async close({ jobDeadlineMs }: { jobDeadlineMs?: number } = {}) {
+    async close({ jobDeadlineMs, requestsDone }: { jobDeadlineMs?: number; requestsDone?: Promise<void> } = {}) {
       shuttingDown = true;
       clearInterval(sweepTimer);
       await sweeping;
-      await jobs?.stop(jobDeadlineMs);
-      await services.webhooks.stop();
+      // Jobs and webhook attempts share the deadline; what is still under way then goes back to be retried.
+      await Promise.all([jobs?.stop(jobDeadlineMs), services.webhooks.stop(jobDeadlineMs), requestsDone]);
       await services.processing.close();
       await yoga.dispose();
       await blobs.close();

@@ -291,7 +291,7 @@ describe('operations: metrics and readiness', () => {
 });
 
 describe('operations: shutdown of the server process', () => {
-  test('SIGTERM: no new connection is taken, an upload under way finishes and is kept, the process exits 0', async () => {
+  test('SIGTERM: /readyz and new requests answer 503 while draining, an upload under way finishes and is kept, the process exits 0', async () => {
     const data = tempDir('assetgate-shutdown-');
     let server = await startServer(data.dir, { env: { RATE_LIMIT: '0', SHUTDOWN_TIMEOUT: '20s' } });
     try {
@@ -323,7 +323,18 @@ describe('operations: shutdown of the server process', () => {
         () => Promise.resolve(server.output()),
         (out) => out.includes('shutting down'),
       );
-      await assert.rejects(fetch(`${server.url}/healthz`), 'no new connection is taken');
+      // Still accepting, but answering 503: a balancer sees the drain instead of refused connections.
+      const readyz = await fetch(`${server.url}/readyz`);
+      assert.equal(readyz.status, 503);
+      assert.equal(((await readyz.json()) as any).shuttingDown, true);
+      const refused = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ query: '{ viewer { org } }' }),
+      });
+      assert.equal(refused.status, 503, 'no new work is taken');
+      assert.equal(refused.headers.get('connection'), 'close');
+      assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
       upload.write(Buffer.alloc(100_000, 1));
       await new Promise((r) => setTimeout(r, 200));
       upload.end(Buffer.alloc(100_000, 1));

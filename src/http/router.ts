@@ -30,10 +30,23 @@ export function createRouter(options: {
   routes: Record<string, Route>;
   log: (error: unknown) => void;
   observe?: (req: IncomingMessage, res: ServerResponse, route: string) => void;
+  /** True while the gateway drains: new requests get 503 and `Connection: close`, probes excepted. */
+  draining?: () => boolean;
 }): RequestListener {
-  const { graphql, exact, routes, log, observe } = options;
+  const { graphql, exact, routes, log, observe, draining } = options;
   const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
+    if (draining?.()) {
+      res.setHeader('Connection', 'close');
+      if (path !== '/readyz' && path !== '/healthz') {
+        observe?.(req, res, 'draining');
+        res.statusCode = 503;
+        res.setHeader('Content-Type', 'application/json');
+        res.setHeader('Retry-After', '1');
+        res.end('{"error":{"code":"SERVICE_UNAVAILABLE","message":"This gateway is shutting down."}}');
+        return;
+      }
+    }
     if (path === '/graphql' || path.startsWith('/graphql/')) {
       observe?.(req, res, '/graphql');
       await graphql(req, res);
