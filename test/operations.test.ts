@@ -380,7 +380,8 @@ describe('operations: shutdown of the server process', () => {
       server.child.kill('SIGTERM');
       assert.equal(await exited, 0, server.output());
       const took = Date.now() - started;
-      assert.ok(took >= 900 && took < 10_000, `exited after ${took} ms`);
+      // Held until the drain ends (the timeout less its margin for the final closes, a fifth of 1 s), not cut at once.
+      assert.ok(took >= 700 && took < 10_000, `exited after ${took} ms`);
       hanging.destroy();
     } finally {
       server.child.kill('SIGKILL');
