@@ -41,6 +41,7 @@ import { createMaskError, useErrorCodes } from './http/use-error-codes.js';
 import { useGraphQLUpload } from './http/use-graphql-upload.js';
 import { createSweeper, type Sweeper } from './jobs/sweeper.js';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { annotate, createRequestObserver } from './http/observe.js';
@@ -180,6 +181,7 @@ async function createServices(
     threads: Math.max(1, config.jobConcurrency),
     timeoutMs: config.extractTimeout * 1000,
     memoryMb: config.extractMemoryMb,
+    idleTimeoutMs: config.extractIdleTimeout * 1000,
   });
   const uploadUrls = new UploadUrlService({
     assets: assetRepository,
@@ -293,7 +295,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const logError = overrides.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
   const clock = overrides.clock ?? Date.now;
-  const db = overrides.db ?? createDatabase({ url: config.databaseUrl, onBackgroundError: logError });
+  const db =
+    overrides.db ??
+    createDatabase({
+      url: config.databaseUrl,
+      onBackgroundError: logError,
+      cacheSize: config.sqliteCacheSize,
+    });
   const blobs = overrides.blobs ?? createBlobStore(config.blobStore, config.dataDir, config.s3);
   await migrateOrThrow(db);
   const redis = config.redisUrl ? createSharedRedis(config.redisUrl, logError) : null;
@@ -411,13 +419,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     '/metrics': createMetricsRoute(metrics, config.metricsToken),
     ...createBrowserRoutes(config.publicUrl),
   };
-  const handler = createRouter({
+  const router = createRouter({
     graphql: yoga as unknown as RequestListener,
     exact,
     routes,
     log: logError,
     observe: createRequestObserver({ logger, metrics }),
   });
+  const idleGc = createIdleGc({ quietMs: config.idleGcDelay * 1000 });
+  const handler: RequestListener = (req, res) => {
+    idleGc.track(res);
+    return router(req, res);
+  };
 
   const runJobs = overrides.runJobs ?? config.jobConcurrency > 0;
   const jobs = runJobs
@@ -492,6 +505,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     async close({ jobDeadlineMs }: { jobDeadlineMs?: number } = {}) {
       shuttingDown = true;
       clearInterval(sweepTimer);
+      idleGc.stop();
       await sweeping;
       await jobs?.stop(jobDeadlineMs);
       await services.webhooks.stop();
