@@ -53,6 +53,10 @@ test('SQLITE_CACHE_SIZE is the page cache of the serving connection', async () =
     const { rows } = await sql<{ cache_size: number }>`pragma cache_size`.execute(app.db);
     // Negative: KiB. better-sqlite3's own default is -16000.
     assert.deepEqual(rows, [{ cache_size: -3072 }]);
+    // GraphiQL's bundle, no longer loaded at start, is there on the first visit.
+    const page = await app.yoga.fetch('http://assets.test/graphql', { headers: { accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /assetgate GraphiQL[\s\S]*YogaGraphiQL/);
   } finally {
     await app.close();
   }
