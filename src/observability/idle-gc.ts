@@ -21,7 +21,7 @@ export interface IdleGcOptions {
 
 /** What `createIdleGc` returns: `track` every request. */
 export interface IdleGc {
-  /** Marks activity until `response` closes: a collection follows the next quiet period. */
+  /** Marks activity when a request begins and when its `response` closes. */
   track(response: { once(event: 'close', listener: () => void): unknown }): void;
   /** Collections run so far. */
   readonly collections: number;
@@ -45,19 +45,20 @@ export function fullCollection(): () => void {
 
 /**
  * Collects once per quiet period that follows activity: between `quietMs` and twice that
- * after the last request ended, never while one is under way (a long upload or download).
- * A request costs a counter and a listener; the check is one timer.
+ * after the last request began or ended. A request still open then (a long upload, a
+ * subscription stream) does not hold the collection off: it costs such a request one pause
+ * of tens of milliseconds, where waiting for it would leave a gateway that always has a
+ * stream open with its garbage for good. A request costs a listener; the check is one timer.
  */
 export function createIdleGc({ quietMs, collect }: IdleGcOptions): IdleGc {
   let collections = 0;
   if (quietMs <= 0) return { track() {}, collections, stop() {} };
   const run = collect ?? fullCollection();
-  // Activity since the last collection, within the current period, and under way.
+  // Activity since the last collection, and within the current period.
   let owed = false;
   let recent = false;
-  let inFlight = 0;
   const timer = setInterval(() => {
-    if (recent || inFlight > 0) {
+    if (recent) {
       recent = false;
       return;
     }
@@ -69,9 +70,9 @@ export function createIdleGc({ quietMs, collect }: IdleGcOptions): IdleGc {
   return {
     track(response) {
       owed = true;
-      inFlight += 1;
+      recent = true;
       response.once('close', () => {
-        inFlight -= 1;
+        owed = true;
         recent = true;
       });
     },
