@@ -56,6 +56,9 @@ if (!deploy) {
   process.exit(2);
 }
 
+/** How long the uploads took to be processed; null: not within the wait. */
+const settledText = (ms: number | null) => (ms === null ? 'not yet (2 min waited)' : `${(ms / 1000).toFixed(0)} s`);
+
 interface Sample {
   seconds: number;
   phase: string;
@@ -74,12 +77,13 @@ const sample = async () => {
   // Progress on stderr; the table comes at the end.
   console.error(`${taken.seconds} s ${taken.phase}: ${taken.rssMiB.toFixed(0)} MiB`);
 };
+let timer: NodeJS.Timeout | undefined;
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 try {
   const load = await createLoad(target, { clients: CLIENTS, largeMiB: 64, work });
   await wait(1000);
   await sample();
-  const timer = setInterval(() => void sample(), SAMPLE_MS);
+  timer = setInterval(() => sample().catch((error) => console.error('sample:', error)), SAMPLE_MS);
   const loadMs = minutes * 60_000;
   const warmupMs = loadMs / 5;
   phase = 'warm-up';
@@ -122,7 +126,7 @@ try {
   const fmt = (n: number) => n.toFixed(0);
   const summary = [
     `${CLIENTS} clients, ${minutes} min of load (${mode}): ${stats.errors} errors${stats.errors ? ` (last: ${stats.lastError})` : ''}; ` +
-      `uploads processed ${(settledWarmup / 1000).toFixed(0)} s after the warm-up, ${(settledLoad / 1000).toFixed(0)} s after the load`,
+      `uploads processed ${settledText(settledWarmup)} after the warm-up, ${settledText(settledLoad)} after the load`,
     `RSS before any load ${fmt(samples[0].rssMiB)} MiB; quiet after the warm-up ${fmt(warm.rssMiB)} MiB; ` +
       `peak ${fmt(Math.max(...samples.map((s) => s.rssMiB)))} MiB; at the end of the load ${fmt(loadEnd.rssMiB)} MiB; ` +
       `quiet after it ${fmt(end.rssMiB)} MiB`,
@@ -157,7 +161,10 @@ try {
           ]),
         ),
         errors: stats.errors,
-        settledSeconds: { afterWarmup: settledWarmup / 1000, afterLoad: settledLoad / 1000 },
+        settledSeconds: {
+          afterWarmup: settledWarmup === null ? null : settledWarmup / 1000,
+          afterLoad: settledLoad === null ? null : settledLoad / 1000,
+        },
       },
       null,
       2,
@@ -165,6 +172,7 @@ try {
   );
   if (stats.errors > 0 || !steadyOk || !returnsOk) process.exitCode = 1;
 } finally {
+  clearInterval(timer);
   await target.stop();
   await rm(work, { recursive: true, force: true });
 }
