@@ -32,7 +32,9 @@ test('every locked dependency supports every Node the product names in engines (
   const unsupported = Object.entries(lock.packages)
     .filter(([name, entry]) => name !== '' && entry.engines?.node && installsHere(entry))
     .filter(([, entry]) => !semver.subset(ours, entry.engines!.node!))
-    .map(([name, entry]) => `${name.replace(/^.*node_modules\//, '')}@${entry.version} wants node ${entry.engines!.node}`);
+    .map(
+      ([name, entry]) => `${name.replace(/^.*node_modules\//, '')}@${entry.version} wants node ${entry.engines!.node}`,
+    );
   assert.deepEqual(unsupported, []);
 });
 
