@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -89,4 +89,28 @@ test("the README's TypeScript block runs unchanged in an app outside the reposit
     env: { ...process.env, ASSETGATE_URL: server.url, ASSETGATE_KEY: server.key },
   });
   assert.notEqual(stdout.trim(), '', 'it prints what it did');
+});
+
+test('the codegen example generates its typed query from the packed schema and compiles with tsc', async () => {
+  const example = path.join(folder.dir, 'codegen-app');
+  cpSync(path.join(ROOT, 'examples/codegen-app'), example, {
+    recursive: true,
+    filter: (source) => !/[/\\](node_modules|dist|gql)$/.test(source),
+  });
+  mkdirSync(path.join(example, 'node_modules'));
+  symlinkSync(path.join(app, 'node_modules/assetgate'), path.join(example, 'node_modules/assetgate'));
+  // Its other dependencies are the ones this repository develops with.
+  for (const dependency of ['graphql', '@graphql-codegen', '@graphql-typed-document-node', '@types']) {
+    symlinkSync(path.join(ROOT, 'node_modules', dependency), path.join(example, 'node_modules', dependency));
+  }
+  await run(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/@graphql-codegen/cli/cjs/bin.js'), '--config', 'codegen.ts'],
+    {
+      cwd: example,
+    },
+  );
+  const generated = readFileSync(path.join(example, 'src/gql/graphql.ts'), 'utf8');
+  assert.match(generated, /export type RecentAssetsQuery = /);
+  await run(process.execPath, [TSC, '-p', 'tsconfig.json', '--noEmit'], { cwd: example });
 });
