@@ -44,6 +44,7 @@ import { createSweeper, type Sweeper } from './jobs/sweeper.js';
 import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createBacklog } from './jobs/backlog.js';
 import { annotate, createRequestObserver } from './http/observe.js';
 import { createBrowserRoutes } from './http/browser-route.js';
 import { createGraphiQLPage } from './http/graphiql-page.js';
@@ -214,6 +215,7 @@ async function createServices(
     queue,
     events,
     jobRepository,
+    backlog: createBacklog(jobRepository, clock),
     processing: new ProcessingService({
       assets: assetRepository,
       blobs,
@@ -336,6 +338,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const metrics = createMetrics(
     {
       jobCounts: () => services.jobRepository.countByStatus(),
+      backlog: () => services.backlog(),
       renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
     },
     { maxOperations: config.metricsMaxOperations },
@@ -436,7 +439,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const exact: Record<string, ExactRoute> = {
     '/healthz': answering(['GET', 'HEAD'], (_req, res) => sendJson(res, 200, { ok: true })),
     '/readyz': answering(['GET', 'HEAD'], async (_req, res) => {
-      const checks = await readiness({ db, blobs, shuttingDown: () => shuttingDown });
+      const checks = await readiness({ db, blobs, backlog: services.backlog, shuttingDown: () => shuttingDown });
       sendJson(res, checks.ok ? 200 : 503, checks);
     }),
     '/metrics': createMetricsRoute(metrics, config.metricsToken),

@@ -22,6 +22,7 @@ import type { OrgRepository } from '../db/org-repository.js';
 import type { RateLimiter } from '../services/rate-limiter.js';
 import type { UploadSlots } from '../services/upload-slots.js';
 import type { JobQueue } from '../jobs/job-queue.js';
+import type { Backlog } from '../jobs/backlog.js';
 import type { AssetEvents } from '../services/asset-events.js';
 import type { ProcessingService } from '../services/processing.js';
 import type { UrlImportService } from '../services/url-import.js';
@@ -39,6 +40,8 @@ export interface Services {
   queue: JobQueue;
   events: AssetEvents;
   jobRepository: JobRepository;
+  /** How far behind processing is, for every org or one tenant. */
+  backlog: Backlog;
   orgs: OrgRepository;
   rateLimiter: RateLimiter;
   uploadSlots: UploadSlots;
