@@ -28,9 +28,8 @@ export function createGraphiQLPage(options: GraphiQLOptions) {
 }
 
 async function build(options: GraphiQLOptions): Promise<{ html: string; policy: string }> {
-  const { css, editorWorkerService, favicon, graphqlWorker, js, jsonWorker } = await import(
-    '@graphql-yoga/render-graphiql/graphiql'
-  );
+  const { css, editorWorkerService, favicon, graphqlWorker, js, jsonWorker } =
+    await import('@graphql-yoga/render-graphiql/graphiql');
   const script = `
 const blob = (code) => URL.createObjectURL(new Blob([code], { type: 'application/javascript' }));
 const workers = {
