@@ -45,6 +45,7 @@ import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createBacklog } from './jobs/backlog.js';
+import { surfaceOf } from './http/roles.js';
 import { annotate, createRequestObserver } from './http/observe.js';
 import { createBrowserRoutes } from './http/browser-route.js';
 import { createGraphiQLPage } from './http/graphiql-page.js';
@@ -445,10 +446,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     '/metrics': createMetricsRoute(metrics, config.metricsToken),
     ...createBrowserRoutes(config.publicUrl),
   };
+  const served = surfaceOf(config.role, { graphql: yoga as unknown as RequestListener, exact, routes });
   const router = createRouter({
-    graphql: yoga as unknown as RequestListener,
-    exact,
-    routes,
+    ...served,
     log: logError,
     observe: createRequestObserver({ logger, metrics }),
     draining: () => shuttingDown,
@@ -459,6 +459,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     return router(req, res);
   };
 
+  if (config.role === 'api')
+    logger.info(
+      { role: config.role, jobConcurrency: 0 },
+      'ROLE=api: no background jobs, webhook deliveries or sweeps here (JOB_CONCURRENCY is forced to 0); ROLE=worker processes run them',
+    );
   const runJobs = overrides.runJobs ?? config.jobConcurrency > 0;
   const jobs = runJobs
     ? createJobRunner({
@@ -499,8 +504,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const sweep = () => {
     sweeping = sweeper.sweep({ deep: sweeps++ % 60 === 0 }).catch(logError);
   };
-  if (config.sweepInterval > 0) sweep();
-  const sweepTimer = config.sweepInterval > 0 ? setInterval(sweep, config.sweepInterval * 1000).unref() : undefined;
+  // Housekeeping is background work: an API-only process leaves it to the workers.
+  const sweepEvery = config.role === 'api' ? 0 : config.sweepInterval;
+  if (sweepEvery > 0) sweep();
+  const sweepTimer = sweepEvery > 0 ? setInterval(sweep, sweepEvery * 1000).unref() : undefined;
 
   return {
     handler,
@@ -513,8 +520,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     db,
     blobs,
-    routes: Object.keys(routes),
-    pages: Object.keys(exact),
+    routes: Object.keys(served.routes),
+    pages: Object.keys(served.exact),
     table: router.table,
     sweeper,
     fsck: (options) =>
