@@ -18,18 +18,11 @@ import { loadSigningSecret } from './auth/signing-secret.js';
 import { UrlSigner } from './auth/url-signer.js';
 import { type BlobStore, createBlobStore } from './blob/index.js';
 import type { Config } from './config.js';
-import { ApiKeyRepository } from './db/api-key-repository.js';
-import { AssetRepository } from './db/asset-repository.js';
 import { createDatabase, type Db } from './db/database.js';
-import { DirectoryRepository } from './db/directory-repository.js';
-import { DownloadTokenRepository } from './db/download-token-repository.js';
 import { migrateOrThrow } from './db/migrate.js';
-import { OrgRepository } from './db/org-repository.js';
-import { UploadPartRepository } from './db/upload-part-repository.js';
+import { createRepositories, type UnitOfWork } from './db/repositories.js';
 import { ResumableUploadService } from './services/resumable-uploads.js';
 import { RenditionService } from './services/renditions.js';
-import { BlobRepository } from './db/blob-repository.js';
-import { RenditionRepository } from './db/rendition-repository.js';
 import { createDownloadRoute, createSignedDownloadRoute } from './http/download-route.js';
 import { createRouter, type ExactRoute } from './http/router.js';
 import { createUploadRoute } from './http/upload-route.js';
@@ -50,9 +43,7 @@ import { fsck, type FsckOptions, type FsckReport } from './services/fsck.js';
 import { createExtractPool } from './jobs/extract-pool.js';
 import { createJobQueue } from './jobs/job-queue.js';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from './jobs/job-runner.js';
-import { JobRepository } from './db/job-repository.js';
 import { createAssetEvents } from './services/asset-events.js';
-import { WebhookRepository } from './db/webhook-repository.js';
 import { WebhookService } from './services/webhooks.js';
 import { ProcessingService } from './services/processing.js';
 import { UrlImportService } from './services/url-import.js';
@@ -60,6 +51,7 @@ import type { Context, Services } from './schema/context.js';
 import { buildSchema } from './schema/index.js';
 import { AssetAccess } from './services/asset-access.js';
 import { AssetService } from './services/asset-service.js';
+import { AssetReads } from './services/asset-reads.js';
 import { DirectoryService } from './services/directory-service.js';
 import { DownloadUrlService } from './services/download-urls.js';
 import { UploadUrlService } from './services/upload-urls.js';
@@ -84,6 +76,8 @@ export interface App {
   handler: RequestListener;
   yoga: YogaServerInstance<Record<string, unknown>, Context>;
   services: Services;
+  /** The repositories, for what runs beside the services (jobs, housekeeping) and for tests. */
+  repositories: UnitOfWork;
   db: Db;
   blobs: BlobStore;
   /** Path prefixes of the plain HTTP routes (besides /graphql). */
@@ -109,36 +103,31 @@ const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 
 /** A webhook whose deliveries failed this many times in a row is disabled. */
 const WEBHOOK_DISABLE_AFTER = 25;
 
-/** The use cases, wired to their repositories and stores. */
-async function createServices(
-  config: Config,
-  db: Db,
-  blobs: BlobStore,
-  redis: SharedRedis | null,
-  clock: () => number,
-  logError: (error: unknown) => void,
-  webhookOptions: AppOverrides['webhooks'] = {},
-): Promise<Services> {
-  const assetRepository = new AssetRepository(db);
-  const jobRepository = new JobRepository(db);
-  const queue = createJobQueue(jobRepository, clock);
+/** What the use cases are built on. */
+interface ServiceWiring {
+  repos: UnitOfWork;
+  blobs: BlobStore;
+  redis: SharedRedis | null;
+  clock: () => number;
+  logError: (error: unknown) => void;
+  webhooks?: AppOverrides['webhooks'];
+}
+
+/** The use cases, wired to the repositories and stores. */
+async function createServices(config: Config, wiring: ServiceWiring): Promise<Services> {
+  const { repos, blobs, redis, clock, logError, webhooks: webhookOptions = {} } = wiring;
+  const queue = createJobQueue(clock);
   const events = createAssetEvents(redis?.eventTarget);
-  const directoryRepository = new DirectoryRepository(db);
   const signer = new UrlSigner({
     secret: await loadSigningSecret(config.signingSecret, config.dataDir),
     previous: config.signingSecretPrevious,
     previousUntil: config.signingPreviousUntil,
     clock,
   });
-  const orgs = new OrgRepository(db);
-  const apiKeys = new ApiKeyService(new ApiKeyRepository(db), orgs, clock);
-  const access = new AssetAccess({ assets: assetRepository, principalOfKey: (id) => apiKeys.principalById(id) });
-  const uploadParts = new UploadPartRepository(db);
-  const renditionRepository = new RenditionRepository(db);
-  const copies = new BlobRepository(db);
-  const webhookRepository = new WebhookRepository(db);
+  const apiKeys = new ApiKeyService(repos.apiKeys, repos.orgs, clock);
+  const access = new AssetAccess({ assets: repos.assets, principalOfKey: (id) => apiKeys.principalById(id) });
   const webhooks = new WebhookService({
-    webhooks: webhookRepository,
+    webhooks: repos.webhooks,
     fetch: {
       allow: config.webhookAllow,
       connectTimeoutMs: config.importConnectTimeout * 1000,
@@ -152,14 +141,10 @@ async function createServices(
   // Every lifecycle event is kept and handed to webhooks. The change itself is committed by
   // then: a failure to record it is logged, and does not turn the caller's success into an error.
   events.recordWith((type, asset) => webhooks.record(type, asset).catch(logError));
-  const quota = new QuotaService(orgs, config.orgStorageQuota);
+  const quota = new QuotaService(repos.orgs, config.orgStorageQuota);
   const assets = new AssetService({
-    assets: assetRepository,
-    parts: uploadParts,
-    renditions: renditionRepository,
-    directories: directoryRepository,
+    repos,
     blobs,
-    copies,
     queue,
     events,
     quota,
@@ -182,7 +167,7 @@ async function createServices(
     memoryMb: config.extractMemoryMb,
   });
   const uploadUrls = new UploadUrlService({
-    assets: assetRepository,
+    repos,
     access,
     assetService: assets,
     blobs,
@@ -201,9 +186,8 @@ async function createServices(
     config,
     queue,
     events,
-    jobRepository,
     processing: new ProcessingService({
-      assets: assetRepository,
+      assets: repos.assets,
       blobs,
       pool: extractPool,
       events,
@@ -212,7 +196,7 @@ async function createServices(
       clock,
     }),
     urlImports: new UrlImportService({
-      assets: assetRepository,
+      repos,
       assetService: assets,
       blobs,
       queue,
@@ -226,24 +210,21 @@ async function createServices(
       maxBytes: config.importMaxSize,
       clock,
     }),
-    assetRepository,
-    directoryRepository,
-    uploadParts,
     assets,
+    assetReads: new AssetReads(repos),
     apiKeys,
     access,
-    orgs,
     rateLimiter: redis
       ? new RedisRateLimiter(redis.commands, config.rateLimit)
       : new MemoryRateLimiter(config.rateLimit, clock),
     uploadSlots,
-    directories: new DirectoryService(directoryRepository, clock),
+    directories: new DirectoryService(repos.directories, clock),
     downloadUrls: new DownloadUrlService({
-      assets: assetRepository,
+      assets: repos.assets,
       access,
       blobs,
       direct: config.s3.direct === 'download' || config.s3.direct === 'both',
-      tokens: new DownloadTokenRepository(db),
+      tokens: repos.downloadTokens,
       signer,
       publicUrl: config.publicUrl,
       defaultTtl: config.downloadUrlTtl,
@@ -252,12 +233,9 @@ async function createServices(
       clock,
     }),
     uploadUrls,
-    renditionRepository,
-    copies,
     webhooks,
-    webhookRepository,
     renditions: new RenditionService({
-      renditions: renditionRepository,
+      renditions: repos.renditions,
       blobs,
       pool: extractPool,
       widths: config.imageWidths,
@@ -266,8 +244,7 @@ async function createServices(
       clock,
     }),
     resumableUploads: new ResumableUploadService({
-      assets: assetRepository,
-      parts: uploadParts,
+      repos,
       assetService: assets,
       uploadUrls,
       quota,
@@ -300,10 +277,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Serve once Redis answers; if it does not within 5 s, serve anyway: requests that need it fail
   // with a clear error until it does (and the log says why).
   if (redis && !(await redis.ready(5000))) logError(new Error('Redis is not reachable yet; starting without it'));
-  const services = await createServices(config, db, blobs, redis, clock, logError, overrides.webhooks);
-  const { apiKeys, assetRepository } = services;
+  const repos = createRepositories(db);
+  const services = await createServices(config, { repos, blobs, redis, clock, logError, webhooks: overrides.webhooks });
+  const { apiKeys } = services;
   const metrics = createMetrics({
-    jobCounts: () => services.jobRepository.countByStatus(),
+    jobCounts: () => repos.jobs.countByStatus(),
     renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
   });
   services.processing.onFailure(() => metrics.extractionFailed());
@@ -383,13 +361,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const routes = {
     '/download/': createDownloadRoute({
       access: services.access,
-      assets: assetRepository,
+      assets: repos.assets,
       blobs,
       renditions: services.renditions,
       authenticate: authenticateRequest,
     }),
     '/dl/': createSignedDownloadRoute({
-      assets: assetRepository,
+      assets: repos.assets,
       blobs,
       renditions: services.renditions,
       urls: services.downloadUrls,
@@ -422,7 +400,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const runJobs = overrides.runJobs ?? config.jobConcurrency > 0;
   const jobs = runJobs
     ? createJobRunner({
-        jobs: services.jobRepository,
+        jobs: repos.jobs,
         handlers: jobHandlersOf(services),
         onGiveUp: (job, error) => services.processing.giveUp(job, error),
         concurrency: Math.max(1, config.jobConcurrency),
@@ -440,14 +418,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   }
 
   const sweeper = createSweeper({
-    orgs: services.orgs,
-    copies: services.copies,
-    parts: services.uploadParts,
-    renditions: services.renditionRepository,
-    webhooks: services.webhookRepository,
-    assets: assetRepository,
-    jobs: services.jobRepository,
-    tokens: new DownloadTokenRepository(db),
+    repos,
     blobs,
     grace: config.uploadSweepGrace,
     trashRetention: config.trashRetention,
@@ -466,6 +437,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     handler,
     yoga,
     services,
+    repositories: repos,
     logger,
     metrics,
     beginShutdown() {
@@ -476,18 +448,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     routes: Object.keys(routes),
     pages: Object.keys(exact),
     sweeper,
-    fsck: (options) =>
-      fsck(
-        {
-          assets: assetRepository,
-          blobs,
-          copies: services.copies,
-          orgs: services.orgs,
-          parts: services.uploadParts,
-          renditions: services.renditionRepository,
-        },
-        options,
-      ),
+    fsck: (options) => fsck({ repos, blobs }, options),
     jobs,
     async close({ jobDeadlineMs }: { jobDeadlineMs?: number } = {}) {
       shuttingDown = true;

@@ -4,14 +4,9 @@ import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
 import { createBlobStore } from './blob/index.js';
 import { type Config, loadConfig } from './config.js';
 import { fsck, isClean } from './services/fsck.js';
-import { ApiKeyRepository } from './db/api-key-repository.js';
 import { createDatabase } from './db/database.js';
+import { createRepositories } from './db/repositories.js';
 import { migrateOrThrow } from './db/migrate.js';
-import { AssetRepository } from './db/asset-repository.js';
-import { UploadPartRepository } from './db/upload-part-repository.js';
-import { RenditionRepository } from './db/rendition-repository.js';
-import { BlobRepository } from './db/blob-repository.js';
-import { OrgRepository } from './db/org-repository.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
 import { decodeGlobalId, encodeGlobalId } from './global-id.js';
@@ -62,14 +57,7 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
   try {
     await migrateOrThrow(db);
     const report = await fsck(
-      {
-        assets: new AssetRepository(db),
-        blobs,
-        copies: new BlobRepository(db),
-        orgs: new OrgRepository(db),
-        parts: new UploadPartRepository(db),
-        renditions: new RenditionRepository(db),
-      },
+      { repos: createRepositories(db), blobs },
       { repair: values.repair, checksums: values.checksums },
     );
     if (values.json) io.out(JSON.stringify(report));
@@ -157,7 +145,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const db = createDatabase({ url: config.databaseUrl });
   try {
     await migrateOrThrow(db);
-    const keys = new ApiKeyService(new ApiKeyRepository(db), new OrgRepository(db));
+    const repos = createRepositories(db);
+    const keys = new ApiKeyService(repos.apiKeys, repos.orgs);
     if (command === 'create') {
       if (!values.org || !values.scope?.length) {
         io.err(`keys create needs --org and at least one --scope\n\n${USAGE}`);

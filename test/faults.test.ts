@@ -99,7 +99,7 @@ forEachDialect(() => {
         assert.equal(full.errors[0].extensions.code, 'INTERNAL_SERVER_ERROR');
         assert.doesNotMatch(full.errors[0].message, /ENOSPC/, 'internal details are masked');
         assert.deepEqual(await listFiles(path.join(data.dir, 'blobs')), [], 'no blob, no temporary file');
-        assert.deepEqual(await app.services.orgs.usage('acme'), { used: 0, reserved: 0 });
+        assert.deepEqual(await app.repositories.orgs.usage('acme'), { used: 0, reserved: 0 });
 
         store.mode = 'ok';
         const stored = (await upload('kept bytes')).data.uploadAsset.asset;

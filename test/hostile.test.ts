@@ -539,7 +539,7 @@ forEachDialect(() => {
         const refused = results.filter((r) => r.errors?.[0].extensions.code === 'INSUFFICIENT_STORAGE').length;
         assert.equal(stored + refused, 20);
         assert.ok(stored <= 2, `${stored} stored`);
-        const usage = await app.services.orgs.usage('acme');
+        const usage = await app.repositories.orgs.usage('acme');
         assert.ok(usage.used <= 10_000_000, `used ${usage.used}`);
         assert.equal(usage.used, 9_900_000 + stored * 40_000);
         assert.equal(usage.reserved, 0, 'every reservation settled or released');
@@ -616,7 +616,7 @@ forEachDialect(() => {
         await app.db.updateTable('orgs').set({ used_bytes: 99 }).where('id', '=', 'acme').execute();
         const found = await app.fsck({ repair: true });
         assert.deepEqual(found.usageMismatches, [{ orgId: 'acme', recorded: 99, actual: 1234 }]);
-        assert.equal((await app.services.orgs.usage('acme')).used, 1234);
+        assert.equal((await app.repositories.orgs.usage('acme')).used, 1234);
         await assertConsistent(app);
       } finally {
         await app.dispose();

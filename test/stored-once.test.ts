@@ -57,9 +57,9 @@ forEachDialect((dialect) => {
       return { status: response.status, body: await response.text() };
     };
     const keyOf = async (id: string) =>
-      (await app.services.assetRepository.findByIdAnyTenant(decodeGlobalId(id).id))!.blob_key;
+      (await app.repositories.assets.findByIdAnyTenant(decodeGlobalId(id).id))!.blob_key;
     const copyOf = (checksum: string, tenant: { orgId: string; mode: 'live' | 'test' } = ACME) =>
-      app.services.copies.find(tenant, checksum);
+      app.repositories.copies.find(tenant, checksum);
 
     test('a second upload of the same bytes points at the first copy; each delete releases one holder, the last the bytes', async () => {
       const text = 'the same report, uploaded twice';

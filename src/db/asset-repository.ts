@@ -7,10 +7,8 @@ import {
   type Transaction,
   type Updateable,
 } from 'kysely';
-import { type Db, isPostgres, isUniqueViolation } from './database.js';
+import { atomic, type Db, isPostgres } from './database.js';
 import type { AssetRow, AssetsTable, AssetVersionRow, Database, ListedAssetRow, Tenant } from './types.js';
-
-type Executor = Db | Transaction<Database>;
 
 /**
  * What a page may be ordered by: a column with an index ending in `id`, or `relevance`
@@ -131,14 +129,23 @@ function liveAsset(eb: AssetBuilder, tenant: Tenant, id: string): Expression<Sql
   ]);
 }
 
-/** More writes that commit (or roll back) together with an asset's: e.g. queueing its job. */
-export type Alongside = (trx: Transaction<Database>, asset: AssetRow) => Promise<unknown>;
-
-/** Several alongside writes, in order. */
-export function alongsideAll(...writes: Alongside[]): Alongside {
-  return async (trx, asset) => {
-    for (const write of writes) await write(trx, asset);
-  };
+/** Sets what search finds in the bytes of asset `id` (while it holds `blobKey`, when given). */
+async function writeSearchText(
+  db: Db,
+  postgres: boolean,
+  { id, blobKey, text }: { id: string; blobKey: string | null; text: string | null },
+): Promise<void> {
+  const holds = blobKey === null ? sql`id = ${id}` : sql`id = ${id} and blob_key = ${blobKey}`;
+  if (postgres) {
+    const body = text === null ? sql`''::tsvector` : sql`setweight(to_tsvector('simple', ${text}), 'D')`;
+    await sql`update asset_search set body = ${body} where asset_id = (select id from assets where ${holds})`.execute(
+      db,
+    );
+  } else {
+    await sql`update assets_fts set body = ${text ?? ''} where rowid = (select rowid from assets where ${holds})`.execute(
+      db,
+    );
+  }
 }
 
 /** An asset's tags as the one string search indexes (`search_tags`). */
@@ -292,13 +299,12 @@ export class AssetRepository {
   }
 
   /**
-   * Inserts an asset with its tags in one transaction. The slug is made unique in
-   * the tenant: on a clash the id's first characters are appended.
+   * Inserts an asset with its tags (in one transaction, or in the unit of work's). The
+   * slug is made unique in the tenant: on a clash the id's first characters are appended.
    */
   async insert(
     row: Insertable<AssetsTable> & { id: string; slug: string },
     tags: readonly string[],
-    alongside?: Alongside,
   ): Promise<AssetRow> {
     const taken = await this.db
       .selectFrom('assets')
@@ -307,28 +313,21 @@ export class AssetRepository {
       .where('mode', '=', row.mode)
       .where('slug', '=', row.slug)
       .executeTakeFirst();
-    const first = taken ? { ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` } : row;
-    try {
-      return await this.#insertWithTags(first, tags, alongside);
-    } catch (error) {
-      // Two writers picked the same free slug at once: the loser takes the suffixed one.
-      if (!isUniqueViolation(error) || first !== row) throw error;
-      return this.#insertWithTags({ ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` }, tags, alongside);
-    }
-  }
-
-  #insertWithTags(
-    row: Insertable<AssetsTable> & { id: string },
-    tags: readonly string[],
-    alongside?: Alongside,
-  ): Promise<AssetRow> {
-    return this.db.transaction().execute(async (trx) => {
-      const inserted = await trx
-        .insertInto('assets')
-        .values({ ...row, search_tags: searchTagsOf(tags) })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await alongside?.(trx, inserted);
+    const suffixed = { ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` };
+    return atomic(this.db, async (trx) => {
+      const values = (slug: Insertable<AssetsTable>) => ({ ...slug, search_tags: searchTagsOf(tags) });
+      // Two writers may pick the same free slug at once: the loser takes the suffixed one. Not
+      // by catching the unique violation: on PostgreSQL that would abort the caller's transaction.
+      const inserted =
+        (taken
+          ? undefined
+          : await trx
+              .insertInto('assets')
+              .values(values(row))
+              .onConflict((oc) => oc.columns(['org_id', 'mode', 'slug']).doNothing())
+              .returningAll()
+              .executeTakeFirst()) ??
+        (await trx.insertInto('assets').values(values(suffixed)).returningAll().executeTakeFirstOrThrow());
       await insertTags(trx, inserted, tags);
       return inserted;
     });
@@ -347,7 +346,7 @@ export class AssetRepository {
       withTags.is_public === 0
         ? { ...withTags, url_version: sql<number>`url_version + (case when is_public = 1 then 1 else 0 end)` }
         : withTags;
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       const updated = await trx
         .updateTable('assets')
         .set(set)
@@ -361,19 +360,18 @@ export class AssetRepository {
     });
   }
 
-  /** Deletes the row (tags cascade) and returns it, or `undefined` when there was none. */
-  async delete(tenant: Tenant, id: string, alongside?: Alongside): Promise<AssetRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .deleteFrom('assets')
-        .where('id', '=', id)
-        .where('org_id', '=', tenant.orgId)
-        .where('mode', '=', tenant.mode)
-        .returningAll()
-        .executeTakeFirst();
-      if (row) await alongside?.(trx, row);
-      return row;
-    });
+  /**
+   * Deletes the row (tags cascade) and returns it, or `undefined` when there was none.
+   * What it held beside the row is the caller's to forget in the same transaction.
+   */
+  async delete(tenant: Tenant, id: string): Promise<AssetRow | undefined> {
+    return this.db
+      .deleteFrom('assets')
+      .where('id', '=', id)
+      .where('org_id', '=', tenant.orgId)
+      .where('mode', '=', tenant.mode)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /**
@@ -410,13 +408,8 @@ export class AssetRepository {
    * forgotten, and the old version's facts go to `asset_versions`. `undefined` when
    * the asset changed meanwhile.
    */
-  async replaceFile(
-    previous: AssetRow,
-    patch: Updateable<AssetsTable>,
-    now: string,
-    alongside?: Alongside,
-  ): Promise<AssetRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+  async replaceFile(previous: AssetRow, patch: Updateable<AssetsTable>, now: string): Promise<AssetRow | undefined> {
+    return atomic(this.db, async (trx) => {
       const updated = await trx
         .updateTable('assets')
         .set((eb) => ({
@@ -455,8 +448,7 @@ export class AssetRepository {
         })
         .execute();
       // What search found in the old bytes goes with them.
-      await this.setSearchText(previous.id, null, null, trx);
-      await alongside?.(trx, updated);
+      await writeSearchText(trx, this.postgres, { id: previous.id, blobKey: null, text: null });
       return updated;
     });
   }
@@ -465,18 +457,8 @@ export class AssetRepository {
    * What search finds in an asset's bytes (the text extraction read), while the asset
    * still holds `blobKey`; null forgets it (its bytes were replaced).
    */
-  async setSearchText(id: string, blobKey: string | null, text: string | null, db: Executor = this.db): Promise<void> {
-    const holds = blobKey === null ? sql`id = ${id}` : sql`id = ${id} and blob_key = ${blobKey}`;
-    if (this.postgres) {
-      const body = text === null ? sql`''::tsvector` : sql`setweight(to_tsvector('simple', ${text}), 'D')`;
-      await sql`update asset_search set body = ${body} where asset_id = (select id from assets where ${holds})`.execute(
-        db,
-      );
-    } else {
-      await sql`update assets_fts set body = ${text ?? ''} where rowid = (select rowid from assets where ${holds})`.execute(
-        db,
-      );
-    }
+  async setSearchText(id: string, blobKey: string | null, text: string | null): Promise<void> {
+    await writeSearchText(this.db, this.postgres, { id, blobKey, text });
   }
 
   /** Earlier versions of each asset, newest first, aligned with `assetIds`. */
@@ -491,19 +473,18 @@ export class AssetRepository {
     return assetIds.map((id) => rows.filter((row) => row.asset_id === id));
   }
 
-  /** Deletes (tags cascade) up to `limit` assets trashed before `before`, oldest first, in every tenant. */
-  async purgeTrashedAllTenants(before: string, limit: number, alongside?: Alongside): Promise<AssetRow[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const due = trx
-        .selectFrom('assets')
-        .select('id')
-        .where('trashed_at', '<', before)
-        .orderBy('trashed_at')
-        .limit(limit);
-      const rows = await trx.deleteFrom('assets').where('id', 'in', due).returningAll().execute();
-      for (const row of rows) await alongside?.(trx, row);
-      return rows;
-    });
+  /**
+   * Deletes (tags cascade) up to `limit` assets trashed before `before`, oldest first, in
+   * every tenant; what they held beside their rows is the caller's to forget in the same transaction.
+   */
+  async purgeTrashedAllTenants(before: string, limit: number): Promise<AssetRow[]> {
+    const due = this.db
+      .selectFrom('assets')
+      .select('id')
+      .where('trashed_at', '<', before)
+      .orderBy('trashed_at')
+      .limit(limit);
+    return this.db.deleteFrom('assets').where('id', 'in', due).returningAll().execute();
   }
 
   /** How many assets the tenant has and how many bytes they hold, and of those, how many are in the trash. */
@@ -588,19 +569,14 @@ export class AssetRepository {
     id: string,
     status: string,
     patch: Updateable<AssetsTable>,
-    alongside?: Alongside,
   ): Promise<AssetRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('assets')
-        .set(patch)
-        .where('id', '=', id)
-        .where('status', '=', status)
-        .returningAll()
-        .executeTakeFirst();
-      if (updated) await alongside?.(trx, updated);
-      return updated;
-    });
+    return this.db
+      .updateTable('assets')
+      .set(patch)
+      .where('id', '=', id)
+      .where('status', '=', status)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /** Sets fields of a row as long as it still holds `blobKey`: not deleted or replaced meanwhile. */
@@ -618,10 +594,13 @@ export class AssetRepository {
       .executeTakeFirst();
   }
 
-  /** Deletes two-step uploads that never got their bytes and whose URL expired before `before`. */
-  async deleteAbandonedUploadsAllTenants(before: string, alongside?: Alongside): Promise<AssetRow[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const rows = await trx
+  /**
+   * Deletes two-step uploads that never got their bytes and whose URL expired before
+   * `before`; what they held is the caller's to forget in the same transaction.
+   */
+  async deleteAbandonedUploadsAllTenants(before: string): Promise<AssetRow[]> {
+    return (
+      this.db
         .deleteFrom('assets')
         .where('blob_key', 'is', null)
         .where('upload_expires_at', '<', before)
@@ -634,10 +613,8 @@ export class AssetRepository {
           ]),
         )
         .returningAll()
-        .execute();
-      for (const row of rows) await alongside?.(trx, row);
-      return rows;
-    });
+        .execute()
+    );
   }
 
   /** The heartbeat of a signed upload whose bytes are arriving: keeps the sweep away from it. */
@@ -658,30 +635,22 @@ export class AssetRepository {
 
   /**
    * Marks an asset whose stored bytes were lost or damaged FAILED and forgets its blob,
-   * unless its blob changed since it was checked; with `release` (run in the same
-   * transaction: the asset no longer holds the bytes) true when they may be deleted now,
-   * false when the asset changed or other assets still hold them.
+   * unless its blob changed since it was checked: false then.
    */
-  async markBytesLostAnyTenant(
-    id: string,
-    blobKey: string,
-    release: (trx: Transaction<Database>) => Promise<boolean>,
-  ): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const result = await trx
-        .updateTable('assets')
-        .set({
-          status: 'FAILED',
-          failure_reason: 'The stored bytes were lost or damaged.',
-          blob_key: null,
-          size: 0,
-          checksum: null,
-        })
-        .where('id', '=', id)
-        .where('blob_key', '=', blobKey)
-        .executeTakeFirst();
-      return result.numUpdatedRows > 0n && (await release(trx));
-    });
+  async markBytesLostAnyTenant(id: string, blobKey: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('assets')
+      .set({
+        status: 'FAILED',
+        failure_reason: 'The stored bytes were lost or damaged.',
+        blob_key: null,
+        size: 0,
+        checksum: null,
+      })
+      .where('id', '=', id)
+      .where('blob_key', '=', blobKey)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 
   /** Counts one completed download. */

@@ -97,7 +97,7 @@ export const ASSET_KEY_COLUMNS = ['id', 'blob_key', ...ACCESS_COLUMNS] as const 
 
 /** Earlier versions of assets, batched per request. */
 const versionsLoader = createContextCache(
-  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.versionsOfAnyTenant(ids)),
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetReads.versionsOf(ids)),
 );
 
 const AssetVersionRef = builder.objectRef<AssetVersionRow>('AssetVersion').implement({
@@ -119,7 +119,7 @@ const AssetVersionRef = builder.objectRef<AssetVersionRow>('AssetVersion').imple
 
 /** Tags of assets read one by one (by id, or returned by a mutation), batched per request. */
 const tagsLoader = createContextCache(
-  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.tagsOfAnyTenant(ids)),
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetReads.tagsOf(ids)),
 );
 
 export const Asset = builder.loadableNode('Asset', {

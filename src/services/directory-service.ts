@@ -32,6 +32,16 @@ export class DirectoryService {
     });
   }
 
+  /** The tenant's folders by id, aligned with `ids` (`undefined` where there is none). */
+  findByIds(tenant: Tenant, ids: readonly string[]): Promise<(DirectoryRow | undefined)[]> {
+    return this.directories.findByIds(tenant, ids);
+  }
+
+  /** Folders under `parentId`, or the top-level ones. */
+  list(tenant: Tenant, parentId: string | null): Promise<DirectoryRow[]> {
+    return this.directories.list(tenant, parentId);
+  }
+
   async delete(tenant: Tenant, id: string): Promise<void> {
     if (!(await this.directories.delete(tenant, id))) throw new NotFoundError('Directory');
   }

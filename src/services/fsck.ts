@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { BlobStore } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import type { BlobRepository, RefCountMismatch } from '../db/blob-repository.js';
+import type { RefCountMismatch } from '../db/blob-repository.js';
 import { nowIso } from '../db/database.js';
-import type { OrgRepository } from '../db/org-repository.js';
-import type { UploadPartRepository } from '../db/upload-part-repository.js';
-import type { RenditionRepository } from '../db/rendition-repository.js';
+import type { UnitOfWork } from '../db/repositories.js';
 import type { AssetRow } from '../db/types.js';
 import { blobKeysOf } from './asset-metadata.js';
 
@@ -33,12 +30,8 @@ export interface FsckReport {
 
 /** What the check reads: the asset rows and the rows beside them, and the store. */
 export interface FsckDeps {
-  assets: AssetRepository;
+  repos: UnitOfWork;
   blobs: BlobStore;
-  copies: BlobRepository;
-  orgs: OrgRepository;
-  parts: UploadPartRepository;
-  renditions: RenditionRepository;
 }
 
 export interface FsckOptions {
@@ -78,7 +71,8 @@ async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
  * recorded storage equals the sum of its assets. `repair` mends what it finds.
  */
 export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<FsckReport> {
-  const { assets, blobs, orgs } = deps;
+  const { blobs } = deps;
+  const { assets, orgs, copies, renditions, uploadParts: parts } = deps.repos;
   const now = options.now ?? Date.now();
   const grace = options.orphanGraceMs ?? 10 * 60_000;
   const report: FsckReport = {
@@ -127,7 +121,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
 
   const lostRenditions: { assetId: string; variant: string }[] = [];
   for (let after: { assetId: string; variant: string } | null = null; ;) {
-    const page = await deps.renditions.pageAll(after, 500);
+    const page = await renditions.pageAll(after, 500);
     if (page.length === 0) break;
     const last = page[page.length - 1];
     after = { assetId: last.asset_id, variant: last.variant };
@@ -139,10 +133,10 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
     }
   }
   // A counted copy owns its bytes until the count is repaired (a copy no asset holds goes then).
-  for (const key of await deps.copies.allKeys()) owned.add(key);
+  for (const key of await copies.allKeys()) owned.add(key);
   // The parts of resumable uploads under way are owned too (listed after the assets: a part
   // recorded meanwhile belongs to an upload whose asset was already seen).
-  for (const key of await deps.parts.allKeys()) owned.add(key);
+  for (const key of await parts.allKeys()) owned.add(key);
   const orphans: string[] = [];
   for await (const key of blobs.keys()) {
     report.blobsChecked += 1;
@@ -157,19 +151,22 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
   if (options.repair) {
     for (const asset of broken) {
       // Unless the asset changed since it was checked. Every asset holding the bytes is in `broken`.
-      const released = await assets.markBytesLostAnyTenant(asset.id, asset.blob_key!, (trx) =>
-        deps.copies.release(trx, asset.blob_key!),
+      const released = await deps.repos.transaction(
+        // The asset no longer holds the bytes: one holder less, in the same transaction.
+        async (tx) =>
+          (await tx.assets.markBytesLostAnyTenant(asset.id, asset.blob_key!)) &&
+          (await tx.copies.release(asset.blob_key!)),
       );
       if (released) await blobs.delete(asset.blob_key!);
     }
     for (const key of orphans) await blobs.delete(key);
-    for (const lost of lostRenditions) await deps.renditions.forget(lost.assetId, lost.variant);
+    for (const lost of lostRenditions) await renditions.forget(lost.assetId, lost.variant);
   }
-  report.refCountMismatches = await deps.copies.mismatches();
+  report.refCountMismatches = await copies.mismatches();
   if (options.repair) {
     for (const mismatch of report.refCountMismatches) {
       if (
-        await deps.copies.recount(
+        await copies.recount(
           mismatch.key,
           nowIso(() => now),
         )

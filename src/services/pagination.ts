@@ -55,6 +55,14 @@ function pageSize(value: number | null | undefined, field: string): number | und
   return value;
 }
 
+/** What `assets(…)` asks for: the connection arguments, the decoded filter and order, the columns to read. */
+export interface AssetPageQuery {
+  args: ConnectionArgs;
+  filter: AssetQueryFilter;
+  order: { column: SortColumn; direction: Direction };
+  read?: Pick<PageRequest, 'columns' | 'withTags'>;
+}
+
 /**
  * Resolves Relay connection arguments to one keyset page: a seek on the sort
  * index, never an OFFSET, so a page deep in the list costs what the first does.
@@ -63,10 +71,7 @@ function pageSize(value: number | null | undefined, field: string): number | und
 export async function pageAssets(
   repository: AssetRepository,
   tenant: Tenant,
-  args: ConnectionArgs,
-  filter: AssetQueryFilter,
-  order: { column: SortColumn; direction: Direction },
-  read: Pick<PageRequest, 'columns' | 'withTags'> = {},
+  { args, filter, order, read = {} }: AssetPageQuery,
 ): Promise<AssetPage> {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');
