@@ -7,6 +7,7 @@ import {
   type Transaction,
   type Updateable,
 } from 'kysely';
+import { visibleSql } from './asset-visibility.js';
 import { atomic, type Db, isPostgres } from './database.js';
 import type { AssetRow, AssetsTable, AssetVersionRow, Database, ListedAssetRow, Tenant } from './types.js';
 
@@ -66,10 +67,7 @@ function filterExpression(
   postgres: boolean,
 ): Expression<SqlBool> {
   const conditions: Expression<SqlBool>[] = [
-    eb('assets.org_id', '=', tenant.orgId),
-    eb('assets.mode', '=', tenant.mode),
-    eb('assets.exhausted_at', 'is', null),
-    eb('assets.trashed_at', filter.trashed ? 'is not' : 'is', null),
+    visibleSql(eb, { shelf: filter.trashed ? 'trash' : 'live', audience: tenant }),
   ];
   if (filter.ids) conditions.push(filter.ids.length ? eb('assets.id', 'in', filter.ids) : sql<boolean>`1 = 0`);
   if (filter.types) conditions.push(filter.types.length ? eb('assets.type', 'in', filter.types) : sql<boolean>`1 = 0`);
@@ -120,13 +118,7 @@ function filterExpression(
 
 /** Asset `id` of `tenant` while it is live: neither used up (exhausted) nor in the trash. */
 function liveAsset(eb: AssetBuilder, tenant: Tenant, id: string): Expression<SqlBool> {
-  return eb.and([
-    eb('assets.id', '=', id),
-    eb('assets.org_id', '=', tenant.orgId),
-    eb('assets.mode', '=', tenant.mode),
-    eb('assets.exhausted_at', 'is', null),
-    eb('assets.trashed_at', 'is', null),
-  ]);
+  return eb.and([eb('assets.id', '=', id), visibleSql(eb, { shelf: 'live', audience: tenant })]);
 }
 
 /** Sets what search finds in the bytes of asset `id` (while it holds `blobKey`, when given). */
@@ -208,9 +200,7 @@ export class AssetRepository {
       .selectFrom('assets')
       .selectAll()
       .where('id', 'in', ids)
-      .where('is_public', '=', 1)
-      .where('exhausted_at', 'is', null)
-      .where('trashed_at', 'is', null)
+      .where((eb) => visibleSql(eb, { shelf: 'live', audience: 'anyone' }))
       .execute();
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id));

@@ -3,7 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import { tenantOf } from '../auth/principal.js';
 import { SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
 import type { AssetRepository } from '../db/asset-repository.js';
-import { type AssetAccess, mayRead } from './asset-access.js';
+import { type AssetAccess, mayFetch } from './asset-access.js';
 import type { BlobStore } from '../blob/index.js';
 import { contentDisposition } from './content-disposition.js';
 import { isActiveType } from './media-type.js';
@@ -142,7 +142,7 @@ export class DownloadUrlService {
     const grantor = await deps.access.principalOfKey(claims.keyId);
     if (!grantor) throw new ForbiddenError('This link is invalid or has expired.');
     const asset = await deps.assets.findByIdAnyTenant(claims.assetId);
-    if (!asset?.blob_key || asset.url_version !== claims.version || !mayRead(grantor, asset)) {
+    if (!asset?.blob_key || asset.url_version !== claims.version || !mayFetch(grantor, asset)) {
       throw new NotFoundError();
     }
     if (claims.tokenId && !((await deps.tokens.remaining(claims.tokenId)) ?? 0)) throw new NotFoundError();
