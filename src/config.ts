@@ -4,13 +4,17 @@ import { ConfigError } from './errors.js';
 
 /** An S3-compatible store's connection. */
 export interface S3Config {
-  /** Any S3-compatible server; null means AWS. */
+  /** URL of any S3-compatible server (MinIO, Ceph, R2…). @default AWS */
   endpoint: string | null;
-  /** @default 'us-east-1' */
+  /** The bucket's region. @default 'us-east-1' */
   region: string;
   /** Path-style addressing, for local servers. @default false */
   forcePathStyle: boolean;
-  /** From AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; null leaves it to the SDK's default chain. */
+  /**
+   * Both or neither; unset, the SDK's default chain (profile, instance role) is used. Never logged.
+   * @env AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+   * @default the SDK's chain
+   */
   credentials: { accessKeyId: string; secretAccessKey: string } | null;
   /** Which signed URLs go straight to the bucket: `off`, `download`, `upload` or `both`. @default 'off' */
   direct: 'off' | 'download' | 'upload' | 'both';
@@ -32,7 +36,7 @@ export interface Config {
   s3: S3Config;
   /** Redis shared by several gateways (rate limits, upload slots, events); null keeps them in process. */
   redisUrl: string | null;
-  /** Base of every URL the API hands out, without a trailing slash. */
+  /** Base of every URL the API hands out, without a trailing slash. @default `http://localhost:$PORT` */
   publicUrl: string;
   /** Largest accepted file in bytes. @default 200 MiB */
   maxFileSize: number;
@@ -40,7 +44,7 @@ export interface Config {
   maxFilesPerRequest: number;
   /** Largest JSON (non-multipart) request body in bytes. @default 1 MiB */
   maxJsonBodySize: number;
-  /** Whether introspection and field suggestions are on. @default true */
+  /** Whether introspection and field suggestions are on. @env GRAPHQL_INTROSPECTION @default true */
   introspection: boolean;
   /** HMAC secret for signed URLs; generated into `$DATA_DIR/signing.key` when unset. */
   signingSecret: string | null;
@@ -62,11 +66,14 @@ export interface Config {
   sweepInterval: number;
   /** How long a deleted asset stays in the trash before the sweep purges it, seconds; 0: no trash. @default 30d */
   trashRetention: number;
-  /** Background jobs (extraction, imports) run at once by this process; 0: none here. @default 2 */
+  /**
+   * Background jobs (extraction, imports) run at once by this process; 0: none here. The default
+   * leaves a core to the event loop that serves requests. @default CPU cores − 1, at least 1
+   */
   jobConcurrency: number;
   /** Longest extraction of one file, seconds; the worker is stopped past it. @default 30 */
   extractTimeout: number;
-  /** Heap cap of an extraction worker, MiB. @default 256 */
+  /** Heap cap of an extraction worker, MiB. @env EXTRACT_MEMORY @default 256 */
   extractMemoryMb: number;
   /** Longest side of each thumbnail made for images, pixels. @default [256] */
   thumbnailSizes: number[];
@@ -98,8 +105,19 @@ export interface Config {
   allowedMediaTypes: string[];
   /** Media types refused, judged from the bytes. */
   deniedMediaTypes: string[];
-  /** Query limits: depth, aliases, directives, tokens, cost. */
-  graphqlLimits: { depth: number; aliases: number; directives: number; tokens: number; cost: number };
+  /** Query limits (graphql-armor, and a cost that counts page sizes given as variables). */
+  graphqlLimits: {
+    /** Deepest query. @env GRAPHQL_MAX_DEPTH @default 12 */
+    depth: number;
+    /** Most aliases in a query. @env GRAPHQL_MAX_ALIASES @default 30 */
+    aliases: number;
+    /** Most directives in a query. @env GRAPHQL_MAX_DIRECTIVES @default 50 */
+    directives: number;
+    /** Most tokens in a query. @env GRAPHQL_MAX_TOKENS @default 5000 */
+    tokens: number;
+    /** Highest estimated cost of an operation, page sizes from its variables included. @env GRAPHQL_MAX_COST @default 20000 */
+    cost: number;
+  };
   /** Seconds for a client to send its request headers (slowloris). @default 20 */
   httpHeadersTimeout: number;
   /** Seconds a whole request may take, body included. @default 3600 */
