@@ -365,6 +365,19 @@ forEachDialect(() => {
         },
       ],
       [
+        'an oversize multipart field',
+        async () => {
+          const form = new FormData();
+          const padding = ' '.repeat(1_000_001);
+          form.append('operations', `{"query": ${JSON.stringify(UPLOAD)},${padding}"variables": { "f": null }}`);
+          form.append('map', JSON.stringify({ 0: ['variables.f'] }));
+          form.append('0', new Blob(['x']), 'x.txt');
+          const result = await multipart(form);
+          expectError(result, 'PAYLOAD_TOO_LARGE', 413);
+          assert.equal(result.json.errors[0].extensions.limit, 1_000_000, 'the field limit, not the file limit');
+        },
+      ],
+      [
         'too many files',
         async () => {
           const files = Array.from(
@@ -376,6 +389,21 @@ forEachDialect(() => {
             'BAD_USER_INPUT',
             400,
           );
+        },
+      ],
+      [
+        'a map naming more files than allowed, whatever the parts that follow',
+        async () => {
+          const form = new FormData();
+          form.append('operations', JSON.stringify({ query: UPLOAD_MANY, variables: { f: [null, null, null, null] } }));
+          form.append(
+            'map',
+            JSON.stringify({ 0: ['variables.f.0'], 1: ['variables.f.1'], 2: ['variables.f.2'], 3: ['variables.f.3'] }),
+          );
+          form.append('0', new Blob(['x']), 'x.txt');
+          const result = await multipart(form);
+          expectError(result, 'BAD_USER_INPUT', 400);
+          assert.equal(result.json.errors[0].extensions.field, 'files');
         },
       ],
       [

@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { AppError, BadUserInputError } from '../errors.js';
+import { AppError, BadUserInputError, NotFoundError, UnexpectedError } from '../errors.js';
 import { sendError } from './respond.js';
 
 /** A route that got the part of the path after its prefix, percent-decoded. */
@@ -46,12 +46,7 @@ export function createRouter(options: {
     }
     const prefix = Object.keys(routes).find((p) => path.startsWith(p));
     observe?.(req, res, prefix ?? 'unknown');
-    if (!prefix) {
-      res.statusCode = 404;
-      res.setHeader('Content-Type', 'application/json');
-      res.end('{"error":{"code":"NOT_FOUND","message":"No such route."}}');
-      return;
-    }
+    if (!prefix) throw new NotFoundError('Route', 'No such route.');
     await routes[prefix](req, res, decodePath(path.slice(prefix.length)));
   };
   return (req, res) => {
@@ -63,12 +58,7 @@ export function createRouter(options: {
       }
       if (error instanceof AppError) return sendError(res, error);
       log(error);
-      if (res.headersSent) res.destroy();
-      else {
-        res.statusCode = 500;
-        res.setHeader('Content-Type', 'application/json');
-        res.end('{"error":{"code":"INTERNAL_SERVER_ERROR","message":"Unexpected error."}}');
-      }
+      sendError(res, new UnexpectedError({ cause: error }));
     });
   };
 }

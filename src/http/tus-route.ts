@@ -19,6 +19,7 @@ import {
   httpStatusOf,
 } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
+import { errorBody } from './respond.js';
 import type { ResumableUploadService } from '../services/resumable-uploads.js';
 import type { UploadSlots } from '../services/upload-slots.js';
 
@@ -173,7 +174,7 @@ export function createTus(deps: TusDeps) {
         grantOf(req).jsonError = true;
         return {
           status_code: httpStatusOf(error.code),
-          body: JSON.stringify({ error: { code: error.code, message: error.message, ...error.extensions } }),
+          body: errorBody(error),
         };
       }
       if ('status_code' in error) {
