@@ -1,12 +1,9 @@
 import { parseArgs } from 'node:util';
 import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
-import { createBlobStore } from './blob/index.js';
 import { type Config, loadConfig } from './config.js';
 import { fsck, isClean } from './services/fsck.js';
-import { createDatabase } from './db/database.js';
-import { createRepositories } from './db/repositories.js';
-import { migrateOrThrow } from './db/migrate.js';
+import { openDatabase, openStorage } from './features/storage.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
 import { decodeGlobalId, encodeGlobalId } from './global-id.js';
@@ -52,14 +49,9 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
   }
   const config = configFrom(env, io);
   if (!config) return 1;
-  const db = createDatabase({ url: config.databaseUrl });
-  const blobs = createBlobStore(config.blobStore, config.dataDir, config.s3);
+  const storage = await openStorage(config);
   try {
-    await migrateOrThrow(db);
-    const report = await fsck(
-      { repos: createRepositories(db), blobs },
-      { repair: values.repair, checksums: values.checksums },
-    );
+    const report = await fsck(storage, { repair: values.repair, checksums: values.checksums });
     if (values.json) io.out(JSON.stringify(report));
     else {
       io.out(`checked ${report.assetsChecked} assets and ${report.blobsChecked} blobs`);
@@ -75,8 +67,7 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
     }
     return isClean(report) || values.repair ? 0 : 1;
   } finally {
-    await blobs.close();
-    await db.destroy();
+    await storage.close();
   }
 }
 
@@ -142,10 +133,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 
   const config = configFrom(env, io);
   if (!config) return 1;
-  const db = createDatabase({ url: config.databaseUrl });
+  const database = await openDatabase(config);
   try {
-    await migrateOrThrow(db);
-    const repos = createRepositories(db);
+    const { repos } = database;
     const keys = new ApiKeyService(repos.apiKeys, repos.orgs);
     if (command === 'create') {
       if (!values.org || !values.scope?.length) {
@@ -189,6 +179,6 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     }
     throw error;
   } finally {
-    await db.destroy();
+    await database.close();
   }
 }

@@ -1,0 +1,38 @@
+import type { BlobStore } from '../blob/index.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import { createBrowserRoutes } from '../http/browser-route.js';
+import { createMetricsRoute, readiness, sendJson, useOperationMetrics } from '../http/operations.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Feature } from './feature.js';
+
+/** Health, readiness, metrics and the asset browser; readiness says 503 from `beginShutdown` on. */
+export interface OperationsFeature extends Feature {
+  beginShutdown(): void;
+}
+
+/** The pages operators and people open: `/healthz`, `/readyz`, `/metrics`, `/`. */
+export function createOperations(
+  config: Config,
+  deps: { db: Db; blobs: BlobStore; metrics: Metrics },
+): OperationsFeature {
+  let shuttingDown = false;
+  return {
+    pages: {
+      '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
+      '/readyz': async (_req, res) => {
+        const checks = await readiness({ db: deps.db, blobs: deps.blobs, shuttingDown: () => shuttingDown });
+        sendJson(res, checks.ok ? 200 : 503, checks);
+      },
+      '/metrics': createMetricsRoute(deps.metrics, config.metricsToken),
+      ...createBrowserRoutes(config.publicUrl),
+    },
+    plugins: [useOperationMetrics(deps.metrics)],
+    beginShutdown() {
+      shuttingDown = true;
+    },
+    async close() {
+      shuttingDown = true;
+    },
+  };
+}
