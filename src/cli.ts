@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
 import { type Config, loadConfig } from './config.js';
 import { fsck, isClean } from './services/fsck.js';
 import { openDatabase, openStorage } from './features/storage.js';
+import { dialectOf } from './db/database.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
 import { decodeGlobalId, encodeGlobalId } from './global-id.js';
@@ -20,7 +22,8 @@ ${FILES_USAGE}
 
 Scopes: read:assets, write:assets, delete:assets, admin:keys, admin:webhooks.
 keys and fsck work on the database itself, without a server: they read the same
-environment variables as the server (DATA_DIR, DATABASE_URL…).
+environment variables as the server (DATA_DIR, DATABASE_URL…) and say which database
+they open; only keys create makes one that does not exist yet.
 Each command takes --help.`;
 
 function configFrom(env: Record<string, string | undefined>, io: CliIo): Config | null {
@@ -33,6 +36,36 @@ function configFrom(env: Record<string, string | undefined>, io: CliIo): Config 
     }
     throw error;
   }
+}
+
+/**
+ * The database `keys` and `fsck` work on, said on stderr so a wrong DATA_DIR shows at once.
+ * Only `keys create` may make it (the contract lets a key be made before the first start);
+ * the other commands get null when its SQLite file does not exist, since an empty database
+ * made by a typo would answer every question with nothing.
+ */
+function openedDatabase(config: Config, io: CliIo, mayCreate = false): string | null {
+  const url = config.databaseUrl;
+  if (dialectOf(url) === 'postgres') {
+    const shown = new URL(url);
+    if (shown.password) shown.password = '***';
+    io.err(`assetgate: database ${shown.href}`);
+    return url;
+  }
+  const file = url.slice('sqlite:'.length);
+  if (file !== ':memory:' && !existsSync(file)) {
+    if (mayCreate) {
+      io.err(`assetgate: database ${file} (new)`);
+      return url;
+    }
+    io.err(
+      `assetgate: no database at ${file}: set DATA_DIR (or DATABASE_URL) to the server's, ` +
+        'or start the server once to create it',
+    );
+    return null;
+  }
+  io.err(`assetgate: database ${file}`);
+  return url;
 }
 
 /** `assetgate fsck`: exit 0 when consistent (or mended with --repair), 1 when not. */
@@ -48,7 +81,8 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
     return 2;
   }
   const config = configFrom(env, io);
-  if (!config) return 1;
+  const url = config && openedDatabase(config, io);
+  if (!config || !url) return 1;
   const storage = await openStorage(config);
   try {
     const report = await fsck(storage, { repair: values.repair, checksums: values.checksums });
@@ -109,7 +143,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   }
   if (group === 'fsck') return runFsck(argv.slice(1), env, io);
   if (group !== 'keys' || !['create', 'list', 'revoke'].includes(command ?? '')) {
-    io.err(USAGE);
+    const problem =
+      group !== 'keys'
+        ? `unknown command "${group}"`
+        : command === undefined
+          ? 'keys needs a command: create, list or revoke'
+          : `unknown command "keys ${command}"`;
+    io.err(`assetgate: ${problem}\n\n${USAGE}`);
     return 2;
   }
   let parsed;
@@ -132,7 +172,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const { values, positionals } = parsed;
 
   const config = configFrom(env, io);
-  if (!config) return 1;
+  const url = config && openedDatabase(config, io, command === 'create');
+  if (!config || !url) return 1;
   const database = await openDatabase(config);
   try {
     const { repos } = database;

@@ -138,6 +138,15 @@ describe('the CLI for files (real process against a running server)', () => {
     assert.equal(sha256(readFileSync(path.join(work.dir, 'back.bin'))), sha256(big));
   });
 
+  test('ls gives sizes in binary units, as the asset page does', async () => {
+    const listed = await run('ls');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /  9\.0 MiB  big\.bin$/m);
+    for (const line of listed.stdout.trim().split('\n')) {
+      assert.match(line.split('  ')[3], /^(-|\d+ B|\d+\.\d (KiB|MiB|GiB))$/, line);
+    }
+  });
+
   test('get writes to the asset filename, never over a file that exists, or to stdout with -o -', async () => {
     const up = await run('upload', 'paper.pdf', '--title', 'Paper', '--json');
     const { id } = JSON.parse(up.stdout);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,8 @@ describe('the assetgate command (real process)', () => {
 
   let created: { id: string; key: string; org: string; scopes: string[]; mode: string };
   before(async () => {
+    // The server's first start makes the database; the CLI only opens one that exists.
+    await (await createApp(loadConfig({ DATA_DIR: data.dir }))).close();
     const result = await cli(
       'keys',
       'create',
@@ -94,7 +97,12 @@ describe('the assetgate command (real process)', () => {
 
   test('bad input: exit 2 for usage, 1 for a refused request, 1 for bad configuration', async () => {
     assert.equal((await cli('keys', 'create', '--org', 'acme')).code, 2);
-    assert.equal((await cli('frobnicate')).code, 2);
+    const unknown = await cli('frobnicate');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^assetgate: unknown command "frobnicate"\n\nusage:/);
+    const unknownKeys = await cli('keys', 'lst');
+    assert.equal(unknownKeys.code, 2);
+    assert.match(unknownKeys.stderr, /unknown command "keys lst"/);
     const badScope = await cli('keys', 'create', '--org', 'acme', '--scope', 'root');
     assert.equal(badScope.code, 1);
     assert.match(badScope.stderr, /Unknown scope "root"/);
@@ -106,5 +114,48 @@ describe('the assetgate command (real process)', () => {
     );
     assert.equal(code, 1);
     assert.match(stderr, /PORT/);
+  });
+
+  test('keys and fsck say which database they open, and refuse one that does not exist', async () => {
+    const listed = await cli('keys', 'list');
+    assert.equal(listed.code, 0);
+    assert.match(listed.stderr, new RegExp(`database ${path.join(data.dir, 'assetgate.db')}`));
+    // No DATA_DIR, in a folder with no data/: the default ./data/assetgate.db is not there.
+    const elsewhere = tempDir('assetgate-cli-empty-');
+    try {
+      const bare = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'DATA_DIR'));
+      for (const args of [['keys', 'list'], ['keys', 'revoke', 'key_1'], ['fsck']]) {
+        const result = await run(process.execPath, [BIN, ...args], { env: bare, cwd: elsewhere.dir }).then(
+          () => ({ code: 0, stdout: '', stderr: '' }),
+          (e: { code: number; stdout: string; stderr: string }) => e,
+        );
+        assert.equal(result.code, 1, args.join(' '));
+        assert.equal(result.stdout, '');
+        assert.match(result.stderr, new RegExp(`no database at ${path.join(elsewhere.dir, 'data', 'assetgate.db')}`));
+        assert.equal(existsSync(path.join(elsewhere.dir, 'data')), false, 'nothing was created');
+      }
+      // keys create may come before the first start (the contract lets it): it makes the database, says so, and the server then uses it.
+      const created = await run(
+        process.execPath,
+        [BIN, 'keys', 'create', '--org', 'acme', '--scope', 'read:assets', '--json'],
+        {
+          env: bare,
+          cwd: elsewhere.dir,
+        },
+      );
+      const dbFile = path.join(elsewhere.dir, 'data', 'assetgate.db');
+      assert.match(created.stderr, new RegExp(`database ${dbFile} \\(new\\)`));
+      const made = JSON.parse(created.stdout);
+      const listedAfter = await run(process.execPath, [BIN, 'keys', 'list', '--json'], {
+        env: bare,
+        cwd: elsewhere.dir,
+      });
+      assert.deepEqual(
+        JSON.parse(listedAfter.stdout).map((k: { id: string }) => k.id),
+        [made.id],
+      );
+    } finally {
+      elsewhere.remove();
+    }
   });
 });

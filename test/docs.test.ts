@@ -138,12 +138,30 @@ test('every environment variable the README and docs/ name exists', () => {
   assert.deepEqual(unknown, []);
 });
 
-test('the links between the README and docs/ lead to files that exist', () => {
+/** The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens. */
+function anchorsOf(markdown: string): Set<string> {
+  const headings = markdown.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6} (.+)$/gm);
+  return new Set(
+    [...headings].map((m) =>
+      m[1]
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-'),
+    ),
+  );
+}
+
+test('the links between the README and docs/ lead to files and headings that exist', () => {
   const broken: string[] = [];
   for (const [file, text] of pages) {
-    for (const match of text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
-      if (/^[a-z]+:/.test(match[1])) continue;
-      if (!existsSync(path.join(root, path.dirname(file), match[1]))) broken.push(`${file}: ${match[1]}`);
+    for (const match of text.matchAll(/\]\(([^)#\s]*)(?:#([^)\s]*))?\)/g)) {
+      const [, target, anchor] = match;
+      if (/^[a-z]+:/.test(target)) continue;
+      const resolved = target ? path.join(path.dirname(file), target) : file;
+      if (!existsSync(path.join(root, resolved))) broken.push(`${file}: ${target}`);
+      else if (anchor && resolved.endsWith('.md') && !anchorsOf(read(resolved)).has(anchor)) {
+        broken.push(`${file}: ${target}#${anchor}`);
+      }
     }
   }
   assert.deepEqual(broken, []);

@@ -87,16 +87,23 @@ function failed(error: unknown): void {
   toast(error instanceof ApiError ? `${error.code}: ${error.message}` : String((error as Error).message ?? error));
 }
 
+/** Every size on the page, in binary units as the CLI prints them: 1536 → "1.5 KiB". */
 function humanSize(bytes: number | null): string {
   if (bytes === null) return '';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit++;
   }
   return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
+}
+
+/** A card's label for a file without a picture: its extension when short, else its kind. */
+function kindLabel(asset: Asset): string {
+  const extension = /\.([a-z0-9]{1,4})$/i.exec(asset.filename ?? '')?.[1];
+  return (extension ?? asset.type.replace('EXTERNAL_VIDEO', 'VIDEO')).toUpperCase();
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -161,7 +168,11 @@ function drawCard(asset: Asset, node = el('li', 'card')): HTMLLIElement {
     img.src = asset.thumb;
     thumb.append(img);
   } else {
-    thumb.append(el('span', 'badge', asset.type));
+    // A labelled icon per kind (styled in browser.css) until previews exist for every kind.
+    const icon = el('span', 'file-icon', kindLabel(asset));
+    icon.dataset.kind = asset.type;
+    icon.title = asset.mimeType ?? asset.type;
+    thumb.append(icon);
   }
   const caption = el('div', 'caption');
   const name = el('div', 'name', asset.filename ?? asset.title);
@@ -338,8 +349,11 @@ function upload(file: File): Promise<void> {
     for (const [name, value] of Object.entries(headers({ 'x-graphql-yoga-csrf': '1' })))
       xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener('progress', (e) => {
-      bar.value = e.loaded;
-      state.textContent = `${humanSize(e.loaded)} of ${humanSize(file.size)}`;
+      // The body is the query, the map and the file: count the file's bytes, which end with it.
+      const around = e.lengthComputable ? e.total - file.size : 0;
+      const sent = Math.max(0, Math.min(file.size, e.loaded - around));
+      bar.value = sent;
+      state.textContent = `${humanSize(sent)} of ${humanSize(file.size)}`;
     });
     xhr.addEventListener('load', () => {
       try {
@@ -482,6 +496,7 @@ async function open(): Promise<void> {
       '{ viewer { org mode scopes } }',
     );
     $('org').textContent = `${viewer.org} (${viewer.mode}) · ${viewer.scopes.join(' ')}`;
+    $('org').title = viewer.scopes.join('\n');
     $('who').hidden = false;
     $('key-form').hidden = true;
     $('app').hidden = false;
