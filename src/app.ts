@@ -15,11 +15,11 @@ import { createRequestObserver } from './http/observe.js';
 import { createRouter } from './http/router.js';
 import { useAuthentication } from './http/use-authentication.js';
 import type { JobRunner } from './jobs/job-runner.js';
-import type { Sweeper } from './jobs/sweeper.js';
+import type { Sweeper } from './services/lifecycle/sweeper.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { Context, Services } from './schema/context.js';
-import { fsck, type FsckOptions, type FsckReport } from './services/fsck.js';
+import { fsck, type FsckOptions, type FsckReport } from './services/lifecycle/fsck.js';
 
 export { jobHandlersOf } from './features/services.js';
 

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
 import { type Config, loadConfig } from './config.js';
-import { fsck, isClean } from './services/fsck.js';
+import { fsck, isClean } from './services/lifecycle/fsck.js';
 import { openDatabase, openStorage } from './features/storage.js';
 import { dialectOf } from './db/database.js';
 import type { ApiKeyRow } from './db/types.js';

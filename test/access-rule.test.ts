@@ -4,7 +4,7 @@ import type { Principal } from '../src/auth/principal.js';
 import { SCOPES, type Scope } from '../src/auth/scopes.js';
 import { isVisible, type Shelf, type Sight, visibleSql } from '../src/db/asset-visibility.js';
 import type { AssetRow, Mode } from '../src/db/types.js';
-import { mayFetch, mayRead } from '../src/services/asset-access.js';
+import { mayFetch, mayRead } from '../src/services/assets/asset-access.js';
 import { createTestApp, forEachDialect, type TestApp } from './helpers.js';
 
 /**

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BlobStore, ByteRange } from '../src/blob/index.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
-import { isClean } from '../src/services/fsck.js';
+import { isClean } from '../src/services/lifecycle/fsck.js';
 import {
   assertConsistent,
   createTestApp,

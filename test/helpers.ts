@@ -329,7 +329,7 @@ export async function processed(app: TestApp, id: string, fields = 'id status fa
 /** Runs the consistency check and fails when the database and the blob store disagree. */
 export async function assertConsistent(app: TestApp): Promise<void> {
   await app.jobs?.idle();
-  const { isClean } = await import('../src/services/fsck.js');
+  const { isClean } = await import('../src/services/lifecycle/fsck.js');
   const report = await app.fsck({ checksums: true });
   if (!isClean(report)) throw new Error(`inconsistent store: ${JSON.stringify(report)}`);
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { decodeGlobalId, encodeGlobalId } from '../src/global-id.js';
-import { isClean } from '../src/services/fsck.js';
+import { isClean } from '../src/services/lifecycle/fsck.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrateOrThrow, migrateTo } from '../src/db/migrate.js';
 import {

@@ -2,7 +2,7 @@ import type { BlobStore } from '../blob/index.js';
 import type { Config } from '../config.js';
 import type { UnitOfWork } from '../db/repositories.js';
 import { createJobRunner, type JobRunner } from '../jobs/job-runner.js';
-import { createSweeper, type Sweeper } from '../jobs/sweeper.js';
+import { createSweeper, type Sweeper } from '../services/lifecycle/sweeper.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Services } from '../schema/context.js';

@@ -5,10 +5,15 @@ import type { AssetRepository } from '../db/asset-repository.js';
 import type { AssetRow } from '../db/types.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import { decodeGlobalId } from '../global-id.js';
-import { metadataOf } from '../services/asset-metadata.js';
-import type { AssetAccess } from '../services/asset-access.js';
-import type { DownloadUrlService } from '../services/download-urls.js';
-import { parseRendition, type RenditionParams, type RenditionService, versionOf } from '../services/renditions.js';
+import { metadataOf } from '../services/assets/asset-metadata.js';
+import type { AssetAccess } from '../services/assets/asset-access.js';
+import type { DownloadUrlService } from '../services/delivery/download-urls.js';
+import {
+  parseRendition,
+  type RenditionParams,
+  type RenditionService,
+  versionOf,
+} from '../services/delivery/renditions.js';
 import { annotate } from './observe.js';
 import { allowOnlyGetAndHead } from './respond.js';
 import { serveBlob } from './serve-blob.js';

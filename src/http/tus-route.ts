@@ -20,8 +20,8 @@ import {
 } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
 import { errorBody } from './respond.js';
-import type { ResumableUploadService } from '../services/resumable-uploads.js';
-import type { UploadSlots } from '../services/upload-slots.js';
+import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
+import type { UploadSlots } from '../adapters/upload-slots.js';
 
 const TUS_VERSION = '1.0.0';
 const EXTENSIONS = ['creation', 'creation-with-upload', 'termination', 'expiration', 'checksum'];

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { UnitOfWork } from '../db/repositories.js';
-import { nowIso } from '../db/database.js';
-import type { AssetRow, JobRow } from '../db/types.js';
-import { AppError, BadUserInputError, PayloadTooLargeError } from '../errors.js';
-import type { JobQueue } from '../jobs/job-queue.js';
-import type { AssetEvents } from './asset-events.js';
-import type { AssetFields, AssetService } from './asset-service.js';
-import { parseHttpUrl } from './embed.js';
-import { FetchRefused, type SafeFetchOptions, safeFetch } from './safe-fetch.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import { nowIso } from '../../db/database.js';
+import type { AssetRow, JobRow } from '../../db/types.js';
+import { AppError, BadUserInputError, PayloadTooLargeError } from '../../errors.js';
+import type { JobQueue } from '../../jobs/job-queue.js';
+import type { AssetEvents } from '../assets/asset-events.js';
+import type { AssetFields, AssetService } from '../assets/asset-service.js';
+import { parseHttpUrl } from '../assets/embed.js';
+import { FetchRefused, type SafeFetchOptions, safeFetch } from '../../adapters/safe-fetch.js';
 
 /** Network failures that say something about the source, not about us: no retry. */
 const SOURCE_ERRORS = new Set([

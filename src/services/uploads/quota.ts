@@ -1,6 +1,6 @@
-import type { OrgRepository } from '../db/org-repository.js';
-import type { Repositories } from '../db/repositories.js';
-import { InsufficientStorageError } from '../errors.js';
+import type { OrgRepository } from '../../db/org-repository.js';
+import type { Repositories } from '../../db/repositories.js';
+import { InsufficientStorageError } from '../../errors.js';
 
 /** Reservations grow in steps of this many bytes: one UPDATE per MiB, not per chunk. */
 const STEP = 1024 * 1024;

@@ -1,9 +1,9 @@
-import type { BlobStore } from '../blob/index.js';
-import { nowIso } from '../db/database.js';
-import type { Repositories, UnitOfWork } from '../db/repositories.js';
-import type { AssetRow } from '../db/types.js';
-import { forgetDeleted } from '../services/asset-service.js';
-import { fsck, type FsckReport } from '../services/fsck.js';
+import type { BlobStore } from '../../blob/index.js';
+import { nowIso } from '../../db/database.js';
+import type { Repositories, UnitOfWork } from '../../db/repositories.js';
+import type { AssetRow } from '../../db/types.js';
+import { forgetDeleted } from '../assets/asset-service.js';
+import { fsck, type FsckReport } from './fsck.js';
 
 /** What one sweep removed. */
 export interface SweepReport {

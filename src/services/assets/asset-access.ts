@@ -1,8 +1,8 @@
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { isVisible, type Seen, type Shelf, VISIBILITY_COLUMNS } from '../db/asset-visibility.js';
-import type { AssetRow } from '../db/types.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import { isVisible, type Seen, type Shelf, VISIBILITY_COLUMNS } from '../../db/asset-visibility.js';
+import type { AssetRow } from '../../db/types.js';
 
 /** The columns the rule reads: every row handed to GraphQL or a route carries them. */
 export const ACCESS_COLUMNS = VISIBILITY_COLUMNS;

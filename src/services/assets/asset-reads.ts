@@ -1,5 +1,5 @@
-import type { Repositories } from '../db/repositories.js';
-import type { AssetVersionRow, Tenant } from '../db/types.js';
+import type { Repositories } from '../../db/repositories.js';
+import type { AssetVersionRow, Tenant } from '../../db/types.js';
 import { type AssetPage, type AssetPageQuery, pageAssets } from './pagination.js';
 
 /** What `viewer.usage` reports of a tenant and its org, besides the quota. */

@@ -1,6 +1,12 @@
-import type { AssetQueryFilter, AssetRepository, Direction, PageRequest, SortColumn } from '../db/asset-repository.js';
-import type { AssetRow, ListedAssetRow, Tenant } from '../db/types.js';
-import { BadUserInputError } from '../errors.js';
+import type {
+  AssetQueryFilter,
+  AssetRepository,
+  Direction,
+  PageRequest,
+  SortColumn,
+} from '../../db/asset-repository.js';
+import type { AssetRow, ListedAssetRow, Tenant } from '../../db/types.js';
+import { BadUserInputError } from '../../errors.js';
 
 /** Largest `first`/`last`. */
 export const MAX_PAGE_SIZE = 100;

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { type AssetAccess, mayFetch } from './asset-access.js';
-import type { BlobStore } from '../blob/index.js';
-import { contentDisposition } from './content-disposition.js';
-import { isActiveType } from './media-type.js';
-import { nowIso } from '../db/database.js';
-import type { DownloadTokenRepository } from '../db/download-token-repository.js';
-import type { AssetRow } from '../db/types.js';
-import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { SignatureError, type UrlClaims, type UrlSigner } from '../../auth/url-signer.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import { type AssetAccess, mayFetch } from '../assets/asset-access.js';
+import type { BlobStore } from '../../blob/index.js';
+import { contentDisposition } from '../../adapters/content-disposition.js';
+import { isActiveType } from '../../adapters/media-type.js';
+import { nowIso } from '../../db/database.js';
+import type { DownloadTokenRepository } from '../../db/download-token-repository.js';
+import type { AssetRow } from '../../db/types.js';
+import { BadUserInputError, ForbiddenError, NotFoundError } from '../../errors.js';
 
 const MAX_FETCH_LIMIT = 1_000_000;
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { BlobStore } from '../blob/index.js';
-import type { RefCountMismatch } from '../db/blob-repository.js';
-import { nowIso } from '../db/database.js';
-import type { UnitOfWork } from '../db/repositories.js';
-import type { AssetRow } from '../db/types.js';
-import { blobKeysOf } from './asset-metadata.js';
+import type { BlobStore } from '../../blob/index.js';
+import type { RefCountMismatch } from '../../db/blob-repository.js';
+import { nowIso } from '../../db/database.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import type { AssetRow } from '../../db/types.js';
+import { blobKeysOf } from '../assets/asset-metadata.js';
 
 /** What the consistency check found (and, with `repair`, mended). */
 export interface FsckReport {

@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { imageSize } from 'image-size';
-import type { BlobStore } from '../blob/index.js';
-import { BadUserInputError, PayloadTooLargeError } from '../errors.js';
-import type { MediaPolicy } from './media-policy.js';
-import { type AssetType, classify, sniffMediaType } from './media-type.js';
+import type { BlobStore } from '../../blob/index.js';
+import { BadUserInputError, PayloadTooLargeError } from '../../errors.js';
+import type { MediaPolicy } from '../assets/media-policy.js';
+import { type AssetType, classify, sniffMediaType } from '../../adapters/media-type.js';
 import type { Reservation } from './quota.js';
 
 /** How many leading bytes are kept for sniffing and image headers. */

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import dns from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
-import { nowIso } from '../db/database.js';
+import { nowIso } from '../../db/database.js';
 import {
   ASSET_EVENT_TYPES,
   type AssetEventRow,
@@ -9,11 +9,11 @@ import {
   type AssetRow,
   type Tenant,
   type WebhookRow,
-} from '../db/types.js';
-import type { WebhookRepository } from '../db/webhook-repository.js';
-import { BadUserInputError, NotFoundError } from '../errors.js';
-import { encodeGlobalId } from '../global-id.js';
-import { isAddressAllowed, safePost, type SafeFetchOptions } from './safe-fetch.js';
+} from '../../db/types.js';
+import type { WebhookRepository } from '../../db/webhook-repository.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
+import { encodeGlobalId } from '../../global-id.js';
+import { isAddressAllowed, safePost, type SafeFetchOptions } from '../../adapters/safe-fetch.js';
 
 /** What a webhook's payload and the feed tell of an asset: its public description, never its bytes or URLs. */
 export interface AssetSnapshot {

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Insertable } from 'kysely';
 import type { Readable } from 'node:stream';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import { nowIso } from '../db/database.js';
-import type { Repositories, UnitOfWork } from '../db/repositories.js';
-import type { AssetEventType, AssetRow, AssetsTable, Tenant } from '../db/types.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
-import type { JobQueue } from '../jobs/job-queue.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import { nowIso } from '../../db/database.js';
+import type { Repositories, UnitOfWork } from '../../db/repositories.js';
+import type { AssetEventType, AssetRow, AssetsTable, Tenant } from '../../db/types.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../errors.js';
+import type { JobQueue } from '../../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
 import { derivedKeysOf } from './asset-metadata.js';
 import { embedUrlFor, parseHttpUrl } from './embed.js';
-import { type IngestOptions, type KnownBytes, PREFIX_BYTES, ingest, judge } from './ingest.js';
+import { type IngestOptions, type KnownBytes, PREFIX_BYTES, ingest, judge } from '../uploads/ingest.js';
 import type { MediaPolicy } from './media-policy.js';
-import type { QuotaService, Reservation } from './quota.js';
+import type { QuotaService, Reservation } from '../uploads/quota.js';
 import {
   normalizeTags,
   sanitizeFilename,

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { type ReplaceClaims, SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { UnitOfWork } from '../db/repositories.js';
-import type { AssetAccess } from './asset-access.js';
-import { nowIso } from '../db/database.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { type ReplaceClaims, SignatureError, type UrlClaims, type UrlSigner } from '../../auth/url-signer.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import type { AssetAccess } from '../assets/asset-access.js';
+import { nowIso } from '../../db/database.js';
 import type { Updateable } from 'kysely';
-import type { AssetRow, AssetsTable, JobRow } from '../db/types.js';
+import type { AssetRow, AssetsTable, JobRow } from '../../db/types.js';
 import {
   AppError,
   BadUserInputError,
@@ -16,11 +16,11 @@ import {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
-} from '../errors.js';
-import type { AssetFields, AssetService } from './asset-service.js';
+} from '../../errors.js';
+import type { AssetFields, AssetService } from '../assets/asset-service.js';
 import type { KnownBytes } from './ingest.js';
-import type { JobQueue } from '../jobs/job-queue.js';
-import type { UploadSlots } from './upload-slots.js';
+import type { JobQueue } from '../../jobs/job-queue.js';
+import type { UploadSlots } from '../../adapters/upload-slots.js';
 
 const CHECKSUM = /^sha256:[0-9a-f]{64}$/;
 /** How soon the job of a direct upload first looks for its bytes in the store. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { nowIso } from '../db/database.js';
-import type { DirectoryRepository } from '../db/directory-repository.js';
-import type { DirectoryRow, Tenant } from '../db/types.js';
-import { BadUserInputError, NotFoundError } from '../errors.js';
+import { nowIso } from '../../db/database.js';
+import type { DirectoryRepository } from '../../db/directory-repository.js';
+import type { DirectoryRow, Tenant } from '../../db/types.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
 
 const MAX_NAME = 255;
 
