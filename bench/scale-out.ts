@@ -12,7 +12,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { type Proc, MiB, ROOT, drain, median, multipartBody, send, serverArgs, start, timed } from './lib.js';
+import { s3rverArgs } from '../scripts/s3rver.js';
+import { type Proc, MiB, drain, median, multipartBody, send, serverArgs, start, timed } from './lib.js';
 
 const POSTGRES = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -37,10 +38,7 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
 
   const s3dir = path.join(work, 's3');
   await mkdir(s3dir);
-  const s3 = await start([
-    path.join(ROOT, 'node_modules/s3rver/bin/s3rver.js'),
-    ...['-d', s3dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', 'bench'],
-  ]);
+  const s3 = await start(s3rverArgs(s3dir, 'bench'));
   procs.push(s3);
   const endpoint = `http://127.0.0.1:${s3.port}`;
   const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: CREDENTIALS });

@@ -132,7 +132,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     routes: Object.keys(routes),
     pages: Object.keys(pages),
     sweeper: background.sweeper,
-    fsck: (options) => fsck({ repos, blobs }, options),
+    fsck: (options) => fsck({ repos, blobs }, { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options }),
     jobs: background.jobs,
     close: (options = {}) => closeAll(features, options),
   };

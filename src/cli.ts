@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
 import { type Config, loadConfig } from './config.js';
-import { fsck, isClean } from './services/lifecycle/fsck.js';
-import { openDatabase, openStorage } from './features/storage.js';
+import { fsck, FsckError, type FsckReport, isClean } from './services/lifecycle/fsck.js';
+import { openDatabase, openStorage, type Storage } from './features/storage.js';
 import { dialectOf } from './db/database.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
@@ -68,7 +68,29 @@ function openedDatabase(config: Config, io: CliIo, mayCreate = false): string | 
   return url;
 }
 
-/** `assetgate fsck`: exit 0 when consistent (or mended with --repair), 1 when not. */
+/** The exit codes of `assetgate fsck`. */
+const FSCK_EXIT = { consistent: 0, inconsistent: 1, usage: 2, failed: 3 } as const;
+
+/** Prints what the check found, a line each, and its verdict. */
+function printReport(report: FsckReport, repair: boolean, io: CliIo): void {
+  io.out(`checked ${report.assetsChecked} assets and ${report.blobsChecked} blobs`);
+  for (const m of report.missingBlobs) io.out(`missing blob ${m.key} of asset ${m.assetId}`);
+  for (const d of report.damagedBlobs) io.out(`damaged blob ${d.key} of asset ${d.assetId}: ${d.problem}`);
+  for (const r of report.missingRenditions) io.out(`missing rendition ${r.key} of asset ${r.assetId}`);
+  for (const o of report.orphanBlobs) io.out(`orphan blob ${o}`);
+  for (const r of report.refCountMismatches)
+    io.out(`blob ${r.key} of org ${r.orgId}: counted ${r.recorded ?? 'nowhere'}, held by ${r.actual} assets`);
+  for (const u of report.usageMismatches)
+    io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
+  if (report.youngBlobs) io.out(`left alone: ${report.youngBlobs} blobs younger than FSCK_GRACE, owned by nothing yet`);
+  io.out(isClean(report) ? 'consistent' : repair ? 'repaired' : 'inconsistent: run with --repair to mend');
+}
+
+/**
+ * `assetgate fsck`: exit 0 when consistent (or mended with --repair), 1 when not, 2 on a
+ * usage error, 3 when the check could not finish (configuration, database or store), with
+ * one line on stderr saying why.
+ */
 async function runFsck(args: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   let values;
   try {
@@ -78,30 +100,32 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
     }));
   } catch (error) {
     io.err(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
+    return FSCK_EXIT.usage;
   }
   const config = configFrom(env, io);
   const url = config && openedDatabase(config, io);
-  if (!config || !url) return 1;
-  const storage = await openStorage(config);
+  if (!config || !url) return FSCK_EXIT.failed;
+  let storage: Storage | undefined;
   try {
-    const report = await fsck(storage, { repair: values.repair, checksums: values.checksums });
-    if (values.json) io.out(JSON.stringify(report));
-    else {
-      io.out(`checked ${report.assetsChecked} assets and ${report.blobsChecked} blobs`);
-      for (const m of report.missingBlobs) io.out(`missing blob ${m.key} of asset ${m.assetId}`);
-      for (const d of report.damagedBlobs) io.out(`damaged blob ${d.key} of asset ${d.assetId}: ${d.problem}`);
-      for (const r of report.missingRenditions) io.out(`missing rendition ${r.key} of asset ${r.assetId}`);
-      for (const o of report.orphanBlobs) io.out(`orphan blob ${o}`);
-      for (const r of report.refCountMismatches)
-        io.out(`blob ${r.key} of org ${r.orgId}: counted ${r.recorded ?? 'nowhere'}, held by ${r.actual} assets`);
-      for (const u of report.usageMismatches)
-        io.out(`org ${u.orgId}: recorded ${u.recorded} bytes, assets hold ${u.actual}`);
-      io.out(isClean(report) ? 'consistent' : values.repair ? 'repaired' : 'inconsistent: run with --repair to mend');
+    try {
+      storage = await openStorage(config);
+    } catch (error) {
+      throw new FsckError('opening the database', error);
     }
-    return isClean(report) || values.repair ? 0 : 1;
+    const report = await fsck(storage, {
+      repair: values.repair,
+      checksums: values.checksums,
+      orphanGraceMs: config.fsckGrace * 1000,
+    });
+    if (values.json) io.out(JSON.stringify(report));
+    else printReport(report, !!values.repair, io);
+    return isClean(report) || values.repair ? FSCK_EXIT.consistent : FSCK_EXIT.inconsistent;
+  } catch (error) {
+    // What failed, in one line: an operator's script reads it, a stack trace helps no one here.
+    io.err(`assetgate fsck: ${(error instanceof FsckError ? error : new FsckError('the check', error)).message}`);
+    return FSCK_EXIT.failed;
   } finally {
-    await storage.close();
+    await storage?.close();
   }
 }
 

@@ -67,6 +67,12 @@ export interface Config {
   /** How long a deleted asset stays in the trash before the sweep purges it, seconds; 0: no trash. @default 30d */
   trashRetention: number;
   /**
+   * Blobs younger than this (by the store's last-modified time) are left out of fsck's orphan
+   * check: an upload or a thumbnail between its bytes and its row looks like one. Seconds;
+   * keep it above the longest upload (on S3 a multipart object dates from its start). @default 3600
+   */
+  fsckGrace: number;
+  /**
    * Background jobs (extraction, imports) run at once by this process; 0: none here. The default
    * leaves a core to the event loop that serves requests. @default CPU cores − 1, at least 1
    */
@@ -166,6 +172,7 @@ export const CONFIG_VARIABLES = [
   'UPLOAD_SWEEP_GRACE',
   'SWEEP_INTERVAL',
   'TRASH_RETENTION',
+  'FSCK_GRACE',
   'JOB_CONCURRENCY',
   'EXTRACT_TIMEOUT',
   'EXTRACT_MEMORY',
@@ -481,5 +488,6 @@ function signedUrls(env: Env) {
     uploadSweepGrace: duration(env, 'UPLOAD_SWEEP_GRACE', 3600, 0),
     sweepInterval: duration(env, 'SWEEP_INTERVAL', 60, 0),
     trashRetention: duration(env, 'TRASH_RETENTION', 30 * 86_400, 0),
+    fsckGrace: duration(env, 'FSCK_GRACE', 3600, 0),
   };
 }

@@ -3,7 +3,7 @@ import { readdir, truncate } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { type BlobStore, createBlobKey } from '../src/blob/index.js';
+import { type BlobStore, createBlobKey, type ListedBlob } from '../src/blob/index.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
 import { S3BlobStore } from '../src/blob/s3-blob-store.js';
@@ -28,6 +28,8 @@ function failingStream(): Readable {
 
 const folder = tempDir('assetgate-blobs-');
 after(folder.remove);
+const others = tempDir('assetgate-blobs-');
+after(others.remove);
 
 const s3 = await s3Server();
 const s3Store = (prefix: string, partSize?: number) =>
@@ -43,17 +45,34 @@ const s3Store = (prefix: string, partSize?: number) =>
 const multipartUploads = (prefix: string) => s3.incompleteUploads(prefix);
 
 /** Every store, run through the same contract. */
-const STORES: { name: string; create: () => BlobStore; leftovers: () => Promise<string[]> }[] = [
-  { name: 'memory', create: () => new MemoryBlobStore(), leftovers: async () => [] },
-  { name: 's3', create: () => s3Store('contract'), leftovers: () => multipartUploads('contract') },
+const STORES: {
+  name: string;
+  create: () => BlobStore;
+  /** A store of its own, empty. */
+  empty: () => BlobStore;
+  leftovers: () => Promise<string[]>;
+}[] = [
+  {
+    name: 'memory',
+    create: () => new MemoryBlobStore(),
+    empty: () => new MemoryBlobStore(),
+    leftovers: async () => [],
+  },
+  {
+    name: 's3',
+    create: () => s3Store('contract'),
+    empty: () => s3Store(`empty-${randomBytes(4).toString('hex')}`),
+    leftovers: () => multipartUploads('contract'),
+  },
   {
     name: 'fs',
     create: () => new FsBlobStore({ root: folder.dir }),
+    empty: () => new FsBlobStore({ root: `${others.dir}/${randomBytes(4).toString('hex')}` }),
     leftovers: async () => (await listFiles(folder.dir)).filter((f) => f.includes('.tmp-')),
   },
 ];
 
-for (const { name, create, leftovers } of STORES) {
+for (const { name, create, empty, leftovers } of STORES) {
   describe(`BlobStore contract: ${name}`, () => {
     const store = create();
 
@@ -125,13 +144,32 @@ for (const { name, create, leftovers } of STORES) {
       assert.equal(await text(await store.get(key)), '');
     });
 
-    test('keys lists stored blobs', async () => {
+    test('list names each stored blob once, with its size and last-modified time', async () => {
       const key = createBlobKey();
-      await store.put(key, Readable.from([Buffer.from('k')]));
-      const keys: string[] = [];
-      for await (const k of store.keys()) keys.push(k);
-      assert.ok(keys.includes(key));
-      assert.ok(keys.every((k) => !k.includes('.tmp-')));
+      await store.put(key, Readable.from([Buffer.from('listed')]));
+      const listed: ListedBlob[] = [];
+      for await (const blob of store.list()) listed.push(blob);
+      const [mine, ...more] = listed.filter((blob) => blob.key === key);
+      assert.equal(more.length, 0);
+      assert.equal(mine.size, 6);
+      assert.ok(Math.abs(mine.modifiedAt! - Date.now()) < 60_000, `written just now, not ${mine.modifiedAt}`);
+      assert.ok(listed.every((blob) => !blob.key.includes('.tmp-')));
+    });
+
+    test('list pages through more than 1,000 blobs: each exactly once', async () => {
+      const own = empty();
+      try {
+        const keys = Array.from({ length: 1234 }, () => createBlobKey());
+        for (let i = 0; i < keys.length; i += 16) {
+          await Promise.all(keys.slice(i, i + 16).map((key) => own.put(key, Readable.from([Buffer.from(key)]))));
+        }
+        const listed: string[] = [];
+        for await (const blob of own.list()) listed.push(blob.key);
+        assert.equal(listed.length, keys.length, 'as many as were written');
+        assert.deepEqual(listed.sort(), keys.sort(), 'each once');
+      } finally {
+        await own.close();
+      }
     });
 
     test('keys that were not generated are refused', async () => {

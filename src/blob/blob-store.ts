@@ -6,6 +6,14 @@ export interface BlobInfo {
   modifiedAt?: number;
 }
 
+/** One blob as the store's listing names it. */
+export interface ListedBlob {
+  key: string;
+  size: number;
+  /** Last-modified time (ms), when the store tells it. */
+  modifiedAt?: number;
+}
+
 /** An inclusive byte range, as HTTP `Range` names it. */
 export interface ByteRange {
   start: number;
@@ -30,8 +38,12 @@ export interface BlobStore {
   get(key: string, range?: ByteRange): Promise<Readable | null>;
   head(key: string): Promise<BlobInfo | null>;
   delete(key: string): Promise<boolean>;
-  /** Every key in the store, for the consistency check. */
-  keys(): AsyncIterable<string>;
+  /**
+   * Every blob in the store with its size and age, for the consistency check: page by
+   * page (or streamed), however many there are. A blob written or deleted while it runs
+   * may or may not be listed. Throws, naming the store and the cause, when the store fails.
+   */
+  list(): AsyncIterable<ListedBlob>;
   /**
    * Writes the blob (or `range` of it) to `destination` without ending it, reusing a few
    * buffers instead of allocating one per chunk. Resolves `false` when there is no blob
@@ -64,9 +76,14 @@ export interface BlobStore {
 
 const KEY = /^[a-z0-9]{2}\/[a-z0-9][a-z0-9-]{7,63}(\.[a-z0-9]{1,16})?$/;
 
+/** Whether `key` is one this product generated (a listing skips anything else). */
+export function isBlobKey(key: string): boolean {
+  return KEY.test(key);
+}
+
 /** Throws unless `key` is one this product generated: the one place keys are normalised. */
 export function assertBlobKey(key: string): string {
-  if (!KEY.test(key)) throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+  if (!isBlobKey(key)) throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
   return key;
 }
 

@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.js';
+import {
+  assertBlobKey,
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  isBlobKey,
+  type ListedBlob,
+} from './blob-store.js';
 
 /** Configuration of `FsBlobStore`. */
 export interface FsBlobStoreConfig {
@@ -183,10 +190,22 @@ export class FsBlobStore implements BlobStore {
     return (await ifPresent(fsp.unlink(this.#path(key)).then(() => true))) ?? false;
   }
 
-  async *keys(): AsyncIterable<string> {
-    for (const shard of ((await ifPresent(fsp.readdir(this.#root))) ?? []).sort()) {
-      const entries = (await ifPresent(fsp.readdir(path.join(this.#root, shard)))) ?? [];
-      for (const name of entries.sort()) if (!TEMP.test(name)) yield `${shard}/${name}`;
+  /**
+   * Streams the folders instead of reading each whole: a shard of a million blobs costs one
+   * entry at a time. Temporary files and names that are not blob keys are not blobs; an entry
+   * deleted between its listing and its stat is skipped. Any other failure is thrown.
+   */
+  async *list(): AsyncIterable<ListedBlob> {
+    const shards = await ifPresent(fsp.opendir(this.#root));
+    for await (const shard of shards ?? []) {
+      if (!shard.isDirectory()) continue;
+      const dir = path.join(this.#root, shard.name);
+      for await (const entry of (await ifPresent(fsp.opendir(dir))) ?? []) {
+        const key = `${shard.name}/${entry.name}`;
+        if (!entry.isFile() || TEMP.test(entry.name) || !isBlobKey(key)) continue;
+        const stat = await ifPresent(fsp.stat(path.join(dir, entry.name)));
+        if (stat) yield { key, size: stat.size, modifiedAt: stat.mtimeMs };
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { MemoryBlobStore } from './memory-blob-store.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import type { S3Config } from '../config.js';
 
-export type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
+export type { BlobInfo, BlobStore, ByteRange, ListedBlob } from './blob-store.js';
 export { assertBlobKey, createBlobKey } from './blob-store.js';
 
 /** Builds the store named by `BLOB_STORE`: `fs`, `fs:<dir>`, `memory` or `s3://BUCKET[/PREFIX]`. */

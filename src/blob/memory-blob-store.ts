@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.js';
+import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange, type ListedBlob } from './blob-store.js';
 
 /** Blobs in a Map: for tests and throwaway servers. Holds whole blobs in memory by design. */
 export class MemoryBlobStore implements BlobStore {
@@ -32,8 +32,8 @@ export class MemoryBlobStore implements BlobStore {
     return this.#blobs.delete(assertBlobKey(key));
   }
 
-  async *keys(): AsyncIterable<string> {
-    yield* [...this.#blobs.keys()].sort();
+  async *list(): AsyncIterable<ListedBlob> {
+    for (const [key, blob] of this.#blobs) yield { key, size: blob.length, modifiedAt: this.#written.get(key) };
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertBlobKey, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.js';
+import {
+  assertBlobKey,
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  isBlobKey,
+  type ListedBlob,
+} from './blob-store.js';
 
 /** Where an S3 store keeps its blobs and how it reaches them. */
 export interface S3BlobStoreConfig {
@@ -39,6 +46,17 @@ export interface S3BlobStoreConfig {
 function isMissing(error: unknown): boolean {
   if (!(error instanceof S3ServiceException)) return false;
   return error.name === 'NoSuchKey' || error.name === 'NotFound' || error.$metadata.httpStatusCode === 404;
+}
+
+/** What the server answered, in one line: its error code, HTTP status and message. */
+function s3Reason(error: unknown): string {
+  if (error instanceof S3ServiceException) {
+    const status = error.$metadata.httpStatusCode;
+    const message = error.message && error.message !== error.name ? `: ${error.message}` : '';
+    return `${error.name}${status ? ` (HTTP ${status})` : ''}${message}`;
+  }
+  const { message, code } = error as { message?: string; code?: string };
+  return message || code || String(error);
 }
 
 /**
@@ -158,20 +176,33 @@ export class S3BlobStore implements BlobStore {
     return existed;
   }
 
-  async *keys(): AsyncIterable<string> {
+  /**
+   * Pages through the bucket (1,000 objects a page, by continuation token), so memory stays
+   * flat however many there are. A failed page throws an error naming the bucket, how far
+   * the listing got and what the server answered.
+   */
+  async *list(): AsyncIterable<ListedBlob> {
     const prefix = this.#config.prefix ? `${this.#config.prefix}/` : '';
     let token: string | undefined;
+    let listed = 0;
     do {
-      const page = await this.#s3.send(
-        new ListObjectsV2Command({
-          Bucket: this.#config.bucket,
-          Prefix: prefix || undefined,
-          ContinuationToken: token,
-        }),
-      );
+      let page;
+      try {
+        page = await this.#s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.#config.bucket,
+            Prefix: prefix || undefined,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (error) {
+        const where = `s3://${this.#config.bucket}/${prefix}`;
+        throw new Error(`listing ${where} failed after ${listed} objects: ${s3Reason(error)}`, { cause: error });
+      }
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(prefix.length);
-        if (key && /^[a-z0-9]{2}\//.test(key)) yield key;
+        listed += 1;
+        if (key && isBlobKey(key)) yield { key, size: object.Size ?? 0, modifiedAt: object.LastModified?.getTime() };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -118,7 +118,7 @@ function adopting(blobs: BlobStore): BlobStore {
     delete: (key) => blobs.delete(key),
     get: (key, range) => blobs.get(key, range),
     head: (key) => blobs.head(key),
-    keys: () => blobs.keys(),
+    list: () => blobs.list(),
     close: () => blobs.close(),
   };
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { BlobStore } from '../../blob/index.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
 import type { RefCountMismatch } from '../../db/blob-repository.js';
 import { nowIso } from '../../db/database.js';
 import type { UnitOfWork } from '../../db/repositories.js';
-import type { AssetRow } from '../../db/types.js';
+import type { AssetRow, RenditionRow } from '../../db/types.js';
 import { blobKeysOf } from '../assets/asset-metadata.js';
 
 /** What the consistency check found (and, with `repair`, mended). */
@@ -16,8 +16,10 @@ export interface FsckReport {
   damagedBlobs: { assetId: string; key: string; problem: string }[];
   /** Renditions whose blob is gone. Repair: forgotten, so the next request makes them again. */
   missingRenditions: { assetId: string; key: string }[];
-  /** Blobs no asset owns. Repair: deleted, once older than the grace period. */
+  /** Blobs older than the grace period that nothing in the database holds. Repair: deleted. */
   orphanBlobs: string[];
+  /** Blobs nothing held when listed but younger than the grace period (or of unknown age): left alone. */
+  youngBlobs: number;
   /**
    * Stored copies whose count of holders differs from the assets holding them (or that
    * assets hold with no count). Repair: recounted; a copy no asset holds is deleted.
@@ -26,6 +28,33 @@ export interface FsckReport {
   /** Orgs whose recorded storage differs from the sum of their assets. Repair: recounted. */
   usageMismatches: { orgId: string; recorded: number; actual: number }[];
   repaired: boolean;
+}
+
+/**
+ * The check could not finish: the database or the store failed. Its message is one line
+ * naming the step and the cause; nothing after the failed step was repaired.
+ */
+export class FsckError extends Error {
+  constructor(step: string, cause: unknown) {
+    super(`${step} failed: ${reasonOf(cause)}`, { cause });
+    this.name = 'FsckError';
+  }
+}
+
+/** An error's own words on one line (an AggregateError's, such as a refused connection, from its parts). */
+function reasonOf(error: unknown): string {
+  const { message, code, errors } = (error ?? {}) as { message?: string; code?: string; errors?: unknown[] };
+  const text = message || (errors?.length ? errors.map(reasonOf).join('; ') : code) || String(error);
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Runs one step of the check; a failure becomes an `FsckError` naming it. */
+async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw error instanceof FsckError ? error : new FsckError(name, error);
+  }
 }
 
 /** What the check reads: the asset rows and the rows beside them, and the store. */
@@ -38,8 +67,12 @@ export interface FsckOptions {
   repair?: boolean;
   /** Re-hash every blob against its recorded checksum (reads everything). @default false */
   checksums?: boolean;
-  /** Orphans younger than this may belong to an upload in flight: reported, not deleted. @default 10 min */
+  /**
+   * Blobs younger than this (by the store's last-modified time) may be an upload or a
+   * thumbnail between its bytes and its row: neither reported nor deleted. @default 1 hour
+   */
   orphanGraceMs?: number;
+  /** The clock ages are measured by (ms). @default Date.now() */
   now?: number;
 }
 
@@ -56,6 +89,7 @@ export function isClean(report: FsckReport): boolean {
 
 const OK = '';
 const MISSING = 'missing';
+const HOUR = 3600_000;
 
 async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
   const stream = await blobs.get(key);
@@ -65,16 +99,76 @@ async function sha256Of(blobs: BlobStore, key: string): Promise<string | null> {
   return `sha256:${hash.digest('hex')}`;
 }
 
+/** The bytes an asset records: a blob and what should be in it. */
+const bytesOf = (asset: AssetRow) => `${asset.blob_key} ${asset.size} ${asset.checksum}`;
+
+/** OK, MISSING, or what is wrong with the blob under the asset's key against what the asset recorded. */
+async function verdictOf(blobs: BlobStore, asset: AssetRow, checksums: boolean): Promise<string> {
+  const info = await blobs.head(asset.blob_key!);
+  if (!info) return MISSING;
+  if (info.size !== asset.size) return `size ${info.size}, recorded ${asset.size}`;
+  if (checksums && (await sha256Of(blobs, asset.blob_key!)) !== asset.checksum) return 'checksum differs';
+  return OK;
+}
+
+/**
+ * Keys whose bytes may be in the store before a row names them: a signed PUT, or a
+ * resumable upload growing in place, of an asset still waiting for (or storing) its bytes.
+ */
+function inFlightKeysOf(asset: AssetRow): string[] {
+  if (asset.blob_key || (asset.status !== 'WAITING' && asset.status !== 'PROCESSING')) return [];
+  return [createBlobKey(asset.id), createBlobKey(asset.id, 'upload')];
+}
+
+/**
+ * Every key the database holds now, visiting each asset and rendition on the way: assets'
+ * bytes, thumbnails and uploads in flight, renditions, counted copies and upload parts.
+ * Copies and parts are read last: one recorded meanwhile belongs to an asset already seen.
+ */
+async function heldKeys(
+  deps: FsckDeps,
+  visit: { asset?(asset: AssetRow): Promise<void>; rendition?(rendition: RenditionRow): Promise<void> } = {},
+): Promise<Set<string>> {
+  const held = new Set<string>();
+  for (let after = ''; ;) {
+    const page = await deps.repos.assets.pageAllTenants(after, 500);
+    if (page.length === 0) break;
+    after = page.at(-1)!.id;
+    for (const asset of page) {
+      for (const key of [...blobKeysOf(asset), ...inFlightKeysOf(asset)]) held.add(key);
+      await visit.asset?.(asset);
+    }
+  }
+  for (let after: { assetId: string; variant: string } | null = null; ;) {
+    const page = await deps.repos.renditions.pageAll(after, 500);
+    if (page.length === 0) break;
+    after = { assetId: page.at(-1)!.asset_id, variant: page.at(-1)!.variant };
+    for (const rendition of page) {
+      held.add(rendition.blob_key);
+      await visit.rendition?.(rendition);
+    }
+  }
+  for (const key of await deps.repos.copies.allKeys()) held.add(key);
+  for (const key of await deps.repos.uploadParts.allKeys()) held.add(key);
+  return held;
+}
+
 /**
  * Checks that the database and the blob store agree: every asset with bytes has its
- * blob at the recorded size (and checksum), no blob lacks an asset, and each org's
+ * blob at the recorded size (and checksum), no blob lacks an owner, and each org's
  * recorded storage equals the sum of its assets. `repair` mends what it finds.
+ *
+ * Safe while the service runs: a finding is confirmed after the pass that made it
+ * (lost bytes against the asset's row read again, an orphan against the whole database
+ * read again after the listing, counts in one statement), and blobs younger than the
+ * grace period are left alone. A failure of the store or the database throws `FsckError`.
  */
 export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<FsckReport> {
   const { blobs } = deps;
-  const { assets, orgs, copies, renditions, uploadParts: parts } = deps.repos;
+  const { assets, orgs, copies, renditions } = deps.repos;
   const now = options.now ?? Date.now();
-  const grace = options.orphanGraceMs ?? 10 * 60_000;
+  const grace = options.orphanGraceMs ?? HOUR;
+  const checksums = !!options.checksums;
   const report: FsckReport = {
     assetsChecked: 0,
     blobsChecked: 0,
@@ -82,73 +176,71 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
     damagedBlobs: [],
     missingRenditions: [],
     orphanBlobs: [],
+    youngBlobs: 0,
     refCountMismatches: [],
     usageMismatches: [],
     repaired: !!options.repair,
   };
-  const owned = new Set<string>();
-  const broken: AssetRow[] = [];
   const verdicts = new Map<string, string>();
-  /** OK, MISSING, or what is wrong with the blob under `key` against what `asset` recorded. */
-  const verdictOf = async (key: string, asset: AssetRow): Promise<string> => {
-    const info = await blobs.head(key);
-    if (!info) return MISSING;
-    if (info.size !== asset.size) return `size ${info.size}, recorded ${asset.size}`;
-    if (options.checksums && (await sha256Of(blobs, key)) !== asset.checksum) return 'checksum differs';
-    return OK;
-  };
+  const suspects: AssetRow[] = [];
+  const lostRenditions: RenditionRow[] = [];
+  const held = await step('checking the assets', () =>
+    heldKeys(deps, {
+      async asset(asset) {
+        report.assetsChecked += 1;
+        if (!asset.blob_key) return;
+        // Assets with the same bytes share one blob: it is looked at (and hashed) once.
+        let verdict = verdicts.get(bytesOf(asset));
+        if (verdict === undefined) verdicts.set(bytesOf(asset), (verdict = await verdictOf(blobs, asset, checksums)));
+        if (verdict !== OK) suspects.push(asset);
+      },
+      async rendition(rendition) {
+        if (!(await blobs.head(rendition.blob_key))) lostRenditions.push(rendition);
+      },
+    }),
+  );
 
-  for (let after = ''; ;) {
-    const page = await assets.pageAllTenants(after, 500);
-    if (page.length === 0) break;
-    after = page.at(-1)!.id;
-    for (const asset of page) {
-      report.assetsChecked += 1;
-      for (const key of blobKeysOf(asset)) owned.add(key);
-      if (!asset.blob_key) continue;
-      // Assets with the same bytes share one blob: it is looked at (and hashed) once.
-      const seen = `${asset.blob_key} ${asset.size} ${asset.checksum}`;
-      let verdict = verdicts.get(seen);
-      if (verdict === undefined) {
-        verdict = await verdictOf(asset.blob_key, asset);
-        verdicts.set(seen, verdict);
-      }
+  const candidates: string[] = [];
+  await step('listing the blob store', async () => {
+    for await (const blob of blobs.list()) {
+      report.blobsChecked += 1;
+      if (held.has(blob.key)) continue;
+      if (blob.modifiedAt === undefined || now - blob.modifiedAt < grace) report.youngBlobs += 1;
+      else candidates.push(blob.key);
+    }
+  });
+
+  const broken: AssetRow[] = [];
+  const confirmedRenditions: RenditionRow[] = [];
+  await step('confirming the findings', async () => {
+    // A row read again: bytes replaced or deleted since the asset was read are not lost.
+    // Shared bytes are looked at again once, as in the pass.
+    const confirmed = new Map<string, string>();
+    for (const seen of suspects) {
+      const asset = await assets.findByIdAnyTenant(seen.id);
+      if (!asset?.blob_key || bytesOf(asset) !== bytesOf(seen)) continue;
+      let verdict = confirmed.get(bytesOf(asset));
+      if (verdict === undefined) confirmed.set(bytesOf(asset), (verdict = await verdictOf(blobs, asset, checksums)));
+      if (verdict === OK) continue;
       if (verdict === MISSING) report.missingBlobs.push({ assetId: asset.id, key: asset.blob_key });
-      else if (verdict !== OK) report.damagedBlobs.push({ assetId: asset.id, key: asset.blob_key, problem: verdict });
-      if (verdict !== OK) broken.push(asset);
+      else report.damagedBlobs.push({ assetId: asset.id, key: asset.blob_key, problem: verdict });
+      broken.push(asset);
     }
-  }
-
-  const lostRenditions: { assetId: string; variant: string }[] = [];
-  for (let after: { assetId: string; variant: string } | null = null; ;) {
-    const page = await renditions.pageAll(after, 500);
-    if (page.length === 0) break;
-    const last = page[page.length - 1];
-    after = { assetId: last.asset_id, variant: last.variant };
-    for (const rendition of page) {
-      owned.add(rendition.blob_key);
-      if (await blobs.head(rendition.blob_key)) continue;
-      report.missingRenditions.push({ assetId: rendition.asset_id, key: rendition.blob_key });
-      lostRenditions.push({ assetId: rendition.asset_id, variant: rendition.variant });
+    for (const seen of lostRenditions) {
+      const rendition = await renditions.find(seen.asset_id, seen.variant);
+      if (rendition?.blob_key !== seen.blob_key || (await blobs.head(seen.blob_key))) continue;
+      report.missingRenditions.push({ assetId: seen.asset_id, key: seen.blob_key });
+      confirmedRenditions.push(seen);
     }
-  }
-  // A counted copy owns its bytes until the count is repaired (a copy no asset holds goes then).
-  for (const key of await copies.allKeys()) owned.add(key);
-  // The parts of resumable uploads under way are owned too (listed after the assets: a part
-  // recorded meanwhile belongs to an upload whose asset was already seen).
-  for (const key of await parts.allKeys()) owned.add(key);
-  const orphans: string[] = [];
-  for await (const key of blobs.keys()) {
-    report.blobsChecked += 1;
-    if (owned.has(key)) continue;
-    const info = await blobs.head(key);
-    if (!info) continue; // deleted since it was listed: nothing left to report
-    report.orphanBlobs.push(key);
-    // Without a known age an orphan may be an upload between its blob and its row: never removed.
-    if (info.modifiedAt !== undefined && now - info.modifiedAt >= grace) orphans.push(key);
-  }
+    // Held now? An asset may have become READY (its thumbnails written) since it was read.
+    const heldNow = candidates.length > 0 ? await heldKeys(deps) : held;
+    for (const key of candidates) {
+      if (!heldNow.has(key) && (await blobs.head(key))) report.orphanBlobs.push(key);
+    }
+  });
 
-  if (options.repair) {
+  await step('repairing', async () => {
+    if (!options.repair) return;
     for (const asset of broken) {
       // Unless the asset changed since it was checked. Every asset holding the bytes is in `broken`.
       const released = await deps.repos.transaction(
@@ -159,12 +251,15 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       );
       if (released) await blobs.delete(asset.blob_key!);
     }
-    for (const key of orphans) await blobs.delete(key);
-    for (const lost of lostRenditions) await renditions.forget(lost.assetId, lost.variant);
-  }
-  report.refCountMismatches = await copies.mismatches();
-  if (options.repair) {
+    for (const key of report.orphanBlobs) await blobs.delete(key);
+    for (const lost of confirmedRenditions) await renditions.forget(lost.asset_id, lost.variant);
+  });
+  // Counts are compared in one statement each, so one snapshot: nothing changing meanwhile shows.
+  report.refCountMismatches = await step('counting stored copies', () => copies.mismatches());
+  await step('recounting stored copies', async () => {
+    if (!options.repair) return;
     for (const mismatch of report.refCountMismatches) {
+      // Recounted under the copy's lock: the bytes go only if no asset holds them then.
       if (
         await copies.recount(
           mismatch.key,
@@ -173,8 +268,12 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       )
         await blobs.delete(mismatch.key);
     }
+  });
+  report.usageMismatches = await step('counting stored bytes', () => orgs.recount());
+  if (options.repair) {
+    await step('recounting stored bytes', async () => {
+      for (const m of report.usageMismatches) await orgs.resetUsed(m.orgId);
+    });
   }
-  report.usageMismatches = await orgs.recount();
-  if (options.repair) for (const m of report.usageMismatches) await orgs.resetUsed(m.orgId);
   return report;
 }
