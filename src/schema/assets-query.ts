@@ -1,5 +1,5 @@
 import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
-import { type AssetQueryFilter, type SortColumn, searchWords } from '../db/asset-repository.js';
+import { type AssetQueryFilter, type SortColumn, searchWords } from '../db/asset-queries.js';
 import type { AssetRow, ListedAssetRow } from '../db/types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { normalizeTags } from '../services/assets/naming.js';

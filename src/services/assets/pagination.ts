@@ -1,10 +1,5 @@
-import type {
-  AssetQueryFilter,
-  AssetRepository,
-  Direction,
-  PageRequest,
-  SortColumn,
-} from '../../db/asset-repository.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import type { AssetQueryFilter, Direction, PageRequest, SortColumn } from '../../db/asset-queries.js';
 import type { AssetRow, ListedAssetRow, Tenant } from '../../db/types.js';
 import { BadUserInputError } from '../../errors.js';
 
