@@ -12,7 +12,7 @@ import { createOperations } from './features/operations.js';
 import { openServices, type WebhookOptions } from './features/services.js';
 import { openStorage } from './features/storage.js';
 import { createRequestObserver } from './http/observe.js';
-import { createRouter } from './http/router.js';
+import { createRouter, type RouteTable } from './http/router.js';
 import { useAuthentication } from './http/use-authentication.js';
 import type { JobRunner } from './jobs/job-runner.js';
 import type { Sweeper } from './services/lifecycle/sweeper.js';
@@ -51,6 +51,8 @@ export interface App {
   routes: string[];
   /** Exact paths answered outside GraphQL: health, metrics, the asset browser. */
   pages: string[];
+  /** The route table: every path and prefix answered (`/graphql` too), with the methods each answers. */
+  table: RouteTable;
   /** Housekeeping, run every SWEEP_INTERVAL; callable directly. */
   sweeper: Sweeper;
   logger: Logger;
@@ -131,6 +133,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     blobs,
     routes: Object.keys(routes),
     pages: Object.keys(pages),
+    table: handler.table,
     sweeper: background.sweeper,
     fsck: (options) => fsck({ repos, blobs }, { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options }),
     jobs: background.jobs,

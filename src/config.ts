@@ -89,6 +89,12 @@ export interface Config {
   imageWidths: number[];
   /** Renditions being made or waiting for a worker at once; past it a new one is 503. @default 32 */
   renditionQueue: number;
+  /** Bytes all kept renditions may occupy together (every org); past it the least recently used go. @default 1 GiB */
+  renditionCacheMax: number;
+  /** Renditions kept of one asset; past it its least recently used go. @default 32 */
+  renditionMaxPerAsset: number;
+  /** New renditions (not yet kept) one client without a key may have made per minute, per address; 0: no limit. @default 60 */
+  renditionAnonRate: number;
   /** Largest file an import from a URL may bring. @default 4 GiB */
   importMaxSize: number;
   /** Private networks (CIDR) or host names imports may reach all the same. @default [] */
@@ -180,6 +186,9 @@ export const CONFIG_VARIABLES = [
   'MAX_IMAGE_PIXELS',
   'IMAGE_WIDTHS',
   'RENDITION_QUEUE',
+  'RENDITION_CACHE_MAX',
+  'RENDITION_MAX_PER_ASSET',
+  'RENDITION_ANON_RATE',
   'IMPORT_MAX_SIZE',
   'IMPORT_ALLOW',
   'IMPORT_CONNECT_TIMEOUT',
@@ -458,6 +467,9 @@ function processing(env: Env, cores: number) {
     imageWidths:
       env.IMAGE_WIDTHS === undefined ? DEFAULT_IMAGE_WIDTHS : [...new Set(imageWidths)].sort((a, b) => a - b),
     renditionQueue: integer(env, 'RENDITION_QUEUE', 32, 1, 10_000),
+    renditionCacheMax: bytes(env, 'RENDITION_CACHE_MAX', 1024 ** 3),
+    renditionMaxPerAsset: integer(env, 'RENDITION_MAX_PER_ASSET', 32, 1, 10_000),
+    renditionAnonRate: integer(env, 'RENDITION_ANON_RATE', 60, 0, 1_000_000),
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
     webhookAllow,

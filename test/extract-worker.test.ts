@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import extract from '../src/jobs/extract-worker.js';
+import { screenSizedGif } from './samples.js';
 
 let work: string;
 before(async () => {
@@ -60,4 +61,22 @@ test('the worker refuses an image over MAX_IMAGE_PIXELS by its header, before de
     }),
     /pixel/,
   );
+});
+
+test('an animated GIF is as large as its logical screen, not its first frame; its pixel limit counts that size', async () => {
+  // 3000 frames of 1×1 on a 4000×4000 screen: 69 KB, told without decoding the frames.
+  const file = path.join(work, 'screen.gif');
+  await writeFile(file, screenSizedGif(4000, 4000, 3000));
+  const request = {
+    path: file,
+    mimeType: 'image/gif',
+    type: 'IMAGE' as const,
+    maxImagePixels: 1e8,
+    maxPdfPagesForWords: 10,
+    thumbnails: [{ size: 64, path: path.join(work, 'screen.webp') }],
+  };
+  const result = await extract(request);
+  assert.deepEqual([result.width, result.height, result.format], [4000, 4000, 'gif']);
+  assert.equal(result.thumbnails?.length, 1);
+  await assert.rejects(extract({ ...request, maxImagePixels: 4000 * 4000 - 1 }), /declares 4000×4000 pixels/);
 });

@@ -122,6 +122,8 @@ export async function createTestApp(
     DATA_DIR: dir,
     PUBLIC_URL: 'http://assets.test',
     RATE_LIMIT: '0',
+    // Likewise the rate of new renditions for callers without a key (rendition-cache).
+    RENDITION_ANON_RATE: '0',
     // The log has suites of its own (operations); elsewhere it would only drown the test report.
     LOG_LEVEL: 'silent',
     ...(postgres && { DATABASE_URL: postgres.url }),

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { jobHandlersOf } from '../src/app.js';
 import { createJobRunner } from '../src/jobs/job-runner.js';
 import { createTestApp, listen, png as samplePng, processed, type TestApp, forEachDialect } from './helpers.js';
-import { imageSamples, jpegWithExif, mp4, pdfWithText, pixelBomb, wav } from './samples.js';
+import { imageSamples, jpegWithExif, mp4, pdfWithText, pixelBomb, screenSizedGif, wav } from './samples.js';
 
 forEachDialect(() => {
   const FIELDS = `id status failureReason type mimeType width height pageCount wordCount duration thumbnailUrl
@@ -141,6 +141,25 @@ forEachDialect(() => {
       }
     });
 
+    test('a 3000-frame GIF of tiny frames on a 4000×4000 screen is READY at 4000×4000', async () => {
+      const row = await app.services.assets.upload(tenant, {
+        stream: Readable.from([screenSizedGif(4000, 4000, 3000)]),
+        filename: 'screen.gif',
+      });
+      const asset = await processed(app, gid(row.id), 'status failureReason mimeType width height thumbnailUrl');
+      assert.deepEqual(
+        { ...asset, thumbnailUrl: typeof asset.thumbnailUrl },
+        {
+          status: 'READY',
+          failureReason: null,
+          mimeType: 'image/gif',
+          width: 4000,
+          height: 4000,
+          thumbnailUrl: 'string',
+        },
+      );
+    });
+
     test('bytes with nothing to read are READY without a worker', async () => {
       const asset = await process(Buffer.from([0, 1, 2, 3, 250, 251]), 'blob.bin');
       assert.equal(asset.status, 'READY');
@@ -193,6 +212,12 @@ forEachDialect(() => {
       assert.equal(asset.status, 'FAILED');
       assert.match(asset.failureReason, /pixel/i);
       assert.match(asset.failureReason, /100000×100000/, 'judged by the size its header declares');
+    });
+
+    test('a GIF whose logical screen is over MAX_IMAGE_PIXELS is refused unread, however small its frames', async () => {
+      const asset = await process(screenSizedGif(4000, 4000, 3), 'screen.gif');
+      assert.equal(asset.status, 'FAILED');
+      assert.match(asset.failureReason, /4000×4000/);
     });
 
     test('a truncated PDF, and PNG magic followed by garbage', async () => {

@@ -120,6 +120,28 @@ export function wav(seconds: number, rate = 8000): Buffer {
 }
 
 /** A PNG whose header declares 100 000 × 100 000 pixels: a decompression bomb. */
+/**
+ * An animated GIF whose logical screen is `width`×`height` and whose `frames` frames are
+ * each one pixel at its top-left corner: a few bytes per frame, whatever the screen.
+ */
+export function screenSizedGif(width: number, height: number, frames: number): Buffer {
+  const screen = Buffer.alloc(7);
+  screen.writeUInt16LE(width, 0);
+  screen.writeUInt16LE(height, 2);
+  screen[4] = 0x80; // a global colour table of 2 colours
+  const loop = Buffer.from([0x21, 0xff, 0x0b, ...Buffer.from('NETSCAPE2.0'), 3, 1, 0, 0, 0]);
+  // Per frame: a 0.1 s delay, a 1×1 image at (0, 0), LZW (minimum code size 2) of clear, 0, end.
+  const frame = Buffer.from([0x21, 0xf9, 4, 0, 10, 0, 0, 0, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0]);
+  return Buffer.concat([
+    Buffer.from('GIF89a'),
+    screen,
+    Buffer.from([0, 0, 0, 255, 255, 255]),
+    loop,
+    ...Array.from({ length: frames }, () => frame),
+    Buffer.from([0x3b]),
+  ]);
+}
+
 export function pixelBomb(): Buffer {
   const real = png(1, 1);
   const bomb = Buffer.from(real);

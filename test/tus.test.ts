@@ -463,6 +463,65 @@ forEachDialect(() => {
       await assertConsistent(app);
     });
 
+    test("a finished upload's URL does not end its asset: DELETE 404 (the asset stays, no trash), HEAD tells it is complete", async () => {
+      const writer = { authorization: `Bearer ${await app.createKey('acme', ['read:assets', 'write:assets'])}` };
+      const file = Buffer.from('finished, not to be ended\n');
+      const location = (await create(file.length, { filename: 'kept.txt' })).headers.get('location')!;
+      assert.equal((await patch(location, 0, file)).status, 204);
+      for (const headers of [writer, auth]) {
+        const ended = await tus(new URL(location).pathname, { method: 'DELETE', headers });
+        assert.equal(ended.status, 404);
+        assert.equal(((await ended.json()) as any).error.code, 'NOT_FOUND');
+      }
+      const probe = await head(location, writer);
+      assert.equal(probe.status, 200);
+      assert.equal(probe.headers.get('upload-offset'), String(file.length));
+      const late = await patch(location, file.length, Buffer.alloc(0), writer);
+      assert.equal(late.status, 409);
+      const asset = await app.gql('query($id: ID!) { asset(id: $id) { id trashedAt } }', { id: globalId(location) });
+      assert.deepEqual(asset.data.asset, { id: globalId(location), trashedAt: null });
+      // Only deleteAsset removes it, with delete:assets, to the trash; its upload URL is then unknown.
+      const refused = await app.gql(
+        'mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }',
+        { id: globalId(location) },
+        writer,
+      );
+      assert.equal(refused.errors?.[0].extensions.code, 'FORBIDDEN');
+      const deleted = await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id }) { deletedId } }', {
+        id: globalId(location),
+      });
+      assert.equal(deleted.data.deleteAsset.deletedId, globalId(location));
+      assert.equal((await head(location)).status, 404);
+      assert.equal((await tus(new URL(location).pathname, { method: 'DELETE' })).status, 404);
+      const trashed = await app.gql('query($id: ID!) { asset(id: $id) { id } }', { id: globalId(location) });
+      assert.equal(trashed.data.asset, null);
+      const restored = await app.gql('mutation($id: ID!) { restoreAsset(input: { id: $id }) { asset { id } } }', {
+        id: globalId(location),
+      });
+      assert.equal(restored.data.restoreAsset.asset.id, globalId(location), 'it went to the trash, not for good');
+      await assertConsistent(app);
+    });
+
+    test('an upload in progress is ended (204) by any key of its org that may write, not by another org or mode', async () => {
+      const writer = { authorization: `Bearer ${await app.createKey('acme', ['write:assets'])}` };
+      const others = [await app.createKey('globex'), await app.createKey('acme', undefined, 'test')];
+      const location = (await create(100, { filename: 'ended.bin' })).headers.get('location')!;
+      assert.equal((await patch(location, 0, randomBytes(40))).status, 204);
+      for (const other of others) {
+        const refused = await tus(new URL(location).pathname, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${other}` },
+        });
+        assert.equal(refused.status, 404);
+        assert.equal(((await refused.json()) as any).error.code, 'NOT_FOUND');
+      }
+      assert.equal((await head(location)).status, 200);
+      const ended = await tus(new URL(location).pathname, { method: 'DELETE', headers: writer });
+      assert.equal(ended.status, 204);
+      assert.equal((await head(location)).status, 404);
+      await assertConsistent(app);
+    });
+
     test('an upload nobody touches expires: 410, then the sweep removes its parts and gives back its quota', async () => {
       const location = (await create(100_000, { filename: 'idle.bin' })).headers.get('location')!;
       assert.equal((await patch(location, 0, randomBytes(40_000))).status, 204);

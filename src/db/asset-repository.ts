@@ -157,15 +157,17 @@ export class AssetRepository {
   }
 
   /**
-   * Deletes the row (tags cascade) and returns it, or `undefined` when there was none.
-   * What it held beside the row is the caller's to forget in the same transaction.
+   * Deletes the row (tags cascade; only while in `status` when given) and returns it, or
+   * `undefined` when there was none. What it held beside the row is the caller's to
+   * forget in the same transaction.
    */
-  async delete(tenant: Tenant, id: string): Promise<AssetRow | undefined> {
+  async delete(tenant: Tenant, id: string, status?: AssetRow['status']): Promise<AssetRow | undefined> {
     return this.db
       .deleteFrom('assets')
       .where('id', '=', id)
       .where('org_id', '=', tenant.orgId)
       .where('mode', '=', tenant.mode)
+      .$if(status !== undefined, (q) => q.where('status', '=', status!))
       .returningAll()
       .executeTakeFirst();
   }

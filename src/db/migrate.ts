@@ -12,6 +12,7 @@ import * as lifecycle from './migrations/0009-lifecycle.js';
 import * as eventsAndWebhooks from './migrations/0010-events-and-webhooks.js';
 import * as fullTextSearch from './migrations/0011-full-text-search.js';
 import * as storedOnce from './migrations/0012-stored-once.js';
+import * as renditionCache from './migrations/0013-rendition-cache.js';
 
 /** Every migration, in order. Static imports: the build carries them, no folder scan at run time. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010-events-and-webhooks': eventsAndWebhooks,
   '0011-full-text-search': fullTextSearch,
   '0012-stored-once': storedOnce,
+  '0013-rendition-cache': renditionCache,
 };
 
 /**

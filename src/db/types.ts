@@ -161,6 +161,8 @@ export interface RenditionsTable {
   /** 1 when it kept the frames of an animated original. */
   animated: Generated<number>;
   created_at: string;
+  /** When it was last served (at most a minute behind): the least recently used are evicted first. */
+  used_at: string;
 }
 
 /** An earlier version of an asset's bytes: what they were, and when they were replaced. */

@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { createBrowserRoutes } from '../http/browser-route.js';
 import { createMetricsRoute, readiness, sendJson, useOperationMetrics } from '../http/operations.js';
 import type { Metrics } from '../observability/metrics.js';
+import { answering } from '../http/router.js';
 import type { Feature } from './feature.js';
 
 /** Health, readiness, metrics and the asset browser; readiness says 503 from `beginShutdown` on. */
@@ -19,11 +20,11 @@ export function createOperations(
   let shuttingDown = false;
   return {
     pages: {
-      '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
-      '/readyz': async (_req, res) => {
+      '/healthz': answering(['GET', 'HEAD'], (_req, res) => sendJson(res, 200, { ok: true })),
+      '/readyz': answering(['GET', 'HEAD'], async (_req, res) => {
         const checks = await readiness({ db: deps.db, blobs: deps.blobs, shuttingDown: () => shuttingDown });
         sendJson(res, checks.ok ? 200 : 503, checks);
-      },
+      }),
       '/metrics': createMetricsRoute(deps.metrics, config.metricsToken),
       ...createBrowserRoutes(config.publicUrl),
     },

@@ -21,6 +21,7 @@ import { MemoryRateLimiter } from '../adapters/rate-limiter.js';
 import { createSharedRedis, type SharedRedis } from '../adapters/redis.js';
 import { RedisRateLimiter } from '../adapters/redis-rate-limiter.js';
 import { RedisUploadSlots } from '../adapters/redis-upload-slots.js';
+import { RenditionCache } from '../services/delivery/rendition-cache.js';
 import { RenditionService } from '../services/delivery/renditions.js';
 import { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
 import { MemoryUploadSlots } from '../adapters/upload-slots.js';
@@ -175,6 +176,19 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
       renditions: repos.renditions,
       blobs,
       pool: extractPool,
+      cache: new RenditionCache({
+        renditions: repos.renditions,
+        blobs,
+        maxBytes: config.renditionCacheMax,
+        maxPerAsset: config.renditionMaxPerAsset,
+        anonymous:
+          config.renditionAnonRate === 0
+            ? null
+            : redis
+              ? new RedisRateLimiter(redis.commands, config.renditionAnonRate, 'assetgate:rendition-rate:')
+              : new MemoryRateLimiter(config.renditionAnonRate, clock),
+        clock,
+      }),
       widths: config.imageWidths,
       queueLimit: config.renditionQueue,
       maxImagePixels: config.maxImagePixels,

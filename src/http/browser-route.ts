@@ -3,8 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { allowOnlyGetAndHead } from './respond.js';
-import type { ExactRoute } from './router.js';
+import { answering, type ExactRoute } from './router.js';
 
 /** The project's folder: `web/` holds the page, `dist/web/` its compiled script (src/http and dist/http alike). */
 const ROOT = new URL('../../', import.meta.url);
@@ -68,7 +67,6 @@ export function createBrowserRoutes(publicUrl: string): Record<string, ExactRout
     return entry;
   };
   const serve = (file: PageFile) => async (req: IncomingMessage, res: ServerResponse) => {
-    if (!allowOnlyGetAndHead(req, res)) return;
     let content;
     try {
       content = await load(file);
@@ -92,5 +90,7 @@ export function createBrowserRoutes(publicUrl: string): Record<string, ExactRout
     res.setHeader('Content-Length', content.body.length);
     res.end(req.method === 'HEAD' ? undefined : content.body);
   };
-  return Object.fromEntries(Object.entries(FILES).map(([path, file]) => [path, serve(file)]));
+  return Object.fromEntries(
+    Object.entries(FILES).map(([path, file]) => [path, answering(['GET', 'HEAD'], serve(file))]),
+  );
 }

@@ -15,7 +15,7 @@ import {
   versionOf,
 } from '../services/delivery/renditions.js';
 import { annotate } from './observe.js';
-import { allowOnlyGetAndHead } from './respond.js';
+import { answering } from './router.js';
 import { serveBlob } from './serve-blob.js';
 
 export interface DownloadRouteDeps {
@@ -51,7 +51,8 @@ async function sendThumbnail(
 
 /**
  * Sends the rendition a URL asks for (made now if it was not). A URL naming the version of
- * the bytes (`v=`) may be cached for a year: the bytes behind it never change.
+ * the bytes (`v=`) may be cached for a year: the bytes behind it never change. `client`:
+ * the address of a caller without a key, whose new transforms are rate-limited.
  */
 async function sendRendition(
   req: IncomingMessage,
@@ -59,27 +60,35 @@ async function sendRendition(
   deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>,
   asset: AssetRow,
   params: RenditionParams,
-  options: { cacheControl: string; consume?: () => Promise<boolean> },
+  options: { cacheControl: string; client?: string; consume?: () => Promise<boolean> },
 ): Promise<void> {
   const variant = deps.renditions.variantOf(asset, params, req.headers.accept);
   if (params.format === 'auto') res.setHeader('Vary', 'Accept');
-  const rendition = await deps.renditions.get(asset, variant);
   const versioned = new URL(req.url ?? '/', 'http://localhost').searchParams.get('v') === versionOf(asset);
   const base = (asset.filename ?? 'image').replace(/\.[^.]+$/, '');
-  const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
-  if (rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
-    res.setHeader('X-Rendition-Frames', 'first');
-  await serveBlob(req, res, deps.blobs, {
-    key: rendition.blob_key,
-    size: rendition.size,
-    mimeType: rendition.mime_type,
-    filename: `${base}-${rendition.width}x${rendition.height}.${extension}`,
-    checksum: rendition.checksum,
-    cacheControl: versioned
-      ? `${asset.is_public ? 'public' : 'private'}, max-age=31536000, immutable`
-      : options.cacheControl,
-    consume: options.consume,
-  });
+  for (let attempt = 1; ; attempt += 1) {
+    const rendition = await deps.renditions.get(asset, variant, options.client);
+    const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
+    if (rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
+      res.setHeader('X-Rendition-Frames', 'first');
+    try {
+      await serveBlob(req, res, deps.blobs, {
+        key: rendition.blob_key,
+        size: rendition.size,
+        mimeType: rendition.mime_type,
+        filename: `${base}-${rendition.width}x${rendition.height}.${extension}`,
+        checksum: rendition.checksum,
+        cacheControl: versioned
+          ? `${asset.is_public ? 'public' : 'private'}, max-age=31536000, immutable`
+          : options.cacheControl,
+        consume: options.consume,
+      });
+      return;
+    } catch (error) {
+      // Evicted between being found and being sent: made again once, as a first request would.
+      if (attempt > 1 || res.headersSent || !(await deps.renditions.lost(rendition))) throw error;
+    }
+  }
 }
 
 /** Originals whose renditions keep their frames only as WebP or GIF. */
@@ -112,8 +121,7 @@ async function sendAsset(
  * anything not public.
  */
 export function createDownloadRoute(deps: DownloadRouteDeps) {
-  return async (req: IncomingMessage, res: ServerResponse, globalId: string): Promise<void> => {
-    if (!allowOnlyGetAndHead(req, res)) return;
+  return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, globalId: string) => {
     const principal = await deps.authenticate(req);
     const { typename, id } = decodeGlobalId(globalId);
     if (typename !== 'Asset') throw new NotFoundError();
@@ -126,10 +134,11 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
     const rendition = parseRendition(query);
     const thumbnail = query.get('thumbnail');
-    if (rendition) await sendRendition(req, res, deps, asset, rendition, { cacheControl });
+    const client = principal ? undefined : (req.socket.remoteAddress ?? 'unknown');
+    if (rendition) await sendRendition(req, res, deps, asset, rendition, { cacheControl, client });
     else if (thumbnail) await sendThumbnail(req, res, deps, asset, thumbnail, cacheControl);
     else await sendAsset(req, res, deps, asset, { cacheControl });
-  };
+  });
 }
 
 /**
@@ -140,8 +149,7 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
 export function createSignedDownloadRoute(
   deps: Pick<DownloadRouteDeps, 'assets' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
 ) {
-  return async (req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> => {
-    if (!allowOnlyGetAndHead(req, res)) return;
+  return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, rest: string) => {
     const rendition = parseRendition(new URL(req.url ?? '/', 'http://localhost').searchParams);
     const { asset, claims } = await deps.urls.open(rest.split('/')[0]);
     annotate(req, { org: asset.org_id, keyId: claims.keyId });
@@ -154,7 +162,9 @@ export function createSignedDownloadRoute(
         return ok;
       },
     };
-    if (rendition) await sendRendition(req, res, deps, asset, rendition, options);
+    // The token grants the asset, not a number of renditions: new ones count as a keyless caller's.
+    const client = req.socket.remoteAddress ?? 'unknown';
+    if (rendition) await sendRendition(req, res, deps, asset, rendition, { ...options, client });
     else await sendAsset(req, res, deps, asset, options);
-  };
+  });
 }

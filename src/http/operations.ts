@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Context } from '../schema/context.js';
 import { AppError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import { annotate } from './observe.js';
+import { answering } from './router.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -70,7 +71,7 @@ export async function readiness(deps: { db: Db; blobs: BlobStore; shuttingDown: 
 
 /** `/metrics`: Prometheus text for a caller with the bearer token; without METRICS_TOKEN there are none (404). */
 export function createMetricsRoute(metrics: Metrics, token: string | null) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse) => {
     if (token === null) throw new NotFoundError('Metrics', 'Metrics are off (METRICS_TOKEN).');
     const given = Buffer.from(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
     const expected = Buffer.from(token);
@@ -82,7 +83,7 @@ export function createMetricsRoute(metrics: Metrics, token: string | null) {
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
     res.end(await metrics.registry.metrics());
-  };
+  });
 }
 
 /** Counts GraphQL operations by name and outcome, and names the operation in the request's log line. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { type AppError, httpStatusOf } from '../errors.js';
 
 /** The JSON body of a failed plain HTTP request: the contract's code, the message and the error's extensions. */
@@ -25,13 +25,4 @@ export function sendError(res: ServerResponse, error: AppError): void {
   for (const name of ['Content-Disposition', 'ETag', 'Content-Range', 'Accept-Ranges', 'Cache-Control'])
     res.removeHeader(name);
   res.end(body);
-}
-
-/** Answers 405 with `Allow: GET, HEAD` to any other method; true when the request may go on. */
-export function allowOnlyGetAndHead(req: IncomingMessage, res: ServerResponse): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return true;
-  res.setHeader('Allow', 'GET, HEAD');
-  res.statusCode = 405;
-  res.end();
-  return false;
 }

@@ -1,9 +1,35 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { AppError, BadUserInputError, NotFoundError, UnexpectedError } from '../errors.js';
 import { sendError } from './respond.js';
+import { settleUnreadBody } from './unread-body.js';
+
+/** The HTTP methods a route may answer. */
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+/** What every entry of the route table declares: the methods it answers (any other is 405). */
+interface Answers {
+  readonly methods: readonly Method[];
+}
 
 /** A route that got the part of the path after its prefix, percent-decoded. */
-export type Route = (req: IncomingMessage, res: ServerResponse, rest: string) => Promise<void>;
+export type Route = ((req: IncomingMessage, res: ServerResponse, rest: string) => Promise<void>) & Answers;
+
+/** A route answering one exact path (`/healthz`, `/metrics`, `/`). */
+export type ExactRoute = ((req: IncomingMessage, res: ServerResponse) => Promise<void> | void) & Answers;
+
+/** A handler with the methods it answers: the router answers any other method 405 with `Allow`. */
+export function answering<H extends (...args: never[]) => unknown>(methods: readonly Method[], handle: H): H & Answers {
+  return Object.assign(handle, { methods });
+}
+
+/** What GraphQL over HTTP answers at `/graphql`: queries by GET, operations by POST, CORS preflights. */
+export const GRAPHQL_METHODS: readonly Method[] = ['GET', 'POST', 'OPTIONS'];
+
+/** The route table: each exact path or prefix the router answers (with `/graphql`), and its methods. */
+export type RouteTable = Readonly<Record<string, readonly Method[]>>;
+
+/** The router's request listener, and the table it routes by. */
+export type Router = RequestListener & { table: RouteTable };
 
 /** The rest of a route's path, decoded; a malformed escape (`%`, `%E0%A4%A`) is the client's mistake. */
 function decodePath(raw: string): string {
@@ -14,15 +40,22 @@ function decodePath(raw: string): string {
   }
 }
 
-/** A route answering one exact path (`/healthz`, `/metrics`, `/`). */
-export type ExactRoute = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+/** 405 with `Allow` unless the route answers the request's method; true when the request may go on. */
+function allowed(req: IncomingMessage, res: ServerResponse, methods: readonly Method[]): boolean {
+  if (methods.includes(req.method as Method)) return true;
+  res.statusCode = 405;
+  res.setHeader('Allow', methods.join(', '));
+  res.end();
+  return false;
+}
 
 /**
  * The server's request listener: GraphQL under `/graphql`, routes of one exact path,
- * plain routes by prefix, and 404 for the rest. Everything a request runs happens
- * inside one promise whose failure is answered here: a domain error with its status,
- * anything else logged and answered 500 without detail. No request can throw past this
- * point, so none can end the process. `observe` sees every request from start to end.
+ * plain routes by prefix, and 404 for the rest; a method a route does not declare is
+ * 405. Everything a request runs happens inside one promise whose failure is answered
+ * here: a domain error with its status, anything else logged and answered 500 without
+ * detail. No request can throw past this point, so none can end the process. `observe`
+ * sees every request from start to end.
  */
 export function createRouter(options: {
   graphql: (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -30,35 +63,38 @@ export function createRouter(options: {
   routes: Record<string, Route>;
   log: (error: unknown) => void;
   observe?: (req: IncomingMessage, res: ServerResponse, route: string) => void;
-}): RequestListener {
+}): Router {
   const { graphql, exact, routes, log, observe } = options;
   const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/graphql' || path.startsWith('/graphql/')) {
       observe?.(req, res, '/graphql');
-      await graphql(req, res);
+      if (allowed(req, res, GRAPHQL_METHODS)) await graphql(req, res);
       return;
     }
     if (Object.hasOwn(exact, path)) {
       observe?.(req, res, path);
-      await exact[path](req, res);
+      if (allowed(req, res, exact[path].methods)) await exact[path](req, res);
       return;
     }
     const prefix = Object.keys(routes).find((p) => path.startsWith(p));
     observe?.(req, res, prefix ?? 'unknown');
     if (!prefix) throw new NotFoundError('Route', 'No such route.');
-    await routes[prefix](req, res, decodePath(path.slice(prefix.length)));
+    const route = routes[prefix];
+    if (allowed(req, res, route.methods)) await route(req, res, decodePath(path.slice(prefix.length)));
   };
-  return (req, res) => {
+  const listener: RequestListener = (req, res) => {
     dispatch(req, res).catch((error: unknown) => {
-      // A refused request whose body is still arriving: answer, then close instead of reading the rest.
-      if (!req.readableEnded && !res.headersSent) {
-        res.setHeader('Connection', 'close');
-        res.once('finish', () => req.destroy());
-      }
+      settleUnreadBody(req, res);
       if (error instanceof AppError) return sendError(res, error);
       log(error);
       sendError(res, new UnexpectedError({ cause: error }));
     });
   };
+  const table: RouteTable = {
+    '/graphql': GRAPHQL_METHODS,
+    ...Object.fromEntries(Object.entries(exact).map(([path, route]) => [path, route.methods])),
+    ...Object.fromEntries(Object.entries(routes).map(([prefix, route]) => [prefix, route.methods])),
+  };
+  return Object.assign(listener, { table });
 }

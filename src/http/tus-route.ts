@@ -9,7 +9,6 @@ import { pipeline } from 'node:stream/promises';
 import { Server } from '@tus/server';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
 import {
   AppError,
   BadUserInputError,
@@ -20,13 +19,18 @@ import {
 } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
 import { errorBody } from './respond.js';
+import type { UploadVerb } from '../services/assets/asset-access.js';
 import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
 import type { UploadSlots } from '../adapters/upload-slots.js';
+import { answering } from './router.js';
 
 const TUS_VERSION = '1.0.0';
 const EXTENSIONS = ['creation', 'creation-with-upload', 'termination', 'expiration', 'checksum'];
 /** `Upload-Checksum` algorithms, by their tus names (node's digest names are the same). */
 const CHECKSUM_ALGORITHMS = ['sha1', 'sha256', 'sha512', 'md5'];
+
+/** What each method of `/tus/<id>` does to the upload, as the access rule names it. */
+const VERBS: Record<string, UploadVerb> = { HEAD: 'probe', PATCH: 'append', DELETE: 'terminate' };
 
 /** Who a tus request acts for: the key of the request, or the key that signed an upload URL. */
 interface Grant {
@@ -248,28 +252,31 @@ export function createTus(deps: TusDeps) {
 
   return {
     /** `/tus/` and `/tus/<id>` with an API key that may write. */
-    async route(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
-      if (!speaksTus(req, res)) return;
-      if (req.method === 'OPTIONS') return forward(req, res, {});
-      const principal = await deps.authenticate(req);
-      if (!principal) throw new UnauthenticatedError();
-      if (!principal.scopes.has('write:assets')) throw new ForbiddenError('Uploading needs the write:assets scope.');
-      const grant: Grant = { principal, keyId: principal.keyId };
-      const id = rest.replace(/\/$/, '');
-      if (id === '') {
-        if (req.method === 'POST') return forward(req, res, grant);
-        return answer(res, 405, { Allow: 'POST, OPTIONS' });
-      }
-      const upload = await deps.uploads.find(tenantOf(principal), id);
-      grant.uploadId = upload.id;
-      if (req.method === 'HEAD' || req.method === 'PATCH') return forward(req, res, grant);
-      if (req.method === 'DELETE') {
+    route: answering(
+      ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'],
+      async (req: IncomingMessage, res: ServerResponse, rest: string) => {
+        if (!speaksTus(req, res)) return;
+        if (req.method === 'OPTIONS') return forward(req, res, {});
+        const principal = await deps.authenticate(req);
+        if (!principal) throw new UnauthenticatedError();
+        if (!principal.scopes.has('write:assets')) throw new ForbiddenError('Uploading needs the write:assets scope.');
+        const grant: Grant = { principal, keyId: principal.keyId };
+        const id = rest.replace(/\/$/, '');
+        if (id === '') {
+          if (req.method === 'POST') return forward(req, res, grant);
+          return answer(res, 405, { Allow: 'POST, OPTIONS' });
+        }
+        const verb = VERBS[req.method ?? ''];
+        if (!verb) return answer(res, 405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' });
+        // Every verb asks the access rule: another org's upload, or a finished one to end, is 404.
+        const upload = await deps.uploads.find(principal, id, verb);
+        grant.uploadId = upload.id;
+        if (verb !== 'terminate') return forward(req, res, grant);
         if (busy.has(upload.id)) return answer(res, 423, {}, 'A request is writing to this upload.\n');
-        await deps.uploads.terminate(tenantOf(principal), upload.id);
+        await deps.uploads.terminate(principal, upload.id);
         return answer(res, 204);
-      }
-      answer(res, 405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' });
-    },
+      },
+    ),
 
     /** tus HEAD and PATCH on a signed upload URL: resumable without a key. */
     async resume(

@@ -4,6 +4,7 @@ import { encodeGlobalId } from '../global-id.js';
 import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
 import type { UploadUrlService } from '../services/uploads/upload-urls.js';
 import { annotate } from './observe.js';
+import { answering } from './router.js';
 import type { Tus } from './tus-route.js';
 
 /**
@@ -17,7 +18,7 @@ export function createUploadRoute(deps: {
   tus: Tus;
   maxFileSize: number;
 }) {
-  return async (req: IncomingMessage, res: ServerResponse, token: string): Promise<void> => {
+  return answering(['PUT', 'HEAD', 'PATCH'], async (req: IncomingMessage, res: ServerResponse, token: string) => {
     if (req.method === 'HEAD' || req.method === 'PATCH') {
       // The same URL, resumed with tus: the token names the upload and the key that granted it.
       return deps.tus.resume(req, res, async () => {
@@ -26,12 +27,6 @@ export function createUploadRoute(deps: {
         await deps.resumable.startFromUrl(asset);
         return { uploadId: asset.id, keyId };
       });
-    }
-    if (req.method !== 'PUT') {
-      res.setHeader('Allow', 'PUT, HEAD, PATCH');
-      res.statusCode = 405;
-      res.end();
-      return;
     }
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > deps.maxFileSize) throw new PayloadTooLargeError(deps.maxFileSize);
@@ -48,5 +43,5 @@ export function createUploadRoute(deps: {
     res.statusCode = 200;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.end(body);
-  };
+  });
 }

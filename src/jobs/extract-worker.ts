@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { imageSize } from 'image-size';
-import { readFile } from 'node:fs/promises';
+import { open as openFile, readFile } from 'node:fs/promises';
 import { dominantColor } from './dominant-color.js';
 import {
   type ExtractRequest,
@@ -20,6 +20,14 @@ import {
 const PLACEHOLDER_SIZE = 100;
 /** Longest side of the one decoded rendition the placeholder and thumbnails share: 4 MiB of RGBA. */
 const BASE_MAX = 1024;
+
+/**
+ * Formats whose size is the header's, not the first frame's: a GIF's logical screen holds
+ * every frame (libvips tells the first frame's, 1×1 for a 4000×4000 GIF of 1×1 frames).
+ */
+const SCREEN_SIZED = new Set(['gif']);
+/** Enough of a file for the headers `declared` reads. */
+const HEADER_BYTES = 4096;
 
 /** Formats libvips (sharp) cannot decode: header dimensions only. */
 const HEADER_ONLY_IMAGES = new Set(['image/bmp', 'image/x-icon', 'image/vnd.microsoft.icon', 'image/x-ms-bmp']);
@@ -39,6 +47,18 @@ export default async function extract(request: ExtractRequest): Promise<ExtractR
   }
 }
 
+/** The size an image's header declares, read from its first bytes only (a GIF's: its first 10). */
+async function declared(file: string): Promise<{ width: number; height: number }> {
+  const handle = await openFile(file);
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEADER_BYTES), 0, HEADER_BYTES, 0);
+    const info = imageSize(buffer.subarray(0, bytesRead));
+    return { width: info.width, height: info.height };
+  } finally {
+    await handle.close();
+  }
+}
+
 async function headerOnlyImage(request: ExtractRequest): Promise<ExtractResult> {
   const head = await readFile(request.path);
   const info = imageSize(head);
@@ -51,11 +71,11 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
   sharp.cache(false);
   const open = () => sharp(request.path, { limitInputPixels: request.maxImagePixels, failOn: 'error' });
   const meta = await open().metadata();
-  if (!meta.width || !meta.height) throw new Error('the image has no dimensions');
-  if (meta.width * meta.height > request.maxImagePixels) {
-    throw new Error(
-      `the image declares ${meta.width}×${meta.height} pixels, over the limit of ${request.maxImagePixels}`,
-    );
+  // Told without decoding a frame: what the header declares, for formats whose frames may be smaller.
+  const { width, height } = SCREEN_SIZED.has(meta.format ?? '') ? await declared(request.path) : meta;
+  if (!width || !height) throw new Error('the image has no dimensions');
+  if (width * height > request.maxImagePixels) {
+    throw new Error(`the image declares ${width}×${height} pixels, over the limit of ${request.maxImagePixels}`);
   }
   // EXIF orientations 5-8 turn the picture by 90°: report what a viewer shows.
   const rotated = (meta.orientation ?? 1) >= 5;
@@ -89,8 +109,8 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
     thumbnails.push({ size, path, width: out.width, height: out.height });
   }
   return {
-    width: rotated ? meta.height : meta.width,
-    height: rotated ? meta.width : meta.height,
+    width: rotated ? height : width,
+    height: rotated ? width : height,
     format: meta.format,
     hasAlpha: meta.hasAlpha,
     dominantColor: dominantColor(small.data),
@@ -177,7 +197,7 @@ async function isoMovie(file: string) {
   let failure: unknown;
   parser.onReady = (ready) => (info = ready);
   parser.onError = (_module, message) => (failure = new Error(message));
-  const handle = await open(file);
+  const handle = await openFile(file);
   try {
     let offset = 0;
     for (let reads = 0; !info && !failure && reads < 256; reads++) {

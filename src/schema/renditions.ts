@@ -59,7 +59,7 @@ builder.objectFields(Asset, (t) => ({
   imageUrl: t.string({
     nullable: true,
     description:
-      'A rendition of an image (null for other assets): never larger than the original, width and height snapped up to IMAGE_WIDTHS. Cacheable for a year: the URL names the version of the bytes.',
+      'A rendition of an image (null for other assets): never larger than the original, the width snapped up to IMAGE_WIDTHS and, with both given, the height following the asked width:height ratio (a height alone snaps up like a width). Cacheable for a year: the URL names the version of the bytes.',
     args: {
       width: t.arg.int(),
       height: t.arg.int(),

@@ -39,6 +39,27 @@ export function mayFetch(grantor: Principal, asset: Seen): boolean {
   return maySee(grantor, asset, ['live'], true);
 }
 
+/** What the upload rule reads besides ACCESS_COLUMNS. */
+type UploadGuarded = Seen & Pick<AssetRow, 'status' | 'received_bytes'>;
+
+/** What a request does through a resumable upload's URL: ask where it stands, add bytes, end it. */
+export type UploadVerb = 'probe' | 'append' | 'terminate';
+
+/**
+ * Who may act on a resumable upload through its URL (tus `HEAD`, `PATCH`, `DELETE`): a
+ * key of its org and mode that holds `write:assets`, and only on an upload (an asset
+ * made to take its bytes in parts) that is not in the trash. A finished upload still
+ * answers where it stands (its offset is its length: a client that lost the answer to
+ * its last chunk learns it is done), but it is no longer an upload one can end: it is an
+ * asset, removed only by `deleteAsset` with `delete:assets`, to the trash.
+ */
+export function mayUseUpload(actor: Principal | null, upload: UploadGuarded, verb: UploadVerb): boolean {
+  if (actor === null || !actor.scopes.has('write:assets')) return false;
+  if (actor.orgId !== upload.org_id || actor.mode !== upload.mode) return false;
+  if (upload.received_bytes === null || upload.trashed_at !== null) return false;
+  return verb !== 'terminate' || upload.status === 'WAITING';
+}
+
 export interface AssetAccessDeps {
   assets: AssetRepository;
   /** The principal of a key that is still valid now (not revoked, not expired); null otherwise. */

@@ -501,9 +501,15 @@ export class AssetService {
    * Deletes an asset: to the trash (gone from lists, downloads and URLs at once, its
    * bytes and quota kept until it is purged), or, `permanently` or with no trash
    * configured, for good with its bytes. A trashed asset can only be deleted permanently.
+   * `onlyWaiting`: for good, and only while it still waits for its bytes (an upload ended).
    */
-  async delete(tenant: Tenant, id: string, options: { permanently?: boolean } = {}): Promise<AssetRow> {
-    if (options.permanently || this.deps.trashRetention === 0) return this.#purge(tenant, id);
+  async delete(
+    tenant: Tenant,
+    id: string,
+    options: { permanently?: boolean; onlyWaiting?: boolean } = {},
+  ): Promise<AssetRow> {
+    if (options.onlyWaiting || options.permanently || this.deps.trashRetention === 0)
+      return this.#purge(tenant, id, options.onlyWaiting === true);
     const row = await this.deps.repos.assets.trash(tenant, id, this.#now());
     if (!row) throw new NotFoundError();
     await this.deps.events.publish(row, 'asset.deleted');
@@ -520,10 +526,10 @@ export class AssetService {
   }
 
   /** Deletes the row first, then its blobs: a crash between leaves an orphan blob, never a row without bytes. */
-  async #purge(tenant: Tenant, id: string): Promise<AssetRow> {
+  async #purge(tenant: Tenant, id: string, onlyWaiting = false): Promise<AssetRow> {
     const blobKeys: string[] = [];
     const row = await this.deps.repos.transaction(async (tx) => {
-      const deleted = await tx.assets.delete(tenant, id);
+      const deleted = await tx.assets.delete(tenant, id, onlyWaiting ? 'WAITING' : undefined);
       if (deleted) await forgetDeleted(tx, deleted, blobKeys);
       return deleted;
     });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { type BlobStore, createBlobKey } from '../../blob/index.js';
 import { nowIso } from '../../db/database.js';
 import type { RenditionRepository } from '../../db/rendition-repository.js';
+import type { RenditionCache } from './rendition-cache.js';
 import type { AssetRow, RenditionRow } from '../../db/types.js';
 import { BadUserInputError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../../errors.js';
 import { type ExtractPool, ExtractionFailure } from '../../jobs/extract-pool.js';
@@ -33,6 +34,12 @@ const RENDITION = ['w', 'h', 'fit', 'format', 'q', 'dpr'];
 const MAX_SIDE = 8192;
 const EXTENSIONS: Record<Format | 'gif', string> = { webp: 'webp', avif: 'avif', jpeg: 'jpg', png: 'png', gif: 'gif' };
 const QUALITY: Record<Format | 'gif', number> = { webp: 80, avif: 50, jpeg: 80, png: 100, gif: 100 };
+/**
+ * What `q` snaps up to (past the last, the last): a few variants per box, not a hundred,
+ * and steps apart that a viewer can tell. PNG and GIF are lossless here: `q` changes nothing.
+ */
+export const QUALITIES = [50, 75, 90] as const;
+const LOSSLESS = new Set<Format | 'gif'>(['png', 'gif']);
 
 /**
  * The rendition a download URL asks for; null when it asks for the original. Unknown,
@@ -121,6 +128,8 @@ export interface RenditionServiceDeps {
   renditions: RenditionRepository;
   blobs: BlobStore;
   pool: Pick<ExtractPool, 'render'>;
+  /** Its bounds: byte budget, cap per asset, new transforms for callers without a key. */
+  cache: RenditionCache;
   /** Sizes widths and heights snap up to, ascending. */
   widths: readonly number[];
   /** Renditions being made at once (waiting for a worker included); past it, 503. */
@@ -133,9 +142,10 @@ export interface RenditionServiceDeps {
  * Image renditions on request: the parameters are fitted to the asset (device pixel
  * ratio applied, snapped up to the allowed sizes, never past the original), and the
  * rendition is made once in the extraction worker pool, kept as a derived blob keyed by
- * the variant and the bytes' digest, and served from the store from then on. Concurrent
- * first requests for one rendition share one transform; too many new ones at once are
- * refused (503) rather than queued without end.
+ * the variant and the bytes' digest, and served from the store from then on, within the
+ * bounds of its cache (`RenditionCache`). Concurrent first requests for one rendition
+ * share one transform; too many new ones at once are refused (503) rather than queued
+ * without end.
  */
 export class RenditionService {
   readonly #making = new Map<string, Promise<RenditionRow>>();
@@ -150,7 +160,13 @@ export class RenditionService {
     }
     const { widths } = this.deps;
     let width = params.w ? snap(Math.ceil(params.w * params.dpr), widths) : null;
-    let height = params.h ? snap(Math.ceil(params.h * params.dpr), widths) : null;
+    // A box asked with both sides snaps as one: its width to the allowed sizes, its height
+    // from the asked ratio, so a crop keeps the shape it was asked in.
+    let height = params.h
+      ? params.w
+        ? Math.max(1, Math.round((width! * params.h) / params.w))
+        : snap(Math.ceil(params.h * params.dpr), widths)
+      : null;
     // Never past the original: a box larger than it shrinks, keeping its shape.
     const shrink = Math.min(1, width ? asset.width / width : 1, height ? asset.height / height : 1);
     if (shrink < 1) {
@@ -164,7 +180,8 @@ export class RenditionService {
       fit === 'cover' && width && height && asset.focal_x !== null && asset.focal_y !== null
         ? { x: asset.focal_x, y: asset.focal_y }
         : null;
-    return { width, height, fit, format, quality: params.q ?? QUALITY[format], focal };
+    const quality = params.q === undefined || LOSSLESS.has(format) ? QUALITY[format] : snap(params.q, QUALITIES);
+    return { width, height, fit, format, quality, focal };
   }
 
   /** The name a variant is cached under: its parameters and the digest of the bytes. */
@@ -173,13 +190,24 @@ export class RenditionService {
     return `${variant.width ?? ''}x${variant.height ?? ''}-${variant.fit}-q${variant.quality}${focal}.${variant.format}.${versionOf(asset)}`;
   }
 
-  /** The rendition `variant` of `asset`, made now if it was not. */
-  async get(asset: AssetRow, variant: Variant): Promise<RenditionRow> {
+  /**
+   * The rendition `variant` of `asset`, made now if it was not. `client`: the address of a
+   * caller without a key, whose new transforms are rate-limited (RATE_LIMITED); kept
+   * renditions are served to anyone.
+   */
+  async get(asset: AssetRow, variant: Variant, client?: string): Promise<RenditionRow> {
     const name = RenditionService.variantName(asset, variant);
     const kept = await this.deps.renditions.find(asset.id, name);
-    if (kept) return kept;
+    if (kept) {
+      await this.deps.cache.used(kept);
+      return kept;
+    }
     const flight = `${asset.id}/${name}`;
     let making = this.#making.get(flight);
+    if (!making) {
+      await this.deps.cache.admit(client);
+      making = this.#making.get(flight); // started by another request while this one was admitted
+    }
     if (!making) {
       if (this.#making.size >= this.deps.queueLimit) {
         throw new ServiceUnavailableError(1, 'Too many renditions are being made at once; try again in a moment.');
@@ -188,6 +216,16 @@ export class RenditionService {
       this.#making.set(flight, making);
     }
     return making;
+  }
+
+  /**
+   * Forgets `row` when its blob is gone (evicted between finding and serving it), so the
+   * next `get` makes it again; false when the blob is there, and the fault is elsewhere.
+   */
+  async lost(row: RenditionRow): Promise<boolean> {
+    if (await this.deps.blobs.head(row.blob_key)) return false;
+    await this.deps.renditions.remove([row]);
+    return true;
   }
 
   /** Renditions being made now. */
@@ -226,9 +264,10 @@ export class RenditionService {
       const hash = createHash('sha256');
       for await (const chunk of createReadStream(out)) hash.update(chunk as Buffer);
       const { size } = await fsp.stat(out);
-      // One key per asset and variant: two gateways making it at once write the same bytes there.
-      const key = createBlobKey(asset.id, `r${createHash('sha256').update(name).digest('hex').slice(0, 15)}`);
+      // A key of its own each time it is made: an eviction of an earlier copy never deletes this one.
+      const key = createBlobKey(asset.id, `r${randomBytes(7).toString('hex')}`);
       await deps.blobs.put(key, createReadStream(out));
+      const at = nowIso(deps.clock);
       const row = await deps.renditions.insert({
         asset_id: asset.id,
         variant: name,
@@ -240,12 +279,13 @@ export class RenditionService {
         height: made.height,
         checksum: `sha256:${hash.digest('hex')}`,
         animated: made.animated ? 1 : 0,
-        created_at: nowIso(deps.clock),
+        created_at: at,
+        used_at: at,
       });
-      if (!row) {
-        await deps.blobs.delete(key); // the asset went while it was made
-        throw new NotFoundError();
-      }
+      // Not recorded: the asset went while it was made, or another gateway recorded its own copy.
+      if (row?.blob_key !== key) await deps.blobs.delete(key);
+      if (!row) throw new NotFoundError();
+      await deps.cache.evict(row);
       return row;
     } finally {
       await fsp.rm(work, { recursive: true, force: true });

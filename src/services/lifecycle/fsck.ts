@@ -252,7 +252,8 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       if (released) await blobs.delete(asset.blob_key!);
     }
     for (const key of report.orphanBlobs) await blobs.delete(key);
-    for (const lost of confirmedRenditions) await renditions.forget(lost.asset_id, lost.variant);
+    // Only while the row still names the lost blob: a rendition made again meanwhile stays.
+    await renditions.remove(confirmedRenditions);
   });
   // Counts are compared in one statement each, so one snapshot: nothing changing meanwhile shows.
   report.refCountMismatches = await step('counting stored copies', () => copies.mismatches());

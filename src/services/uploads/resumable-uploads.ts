@@ -5,9 +5,10 @@ import { tenantOf } from '../../auth/principal.js';
 import { type BlobStore, createBlobKey } from '../../blob/index.js';
 import type { UnitOfWork } from '../../db/repositories.js';
 import { nowIso } from '../../db/database.js';
-import type { AssetRow, Tenant, UploadPartRow } from '../../db/types.js';
+import type { AssetRow, UploadPartRow } from '../../db/types.js';
 import { AppError, BadUserInputError, ConflictError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
 import { decodeGlobalId, idOfType } from '../../global-id.js';
+import { mayUseUpload, type UploadVerb } from '../assets/asset-access.js';
 import type { AssetService } from '../assets/asset-service.js';
 import { ByteMeter, type KnownBytes, PREFIX_BYTES } from './ingest.js';
 import type { QuotaService } from './quota.js';
@@ -177,10 +178,13 @@ export class ResumableUploadService {
     await this.deps.repos.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', { received_bytes: 0 });
   }
 
-  /** The tenant's resumable upload `id`; NOT_FOUND for anything else (another org's included). */
-  async find(tenant: Tenant, id: string): Promise<AssetRow> {
-    const [asset] = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repos.assets.findByIds(tenant, [id]) : [];
-    if (!asset || asset.received_bytes === null) throw new NotFoundError('Upload');
+  /**
+   * Resumable upload `id` as `actor` may `verb` it (the access rule, `mayUseUpload`);
+   * NOT_FOUND for anything else: unknown, another org's or mode's, or, to end it, finished.
+   */
+  async find(actor: Principal, id: string, verb: UploadVerb): Promise<AssetRow> {
+    const [asset] = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repos.assets.findByIds(tenantOf(actor), [id]) : [];
+    if (!asset || !mayUseUpload(actor, asset, verb)) throw new NotFoundError('Upload');
     return asset;
   }
 
@@ -315,9 +319,13 @@ export class ResumableUploadService {
     }
   }
 
-  /** Ends an upload (tus termination): the asset, its parts and the quota they held go. */
-  async terminate(tenant: Tenant, id: string): Promise<void> {
+  /**
+   * Ends an upload still in progress (tus termination): the asset, its parts and the
+   * quota they held go. One that finished meanwhile is an asset now: NOT_FOUND, it stays.
+   */
+  async terminate(actor: Principal, id: string): Promise<void> {
+    const upload = await this.find(actor, id, 'terminate');
     // An unfinished upload has nothing to restore: it goes for good, parts and all.
-    await this.deps.assetService.delete(tenant, id, { permanently: true });
+    await this.deps.assetService.delete(tenantOf(actor), upload.id, { permanently: true, onlyWaiting: true });
   }
 }
