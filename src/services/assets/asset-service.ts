@@ -9,8 +9,19 @@ import { BadUserInputError, ConflictError, NotFoundError } from '../../errors.js
 import type { JobQueue } from '../../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
 import { derivedKeysOf } from './asset-metadata.js';
+import { forgetDeleted } from './forget-deleted.js';
+import type {
+  AssetFields,
+  AssetUpdate,
+  CheckedFields,
+  ExternalInput,
+  FileInput,
+  NewAsset,
+  StoredFile,
+} from './asset-fields.js';
+import { patchOf } from './asset-fields.js';
 import { embedUrlFor, parseHttpUrl } from './embed.js';
-import { type IngestOptions, type KnownBytes, PREFIX_BYTES, ingest, judge } from '../uploads/ingest.js';
+import { adopting, headOf, type IngestOptions, type KnownBytes, ingest, judge } from '../uploads/ingest.js';
 import type { MediaPolicy } from './media-policy.js';
 import type { QuotaService, Reservation } from '../uploads/quota.js';
 import {
@@ -21,63 +32,6 @@ import {
   validateDescription,
   validateTitle,
 } from './naming.js';
-
-/** Fields a client may set on any asset. */
-export interface AssetFields {
-  title?: string | null;
-  description?: string | null;
-  tags?: readonly string[] | null;
-  directoryId?: string | null;
-  isPublic?: boolean | null;
-}
-
-/** Fields only an existing asset takes. */
-export interface AssetUpdate extends AssetFields {
-  /** 0–1 from the left and the top; null forgets it. */
-  focalPoint?: { x: number; y: number } | null;
-}
-
-/** A file to store: its bytes as a stream and the name the client gave. */
-export interface FileInput extends AssetFields {
-  stream: Readable;
-  filename: string | null;
-}
-
-/** Client fields after validation. */
-export interface CheckedFields {
-  filename: string | null;
-  title: string;
-  description: string | null;
-  tags: string[];
-  directoryId: string | null;
-}
-
-/** A new asset: validated client fields plus what the caller knows (type, status, bytes…). */
-export type NewAsset = Omit<Insertable<AssetsTable>, NewRowKeys> & {
-  id?: string;
-  fields: CheckedFields;
-  isPublic: boolean | null | undefined;
-};
-
-type NewRowKeys =
-  | 'id'
-  | 'org_id'
-  | 'mode'
-  | 'title'
-  | 'slug'
-  | 'description'
-  | 'filename'
-  | 'directory_id'
-  | 'is_public'
-  | 'created_at'
-  | 'updated_at';
-
-/** A LINK or EXTERNAL_VIDEO asset: a URL, no bytes. */
-export interface ExternalInput extends AssetFields {
-  title: string;
-  type: 'LINK' | 'EXTERNAL_VIDEO';
-  externalUrl: string;
-}
 
 export interface AssetServiceDeps {
   repos: UnitOfWork;
@@ -90,56 +44,6 @@ export interface AssetServiceDeps {
   /** Seconds a deleted asset stays in the trash; 0: a delete is final at once. */
   trashRetention: number;
   clock?: () => number;
-}
-
-/** Columns that describe stored bytes, as `storeBytes` hands them to its `record` step. */
-export interface StoredFile {
-  blob_key: string;
-  type: string;
-  mime_type: string;
-  size: number;
-  checksum: string;
-  width: number | null;
-  height: number | null;
-}
-
-/**
- * The store as `ingest` sees it for bytes that are already in it: writing only reads
- * the stream through (ingest hashes, counts and sniffs it on the way), and a refused
- * file is deleted from the real store, as a written one would be.
- */
-function adopting(blobs: BlobStore): BlobStore {
-  return {
-    async put(_key, body) {
-      let size = 0;
-      for await (const chunk of body) size += (chunk as Buffer).length;
-      return { size };
-    },
-    delete: (key) => blobs.delete(key),
-    get: (key, range) => blobs.get(key, range),
-    head: (key) => blobs.head(key),
-    list: () => blobs.list(),
-    close: () => blobs.close(),
-  };
-}
-
-/**
- * What deleting an asset's row undoes, in the transaction `tx` that deleted it: the
- * org's stored bytes and the quota its resumable upload holds are given back (the org's
- * row first), its bytes lose a holder (their copy's row second), and its upload parts
- * and renditions are forgotten. Their blob keys (and the bytes', when no other asset
- * holds them) are pushed to `blobKeys`, to be deleted once the transaction is done: a
- * crash between leaves orphans `fsck` removes, never a row without its bytes.
- */
-export async function forgetDeleted(tx: Repositories, row: AssetRow, blobKeys: string[]): Promise<void> {
-  await tx.orgs.free(row.org_id, row.blob_key ? row.size : 0);
-  await tx.orgs.release(row.org_id, row.upload_reserved);
-  if (row.blob_key && (await tx.copies.release(row.blob_key))) blobKeys.push(row.blob_key);
-  blobKeys.push(
-    ...derivedKeysOf(row),
-    ...(await tx.uploadParts.deleteAll(row.id)),
-    ...(await tx.renditions.deleteAll(row.id)),
-  );
 }
 
 /** The asset use cases, free of GraphQL and HTTP. */
@@ -375,7 +279,7 @@ export class AssetService {
     const copy = await this.deps.repos.copies.find(tenant, declared.checksum);
     if (!copy) return undefined;
     const size = Number(copy.size);
-    const head = await this.#headOf(copy.blob_key, size);
+    const head = await headOf(this.deps.blobs, copy.blob_key, size);
     if (!head) return undefined; // the last holder went between the look and the read
     const file = await judge(
       { size, checksum: copy.checksum, head },
@@ -419,16 +323,6 @@ export class AssetService {
     await this.deps.events.publish(row, 'asset.created');
     this.deps.queue.wake();
     return row;
-  }
-
-  /** The first bytes of a stored blob, as ingest keeps them for sniffing; null when it is gone. */
-  async #headOf(key: string, size: number): Promise<Buffer | null> {
-    if (size === 0) return (await this.deps.blobs.head(key)) ? Buffer.alloc(0) : null;
-    const stream = await this.deps.blobs.get(key, { start: 0, end: Math.min(size, PREFIX_BYTES) - 1 });
-    if (!stream) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
   }
 
   /** The tenant's live asset `id` when its bytes can be replaced: NOT_FOUND, or BAD_USER_INPUT for one without bytes. */
@@ -478,18 +372,8 @@ export class AssetService {
 
   /** Changes the given fields; `null` clears description and folder. */
   async update(tenant: Tenant, id: string, fields: AssetUpdate): Promise<AssetRow> {
-    const patch: Record<string, unknown> = { updated_at: this.#now() };
-    if (fields.title != null) patch.title = validateTitle(fields.title);
-    if (fields.description !== undefined) patch.description = validateDescription(fields.description);
-    if (fields.isPublic != null) patch.is_public = fields.isPublic ? 1 : 0;
+    const patch = { ...patchOf(fields), updated_at: this.#now() };
     if (fields.directoryId !== undefined) patch.directory_id = await this.checkDirectory(tenant, fields.directoryId);
-    if (fields.focalPoint !== undefined) {
-      const { x, y } = fields.focalPoint ?? { x: null, y: null };
-      const inside = (value: number | null) => value === null || (Number.isFinite(value) && value >= 0 && value <= 1);
-      if (!inside(x) || !inside(y)) throw new BadUserInputError('focalPoint', 'focalPoint x and y are from 0 to 1.');
-      patch.focal_x = x;
-      patch.focal_y = y;
-    }
     const tags = fields.tags == null ? undefined : normalizeTags(fields.tags);
     const row = await this.deps.repos.assets.update(tenant, id, patch, tags);
     if (!row) throw new NotFoundError();

@@ -2,7 +2,7 @@ import type { BlobStore } from '../../blob/index.js';
 import { nowIso } from '../../db/database.js';
 import type { Repositories, UnitOfWork } from '../../db/repositories.js';
 import type { AssetRow } from '../../db/types.js';
-import { forgetDeleted } from '../assets/asset-service.js';
+import { forgetDeleted } from '../assets/forget-deleted.js';
 import { fsck, type FsckReport } from './fsck.js';
 
 /** What one sweep removed. */

@@ -17,7 +17,8 @@ import {
   NotFoundError,
   PayloadTooLargeError,
 } from '../../errors.js';
-import type { AssetFields, AssetService } from '../assets/asset-service.js';
+import type { AssetFields } from '../assets/asset-fields.js';
+import type { AssetService } from '../assets/asset-service.js';
 import type { KnownBytes } from './ingest.js';
 import type { JobQueue } from '../../jobs/job-queue.js';
 import type { UploadSlots } from '../../adapters/upload-slots.js';

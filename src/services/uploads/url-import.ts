@@ -8,7 +8,8 @@ import type { AssetRow, JobRow } from '../../db/types.js';
 import { AppError, BadUserInputError, PayloadTooLargeError } from '../../errors.js';
 import type { JobQueue } from '../../jobs/job-queue.js';
 import type { AssetEvents } from '../assets/asset-events.js';
-import type { AssetFields, AssetService } from '../assets/asset-service.js';
+import type { AssetFields } from '../assets/asset-fields.js';
+import type { AssetService } from '../assets/asset-service.js';
 import { parseHttpUrl } from '../assets/embed.js';
 import { FetchRefused, type SafeFetchOptions, safeFetch } from '../../adapters/safe-fetch.js';
 
