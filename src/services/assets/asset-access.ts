@@ -7,13 +7,19 @@ import type { AssetRow } from '../../db/types.js';
 /** The columns the rule reads: every row handed to GraphQL or a route carries them. */
 export const ACCESS_COLUMNS = VISIBILITY_COLUMNS;
 
+/** Where an asset is looked for, and whether one that handed out its last download URL counts. */
+interface Looking {
+  shelves: readonly Shelf[];
+  usedUp?: boolean;
+}
+
 /**
  * Whether `viewer` may see `asset` on one of `shelves` by the one rule (`asset-visibility.ts`,
  * which the queries apply in SQL): anyone a public live asset, a key of its org and mode
  * that holds `read:assets` its own. Keys that may only write or delete see nothing of an
  * asset beyond its id.
  */
-function maySee(viewer: Principal | null, asset: Seen, shelves: readonly Shelf[], usedUp = false): boolean {
+function maySee(viewer: Principal | null, asset: Seen, { shelves, usedUp = false }: Looking): boolean {
   const own = viewer?.scopes.has('read:assets') ? tenantOf(viewer) : null;
   return shelves.some(
     (shelf) =>
@@ -28,7 +34,7 @@ function maySee(viewer: Principal | null, asset: Seen, shelves: readonly Shelf[]
  * that handed out its last download URL.
  */
 export function mayRead(viewer: Principal | null, asset: Seen): boolean {
-  return maySee(viewer, asset, ['live', 'trash']);
+  return maySee(viewer, asset, { shelves: ['live', 'trash'] });
 }
 
 /**
@@ -36,7 +42,7 @@ export function mayRead(viewer: Principal | null, asset: Seen): boolean {
  * may read, used up or not (a URL handed out before is a capability of its own).
  */
 export function mayFetch(grantor: Principal, asset: Seen): boolean {
-  return maySee(grantor, asset, ['live'], true);
+  return maySee(grantor, asset, { shelves: ['live'], usedUp: true });
 }
 
 /** What the upload rule reads besides ACCESS_COLUMNS. */
