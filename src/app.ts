@@ -87,7 +87,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   services.processing.onFailure(() => metrics.extractionFailed());
 
   const operations = createOperations(config, { db, blobs, metrics });
-  const httpRoutes = createHttpRoutes({ config, services, repos, blobs, logError });
+  const httpRoutes = createHttpRoutes({ config, services, blobs, logError });
   const authentication = useAuthentication((key) => services.apiKeys.authenticate(key));
   const served: Feature[] = [httpRoutes, operations];
   const graphql = createGraphQL({

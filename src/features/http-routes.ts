@@ -3,7 +3,6 @@ import { presentedKey } from '../auth/api-key-service.js';
 import type { Principal } from '../auth/principal.js';
 import type { BlobStore } from '../blob/index.js';
 import type { Config } from '../config.js';
-import type { Repositories } from '../db/repositories.js';
 import { createDownloadRoute, createSignedDownloadRoute } from '../http/download-route.js';
 import { annotate } from '../http/observe.js';
 import { createTus } from '../http/tus-route.js';
@@ -15,13 +14,12 @@ import type { Feature } from './feature.js';
 export interface HttpRoutesOptions {
   config: Config;
   services: Services;
-  repos: Repositories;
   blobs: BlobStore;
   logError: (error: unknown) => void;
 }
 
 /** Downloads (by key and signed), signed uploads and tus: the routes besides GraphQL. */
-export function createHttpRoutes({ config, services, repos, blobs, logError }: HttpRoutesOptions): Feature {
+export function createHttpRoutes({ config, services, blobs, logError }: HttpRoutesOptions): Feature {
   const authenticate = async (req: IncomingMessage): Promise<Principal | null> => {
     const key = presentedKey((name) => req.headers[name] as string | undefined);
     const principal = key === null ? null : await services.apiKeys.authenticate(key);
@@ -40,13 +38,13 @@ export function createHttpRoutes({ config, services, repos, blobs, logError }: H
     routes: {
       '/download/': createDownloadRoute({
         access: services.access,
-        assets: repos.assets,
+        countDownload: (id) => services.downloadUrls.countDownload(id),
         blobs,
         renditions: services.renditions,
         authenticate,
       }),
       '/dl/': createSignedDownloadRoute({
-        assets: repos.assets,
+        countDownload: (id) => services.downloadUrls.countDownload(id),
         blobs,
         renditions: services.renditions,
         urls: services.downloadUrls,

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { BlobStore } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
 import type { AssetRow } from '../db/types.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import { decodeGlobalId } from '../global-id.js';
@@ -20,7 +19,8 @@ import { serveBlob } from './serve-blob.js';
 
 export interface DownloadRouteDeps {
   access: AssetAccess;
-  assets: AssetRepository;
+  /** Counts one completed download of an asset. */
+  countDownload: (assetId: string) => Promise<void>;
   blobs: BlobStore;
   renditions: RenditionService;
   /** The caller's API key; null for a caller without a key. Throws UNAUTHENTICATED for a bad key. */
@@ -98,7 +98,7 @@ const ANIMATED_ORIGINALS = new Set(['image/gif', 'image/webp']);
 async function sendAsset(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: Pick<DownloadRouteDeps, 'assets' | 'blobs'>,
+  deps: Pick<DownloadRouteDeps, 'countDownload' | 'blobs'>,
   asset: AssetRow,
   options: { cacheControl: string; consume?: () => Promise<boolean> },
 ): Promise<void> {
@@ -111,7 +111,7 @@ async function sendAsset(
     checksum: asset.checksum,
     ...options,
   });
-  if (completed) await deps.assets.countDownloadAnyTenant(asset.id);
+  if (completed) await deps.countDownload(asset.id);
 }
 
 /**
@@ -147,7 +147,7 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
  * does not count. The trailing filename only helps tools name the file.
  */
 export function createSignedDownloadRoute(
-  deps: Pick<DownloadRouteDeps, 'assets' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
+  deps: Pick<DownloadRouteDeps, 'countDownload' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
 ) {
   return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, rest: string) => {
     const rendition = parseRendition(new URL(req.url ?? '/', 'http://localhost').searchParams);

@@ -149,6 +149,11 @@ export class DownloadUrlService {
     return { asset, claims };
   }
 
+  /** Counts one completed download of an asset (by key or by signed URL). */
+  countDownload(assetId: string): Promise<void> {
+    return this.deps.assets.countDownloadAnyTenant(assetId);
+  }
+
   /** Takes one fetch of a limited URL; false when it is used up. Unlimited URLs always pass. */
   async consume(claims: UrlClaims): Promise<{ ok: boolean; remaining: number | null }> {
     if (!claims.tokenId) return { ok: true, remaining: null };
