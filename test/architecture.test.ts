@@ -128,6 +128,17 @@ test('no imports of src/ form a circle', () => {
   assert.deepEqual(circles(graph), []);
 });
 
+test('resolvers and routes reach the database through services: schema/ and http/ import no repository', () => {
+  const reaching = [...graph].flatMap(([file, targets]) =>
+    /^src\/(schema|http)\//.test(file)
+      ? targets
+          .filter((target) => /^src\/db\/(.*-repository|repositories)\.ts$/.test(target))
+          .map((t) => `${file} imports ${t}`)
+      : [],
+  );
+  assert.deepEqual(reaching, []);
+});
+
 test('the rule catches what it forbids', () => {
   const planted = graphOf(
     ['src/db/a.ts', 'src/services/b.ts', 'src/services/c.ts', 'src/stray.ts'],
