@@ -16,6 +16,7 @@ import { createRouter, type RouteTable } from './http/router.js';
 import { useAuthentication } from './http/use-authentication.js';
 import type { JobRunner } from './jobs/job-runner.js';
 import type { Sweeper } from './services/lifecycle/sweeper.js';
+import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { Context, Services } from './schema/context.js';
@@ -63,8 +64,11 @@ export interface App {
   fsck(options?: FsckOptions): Promise<FsckReport>;
   /** Background jobs of this process; null when it runs none. */
   jobs: JobRunner | null;
-  /** Stops everything; running jobs get `jobDeadlineMs` to finish, then their leases go back to the queue. */
-  close(options?: { jobDeadlineMs?: number }): Promise<void>;
+  /**
+   * Stops everything; running jobs and webhook attempts get `jobDeadlineMs` to finish, then
+   * their leases go back to the queue. The stores close once `requestsDone` too.
+   */
+  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void> }): Promise<void>;
 }
 
 /**
@@ -78,12 +82,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const clock = overrides.clock ?? Date.now;
   const storage = await openStorage(config, { db: overrides.db, blobs: overrides.blobs, logError });
   const { db, repos, blobs } = storage;
-  const core = await openServices(config, { repos, blobs, clock, logError, webhooks: overrides.webhooks });
+  const core = await openServices(config, { repos, blobs, clock, logError, logger, webhooks: overrides.webhooks });
   const { services } = core;
-  const metrics = createMetrics({
-    jobCounts: () => repos.jobs.countByStatus(),
-    renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
-  });
+  const metrics = createMetrics(
+    {
+      jobCounts: () => repos.jobs.countByStatus(),
+      renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
+    },
+    { maxOperations: config.metricsMaxOperations },
+  );
   services.processing.onFailure(() => metrics.extractionFailed());
 
   const operations = createOperations(config, { db, blobs, metrics });
@@ -106,19 +113,27 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     logger,
     logError,
     clock,
-    ...overrides,
+    runJobs: overrides.runJobs,
   });
+  // One full collection once requests stop (IDLE_GC_DELAY): memory comes back between bursts.
+  const idleGc = createIdleGc({ quietMs: config.idleGcDelay * 1000 });
+  const memory: Feature = { close: async () => idleGc.stop() };
   // Closed in the reverse order: readiness says 503 first, the database goes last.
-  const features: Feature[] = [storage, core, graphql, background, ...served];
+  const features: Feature[] = [storage, core, graphql, background, memory, ...served];
   const routes = Object.assign({}, ...features.map((feature) => feature.routes ?? {}));
   const pages = Object.assign({}, ...features.map((feature) => feature.pages ?? {}));
-  const handler = createRouter({
+  const router = createRouter({
     graphql: graphql.handler,
     exact: pages,
     routes,
     log: logError,
     observe: createRequestObserver({ logger, metrics }),
+    draining: operations.draining,
   });
+  const handler: RequestListener = (req, res) => {
+    idleGc.track(res);
+    return router(req, res);
+  };
   for (const feature of features) feature.start?.();
 
   return {
@@ -133,7 +148,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     blobs,
     routes: Object.keys(routes),
     pages: Object.keys(pages),
-    table: handler.table,
+    table: router.table,
     sweeper: background.sweeper,
     fsck: (options) => fsck({ repos, blobs }, { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options }),
     jobs: background.jobs,

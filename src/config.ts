@@ -81,6 +81,22 @@ export interface Config {
   extractTimeout: number;
   /** Heap cap of an extraction worker, MiB. @env EXTRACT_MEMORY @default 256 */
   extractMemoryMb: number;
+  /**
+   * Seconds an extraction worker thread may stay idle before it exits and gives its heap
+   * (and libvips' buffers) back; the next job starts a new one. @default 10
+   */
+  extractIdleTimeout: number;
+  /**
+   * SQLite page cache of the serving connection, bytes (`PRAGMA cache_size`): hot pages of
+   * the tables, indexes and full-text index are kept in memory up to this. @default 8 MiB
+   */
+  sqliteCacheSize: number;
+  /**
+   * Seconds without a request after which, if requests came before, the process runs one
+   * full garbage collection, so the heap a burst grew shrinks back while the gateway is
+   * idle; 0: never (V8 alone keeps it). @default 10
+   */
+  idleGcDelay: number;
   /** Longest side of each thumbnail made for images, pixels. @default [256] */
   thumbnailSizes: number[];
   /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
@@ -101,6 +117,14 @@ export interface Config {
   importAllow: string[];
   /** Private networks (CIDR) or host names webhooks may reach all the same. @default [] */
   webhookAllow: string[];
+  /** Longest webhook delivery attempt, seconds: connect, send and answer together; then it is retried. @default 10 */
+  webhookTimeout: number;
+  /** Webhook delivery attempts one gateway runs at once, all orgs together; one org gets half at most. @default 16 */
+  webhookConcurrency: number;
+  /** Webhook delivery attempts at once to one webhook. @default 2 */
+  webhookEndpointConcurrency: number;
+  /** Failed deliveries in a row after which a webhook is disabled (`enableWebhook` turns it back on). @default 25 */
+  webhookDisableAfter: number;
   /** Seconds to connect to an import's source. @default 10 */
   importConnectTimeout: number;
   /** Seconds an import's source may stay silent. @default 30 */
@@ -142,6 +166,11 @@ export interface Config {
   logFormat: 'json' | 'pretty';
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
+  /**
+   * GraphQL operation names `/metrics` labels by name: a name counts once a key's request
+   * under it succeeded; past this many, and for every other name, the label is `other`. @default 200
+   */
+  metricsMaxOperations: number;
   /** Seconds a shutdown waits for requests and jobs under way. @default 30 */
   shutdownTimeout: number;
 }
@@ -182,6 +211,9 @@ export const CONFIG_VARIABLES = [
   'JOB_CONCURRENCY',
   'EXTRACT_TIMEOUT',
   'EXTRACT_MEMORY',
+  'EXTRACT_IDLE_TIMEOUT',
+  'SQLITE_CACHE_SIZE',
+  'IDLE_GC_DELAY',
   'THUMBNAIL_SIZES',
   'MAX_IMAGE_PIXELS',
   'IMAGE_WIDTHS',
@@ -194,6 +226,10 @@ export const CONFIG_VARIABLES = [
   'IMPORT_CONNECT_TIMEOUT',
   'IMPORT_IDLE_TIMEOUT',
   'WEBHOOK_ALLOW',
+  'WEBHOOK_TIMEOUT',
+  'WEBHOOK_CONCURRENCY',
+  'WEBHOOK_ENDPOINT_CONCURRENCY',
+  'WEBHOOK_DISABLE_AFTER',
   'RATE_LIMIT',
   'UPLOAD_CONCURRENCY',
   'UPLOAD_CONCURRENCY_WAIT',
@@ -211,6 +247,7 @@ export const CONFIG_VARIABLES = [
   'LOG_LEVEL',
   'LOG_FORMAT',
   'METRICS_TOKEN',
+  'METRICS_MAX_OPERATIONS',
   'SHUTDOWN_TIMEOUT',
 ] as const;
 
@@ -390,6 +427,7 @@ function operations(env: Env) {
     logLevel: level as LogLevel,
     logFormat: format as 'json' | 'pretty',
     metricsToken: token,
+    metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
   };
 }
@@ -461,6 +499,9 @@ function processing(env: Env, cores: number) {
     jobConcurrency: integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64),
     extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
     extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
+    extractIdleTimeout: duration(env, 'EXTRACT_IDLE_TIMEOUT', 10, 0),
+    sqliteCacheSize: bytes(env, 'SQLITE_CACHE_SIZE', 8 * 1024 ** 2),
+    idleGcDelay: duration(env, 'IDLE_GC_DELAY', 10, 0),
     // Ascending: the first is the smallest, which `thumbnailUrl` names.
     thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1e10),
@@ -473,6 +514,10 @@ function processing(env: Env, cores: number) {
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
     webhookAllow,
+    webhookTimeout: duration(env, 'WEBHOOK_TIMEOUT', 10, 0.1),
+    webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
+    webhookEndpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 2, 1, 100),
+    webhookDisableAfter: integer(env, 'WEBHOOK_DISABLE_AFTER', 25, 1, 1_000_000),
     importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),
     importIdleTimeout: duration(env, 'IMPORT_IDLE_TIMEOUT', 30),
   };

@@ -76,11 +76,12 @@ export function createBackground(options: BackgroundOptions): BackgroundFeature 
         sweepTimer = setInterval(sweep, config.sweepInterval * 1000).unref();
       }
     },
-    async close({ jobDeadlineMs } = {}) {
+    async close({ jobDeadlineMs, requestsDone } = {}) {
       clearInterval(sweepTimer);
       await sweeping;
-      await jobs?.stop(jobDeadlineMs);
-      await services.webhooks.stop();
+      // Jobs and webhook attempts share the deadline; what is still under way then goes back to be
+      // retried. The requests under way finish meanwhile: what closes after this needs them done.
+      await Promise.all([jobs?.stop(jobDeadlineMs), services.webhooks.stop(jobDeadlineMs), requestsDone]);
     },
   };
 }

@@ -25,8 +25,10 @@ export interface Feature {
 
 /** How a gateway closes. */
 export interface CloseOptions {
-  /** Running jobs get this long to finish, then their leases go back to the queue. */
+  /** Running jobs and webhook attempts get this long to finish, then their leases go back to the queue. */
   jobDeadlineMs?: number;
+  /** Settles once the requests under way are done: the stores close only after it. */
+  requestsDone?: Promise<void>;
 }
 
 /** Closes `features` in the reverse order of their creation: what uses a thing stops before it. */

@@ -2,12 +2,12 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { getOperationAST } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { tenantOf } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { annotate } from '../http/observe.js';
+import { createGraphiQLPage } from '../http/graphiql-page.js';
 import { GRAPHIQL_EXAMPLE } from '../http/operations.js';
 import type { Authentication } from '../http/use-authentication.js';
 import { useBodyLimit } from '../http/use-body-limit.js';
@@ -71,6 +71,7 @@ export function createGraphQL({
   logError,
   plugins = [],
 }: GraphQLOptions): GraphQLFeature {
+  const graphiql = createGraphiQLPage({ title: 'assetgate GraphiQL', defaultQuery: GRAPHIQL_EXAMPLE });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema: buildSchema(),
     graphqlEndpoint: '/graphql',
@@ -79,12 +80,7 @@ export function createGraphQL({
     landingPage: false,
     batching: false,
     // GraphiQL whole from the gateway (no CDN), opening on an example and a hint for the key.
-    renderGraphiQL,
-    graphiql: {
-      title: 'assetgate GraphiQL',
-      defaultQuery: GRAPHIQL_EXAMPLE,
-      headers: JSON.stringify({ Authorization: 'Bearer sk_live_…' }, null, 2),
-    },
+    renderGraphiQL: graphiql.render,
     logging: false, // unexpected errors are logged by maskError; expected ones are answers, not logs
     maskedErrors: { maskError: createMaskError(logError) },
     context: ({ request, req }): Context => {
@@ -95,6 +91,7 @@ export function createGraphQL({
       return { services, principal, tenant: principal && tenantOf(principal), clientAddress, req: node };
     },
     plugins: [
+      graphiql.useGraphiQLPolicy(),
       ...limitPlugins(config, services, authentication),
       ...plugins,
       // Compiles each (cached) query to a function: list pages spend their time in resolvers, not the executor.

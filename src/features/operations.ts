@@ -10,6 +10,8 @@ import type { Feature } from './feature.js';
 /** Health, readiness, metrics and the asset browser; readiness says 503 from `beginShutdown` on. */
 export interface OperationsFeature extends Feature {
   beginShutdown(): void;
+  /** True from `beginShutdown` (or close) on: the router answers new requests 503. */
+  draining(): boolean;
 }
 
 /** The pages operators and people open: `/healthz`, `/readyz`, `/metrics`, `/`. */
@@ -32,6 +34,7 @@ export function createOperations(
     beginShutdown() {
       shuttingDown = true;
     },
+    draining: () => shuttingDown,
     async close() {
       shuttingDown = true;
     },

@@ -28,12 +28,11 @@ import { MemoryUploadSlots } from '../adapters/upload-slots.js';
 import { UploadUrlService } from '../services/uploads/upload-urls.js';
 import { UrlImportService } from '../services/uploads/url-import.js';
 import { WebhookService } from '../services/lifecycle/webhooks.js';
+import type { Logger } from '../observability/logger.js';
 import type { Feature } from './feature.js';
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
 const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000];
-/** A webhook whose deliveries failed this many times in a row is disabled. */
-const WEBHOOK_DISABLE_AFTER = 25;
 
 /** What the use cases are built on. */
 export interface ServiceWiring {
@@ -42,6 +41,7 @@ export interface ServiceWiring {
   redis: SharedRedis | null;
   clock: () => number;
   logError: (error: unknown) => void;
+  logger: Logger;
   webhooks?: WebhookOptions;
 }
 
@@ -53,7 +53,7 @@ export interface WebhookOptions {
 
 /** The use cases, wired to the repositories and stores. */
 export async function createServices(config: Config, wiring: ServiceWiring): Promise<Services> {
-  const { repos, blobs, redis, clock, logError, webhooks: webhookOptions = {} } = wiring;
+  const { repos, blobs, redis, clock, logError, logger, webhooks: webhookOptions = {} } = wiring;
   const queue = createJobQueue(clock);
   const events = createAssetEvents(redis?.eventTarget);
   const signer = new UrlSigner({
@@ -72,7 +72,12 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
       idleTimeoutMs: config.importIdleTimeout * 1000,
     },
     retryDelaysMs: webhookOptions.retryDelaysMs ?? WEBHOOK_RETRY_DELAYS_MS,
-    disableAfter: webhookOptions.disableAfter ?? WEBHOOK_DISABLE_AFTER,
+    disableAfter: webhookOptions.disableAfter ?? config.webhookDisableAfter,
+    timeoutMs: config.webhookTimeout * 1000,
+    concurrency: config.webhookConcurrency,
+    perEndpoint: config.webhookEndpointConcurrency,
+    onDisabled: (hook, error) =>
+      logger.warn({ webhookId: hook.id, org: hook.org_id, mode: hook.mode, lastError: error }, 'webhook disabled'),
     clock,
     logError,
   });
@@ -103,6 +108,7 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     threads: Math.max(1, config.jobConcurrency),
     timeoutMs: config.extractTimeout * 1000,
     memoryMb: config.extractMemoryMb,
+    idleTimeoutMs: config.extractIdleTimeout * 1000,
   });
   const uploadUrls = new UploadUrlService({
     repos,

@@ -23,7 +23,9 @@ export async function openDatabase(
   config: Config,
   given: { db?: Db; logError?: (error: unknown) => void } = {},
 ): Promise<DatabaseFeature> {
-  const db = given.db ?? createDatabase({ url: config.databaseUrl, onBackgroundError: given.logError });
+  const db =
+    given.db ??
+    createDatabase({ url: config.databaseUrl, onBackgroundError: given.logError, cacheSize: config.sqliteCacheSize });
   try {
     await migrateOrThrow(db);
   } catch (error) {
