@@ -76,7 +76,7 @@ forEachDialect(() => {
 
     test('a claimed job counts as running, and the age follows the oldest job still waiting', async () => {
       const iso = (ms: number) => new Date(ms).toISOString();
-      const claimed = await app.services.jobRepository.claim('w1', iso(now), iso(now + 60_000));
+      const claimed = await app.repositories.jobs.claim('w1', iso(now), iso(now + 60_000));
       assert.ok(claimed);
       assert.deepEqual(await processingOf(), { queued: 1, running: 1, oldestAgeSeconds: 90 });
     });

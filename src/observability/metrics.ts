@@ -1,13 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createOperationNames, methodLabel } from './metric-labels.js';
-import type { BacklogFigures } from '../jobs/backlog.js';
 
 /** Where the gauges read what they report, when scraped. */
 export interface MetricsSources {
   /** Jobs by state. */
   jobCounts: () => Promise<Record<string, number>>;
-  /** How far behind processing is. */
-  backlog: () => Promise<BacklogFigures>;
+  /** How far behind processing is: seconds the longest-waiting due job has waited. */
+  backlog: () => Promise<{ oldestAgeSeconds: number }>;
   /** Renditions being made now, and made since start. */
   renditions: () => { inFlight: number; made: number };
 }

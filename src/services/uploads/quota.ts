@@ -1,7 +1,6 @@
-import type { Transaction } from 'kysely';
-import type { OrgRepository } from '../db/org-repository.js';
-import type { Database } from '../db/types.js';
-import { InsufficientStorageError } from '../errors.js';
+import type { OrgRepository } from '../../db/org-repository.js';
+import type { Repositories } from '../../db/repositories.js';
+import { InsufficientStorageError } from '../../errors.js';
 
 /** Reservations grow in steps of this many bytes: one UPDATE per MiB, not per chunk. */
 const STEP = 1024 * 1024;
@@ -42,9 +41,10 @@ export class Reservation {
     this.#reserved += want;
   }
 
-  async settle(stored: number, trx: Transaction<Database>): Promise<void> {
+  /** Takes the org's row: in the transaction that records the asset, before any copy's row (see BlobRepository). */
+  async settle(tx: Pick<Repositories, 'orgs'>, stored: number): Promise<void> {
     this.#closed = true;
-    await this.orgs.settle(this.orgId, this.#reserved, stored, trx);
+    await tx.orgs.settle(this.orgId, this.#reserved, stored);
   }
 
   /**

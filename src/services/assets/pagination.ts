@@ -1,6 +1,7 @@
-import type { AssetQueryFilter, AssetRepository, Direction, PageRequest, SortColumn } from '../db/asset-repository.js';
-import type { AssetRow, ListedAssetRow, Tenant } from '../db/types.js';
-import { BadUserInputError } from '../errors.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import type { AssetQueryFilter, Direction, PageRequest, SortColumn } from '../../db/asset-queries.js';
+import type { AssetRow, ListedAssetRow, Tenant } from '../../db/types.js';
+import { BadUserInputError } from '../../errors.js';
 
 /** Largest `first`/`last`. */
 export const MAX_PAGE_SIZE = 100;
@@ -55,6 +56,14 @@ function pageSize(value: number | null | undefined, field: string): number | und
   return value;
 }
 
+/** What `assets(…)` asks for: the connection arguments, the decoded filter and order, the columns to read. */
+export interface AssetPageQuery {
+  args: ConnectionArgs;
+  filter: AssetQueryFilter;
+  order: { column: SortColumn; direction: Direction };
+  read?: Pick<PageRequest, 'columns' | 'withTags'>;
+}
+
 /**
  * Resolves Relay connection arguments to one keyset page: a seek on the sort
  * index, never an OFFSET, so a page deep in the list costs what the first does.
@@ -63,10 +72,7 @@ function pageSize(value: number | null | undefined, field: string): number | und
 export async function pageAssets(
   repository: AssetRepository,
   tenant: Tenant,
-  args: ConnectionArgs,
-  filter: AssetQueryFilter,
-  order: { column: SortColumn; direction: Direction },
-  read: Pick<PageRequest, 'columns' | 'withTags'> = {},
+  { args, filter, order, read = {} }: AssetPageQuery,
 ): Promise<AssetPage> {
   const first = pageSize(args.first, 'first');
   const last = pageSize(args.last, 'last');

@@ -1,9 +1,9 @@
-import type { BlobStore } from '../blob/index.js';
-import { nowIso } from '../db/database.js';
-import type { RenditionKey, RenditionRepository } from '../db/rendition-repository.js';
-import type { RenditionRow } from '../db/types.js';
-import { RateLimitedError } from '../errors.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { BlobStore } from '../../blob/index.js';
+import { nowIso } from '../../db/database.js';
+import type { RenditionKey, RenditionRepository } from '../../db/rendition-repository.js';
+import type { RenditionRow } from '../../db/types.js';
+import { RateLimitedError } from '../../errors.js';
+import type { RateLimiter } from '../../adapters/rate-limiter.js';
 
 /** How stale a rendition's last-used time may get before a serve writes it again. */
 const TOUCH_EVERY_MS = 60_000;

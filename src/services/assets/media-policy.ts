@@ -1,4 +1,4 @@
-import { UnsupportedMediaTypeError } from '../errors.js';
+import { UnsupportedMediaTypeError } from '../../errors.js';
 
 /** Checks a sniffed media type against a deployment's lists; throws UNSUPPORTED_MEDIA_TYPE when refused. */
 export type MediaPolicy = (mimeType: string) => void;

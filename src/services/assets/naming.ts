@@ -1,4 +1,4 @@
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../../errors.js';
 
 /** Longest title, as the peers allow. */
 export const MAX_TITLE = 500;

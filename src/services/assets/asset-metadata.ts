@@ -1,4 +1,4 @@
-import type { AssetRow } from '../db/types.js';
+import type { AssetRow } from '../../db/types.js';
 
 /** A stored thumbnail of an image. */
 export interface StoredThumbnail {

@@ -1,4 +1,4 @@
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../../errors.js';
 
 /** Parses an absolute http(s) URL a client gave, or throws BAD_USER_INPUT naming `field`. */
 export function parseHttpUrl(raw: string, field: string): URL {

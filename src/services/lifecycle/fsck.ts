@@ -1,13 +1,10 @@
 import { createHash } from 'node:crypto';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import type { BlobRepository, RefCountMismatch } from '../db/blob-repository.js';
-import { nowIso } from '../db/database.js';
-import type { OrgRepository } from '../db/org-repository.js';
-import type { UploadPartRepository } from '../db/upload-part-repository.js';
-import type { RenditionRepository } from '../db/rendition-repository.js';
-import type { AssetRow, RenditionRow } from '../db/types.js';
-import { blobKeysOf } from './asset-metadata.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { RefCountMismatch } from '../../db/blob-repository.js';
+import { nowIso } from '../../db/database.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import type { AssetRow, RenditionRow } from '../../db/types.js';
+import { blobKeysOf } from '../assets/asset-metadata.js';
 
 /** What the consistency check found (and, with `repair`, mended). */
 export interface FsckReport {
@@ -62,12 +59,8 @@ async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
 
 /** What the check reads: the asset rows and the rows beside them, and the store. */
 export interface FsckDeps {
-  assets: AssetRepository;
+  repos: UnitOfWork;
   blobs: BlobStore;
-  copies: BlobRepository;
-  orgs: OrgRepository;
-  parts: UploadPartRepository;
-  renditions: RenditionRepository;
 }
 
 export interface FsckOptions {
@@ -138,7 +131,7 @@ async function heldKeys(
 ): Promise<Set<string>> {
   const held = new Set<string>();
   for (let after = ''; ;) {
-    const page = await deps.assets.pageAllTenants(after, 500);
+    const page = await deps.repos.assets.pageAllTenants(after, 500);
     if (page.length === 0) break;
     after = page.at(-1)!.id;
     for (const asset of page) {
@@ -147,7 +140,7 @@ async function heldKeys(
     }
   }
   for (let after: { assetId: string; variant: string } | null = null; ;) {
-    const page = await deps.renditions.pageAll(after, 500);
+    const page = await deps.repos.renditions.pageAll(after, 500);
     if (page.length === 0) break;
     after = { assetId: page.at(-1)!.asset_id, variant: page.at(-1)!.variant };
     for (const rendition of page) {
@@ -155,8 +148,8 @@ async function heldKeys(
       await visit.rendition?.(rendition);
     }
   }
-  for (const key of await deps.copies.allKeys()) held.add(key);
-  for (const key of await deps.parts.allKeys()) held.add(key);
+  for (const key of await deps.repos.copies.allKeys()) held.add(key);
+  for (const key of await deps.repos.uploadParts.allKeys()) held.add(key);
   return held;
 }
 
@@ -171,7 +164,8 @@ async function heldKeys(
  * grace period are left alone. A failure of the store or the database throws `FsckError`.
  */
 export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<FsckReport> {
-  const { assets, blobs, orgs } = deps;
+  const { blobs } = deps;
+  const { assets, orgs, copies, renditions } = deps.repos;
   const now = options.now ?? Date.now();
   const grace = options.orphanGraceMs ?? HOUR;
   const checksums = !!options.checksums;
@@ -233,7 +227,7 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
       broken.push(asset);
     }
     for (const seen of lostRenditions) {
-      const rendition = await deps.renditions.find(seen.asset_id, seen.variant);
+      const rendition = await renditions.find(seen.asset_id, seen.variant);
       if (rendition?.blob_key !== seen.blob_key || (await blobs.head(seen.blob_key))) continue;
       report.missingRenditions.push({ assetId: seen.asset_id, key: seen.blob_key });
       confirmedRenditions.push(seen);
@@ -249,23 +243,26 @@ export async function fsck(deps: FsckDeps, options: FsckOptions = {}): Promise<F
     if (!options.repair) return;
     for (const asset of broken) {
       // Unless the asset changed since it was checked. Every asset holding the bytes is in `broken`.
-      const released = await assets.markBytesLostAnyTenant(asset.id, asset.blob_key!, (trx) =>
-        deps.copies.release(trx, asset.blob_key!),
+      const released = await deps.repos.transaction(
+        // The asset no longer holds the bytes: one holder less, in the same transaction.
+        async (tx) =>
+          (await tx.assets.markBytesLostAnyTenant(asset.id, asset.blob_key!)) &&
+          (await tx.copies.release(asset.blob_key!)),
       );
       if (released) await blobs.delete(asset.blob_key!);
     }
     for (const key of report.orphanBlobs) await blobs.delete(key);
     // Only while the row still names the lost blob: a rendition made again meanwhile stays.
-    await deps.renditions.remove(confirmedRenditions);
+    await renditions.remove(confirmedRenditions);
   });
   // Counts are compared in one statement each, so one snapshot: nothing changing meanwhile shows.
-  report.refCountMismatches = await step('counting stored copies', () => deps.copies.mismatches());
+  report.refCountMismatches = await step('counting stored copies', () => copies.mismatches());
   await step('recounting stored copies', async () => {
     if (!options.repair) return;
     for (const mismatch of report.refCountMismatches) {
       // Recounted under the copy's lock: the bytes go only if no asset holds them then.
       if (
-        await deps.copies.recount(
+        await copies.recount(
           mismatch.key,
           nowIso(() => now),
         )

@@ -1,23 +1,21 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { nowIso } from '../db/database.js';
-import type { UploadPartRepository } from '../db/upload-part-repository.js';
-import type { AssetRow, UploadPartRow } from '../db/types.js';
-import { AppError, BadUserInputError, ConflictError, NotFoundError, PayloadTooLargeError } from '../errors.js';
-import { decodeGlobalId, idOfType } from '../global-id.js';
-import { mayUseUpload, type UploadVerb } from './asset-access.js';
-import type { AssetService } from './asset-service.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import { nowIso } from '../../db/database.js';
+import type { AssetRow, UploadPartRow } from '../../db/types.js';
+import { AppError, BadUserInputError, ConflictError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
+import { decodeGlobalId, idOfType } from '../../global-id.js';
+import { mayUseUpload, type UploadVerb } from '../assets/asset-access.js';
+import type { AssetService } from '../assets/asset-service.js';
 import { ByteMeter, type KnownBytes, PREFIX_BYTES } from './ingest.js';
 import type { QuotaService } from './quota.js';
 import type { UploadUrlService } from './upload-urls.js';
 
 export interface ResumableUploadDeps {
-  assets: AssetRepository;
-  parts: UploadPartRepository;
+  repos: UnitOfWork;
   assetService: AssetService;
   uploadUrls: UploadUrlService;
   quota: QuotaService;
@@ -156,7 +154,9 @@ export class ResumableUploadService {
     });
     const isPublic = booleanOf(metadata.isPublic, 'isPublic');
     await deps.assetService.checkQuota(tenant.orgId, length);
-    return deps.assetService.insertNew(tenant, checked, isPublic, {
+    return deps.assetService.insertNew(deps.repos, tenant, {
+      fields: checked,
+      isPublic,
       id,
       type: 'OTHER',
       status: 'WAITING',
@@ -175,7 +175,7 @@ export class ResumableUploadService {
       throw new BadUserInputError('size', 'Only an upload URL made with a declared size can be resumed.');
     }
     if (asset.received_bytes !== null) return;
-    await this.deps.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', { received_bytes: 0 });
+    await this.deps.repos.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', { received_bytes: 0 });
   }
 
   /**
@@ -183,14 +183,14 @@ export class ResumableUploadService {
    * NOT_FOUND for anything else: unknown, another org's or mode's, or, to end it, finished.
    */
   async find(actor: Principal, id: string, verb: UploadVerb): Promise<AssetRow> {
-    const [asset] = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.assets.findByIds(tenantOf(actor), [id]) : [];
+    const [asset] = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repos.assets.findByIds(tenantOf(actor), [id]) : [];
     if (!asset || !mayUseUpload(actor, asset, verb)) throw new NotFoundError('Upload');
     return asset;
   }
 
   /** Where upload `id` stands; null when there is no such resumable upload. */
   async state(id: string): Promise<UploadState | null> {
-    const asset = await this.deps.assets.findByIdAnyTenant(id);
+    const asset = await this.deps.repos.assets.findByIdAnyTenant(id);
     if (!asset || asset.received_bytes === null || asset.declared_size === null) return null;
     const complete = asset.status !== 'WAITING';
     const expired =
@@ -216,7 +216,7 @@ export class ResumableUploadService {
    */
   async append(id: string, offset: number, body: Readable): Promise<number> {
     const { deps } = this;
-    const asset = await deps.assets.findByIdAnyTenant(id);
+    const asset = await deps.repos.assets.findByIdAnyTenant(id);
     if (!asset || asset.received_bytes === null || asset.declared_size === null) throw new NotFoundError('Upload');
     if (asset.status !== 'WAITING' || asset.received_bytes !== offset) {
       throw new ConflictError(`The upload is at offset ${asset.received_bytes}, not ${offset}.`);
@@ -240,7 +240,7 @@ export class ResumableUploadService {
       // The row holds exactly the chunk's bytes (none without a quota); what the reservation's steps took beyond goes back.
       const held = reservation.handOver();
       const kept = Math.min(held, size);
-      const recorded = await deps.parts.append(
+      const recorded = await deps.repos.uploadParts.append(
         { assetId: id, offset, size, blobKey: key },
         kept,
         this.#expiry(),
@@ -270,17 +270,17 @@ export class ResumableUploadService {
    */
   async finish(id: string): Promise<AssetRow> {
     const { deps } = this;
-    const asset = await deps.assets.findByIdAnyTenant(id);
+    const asset = await deps.repos.assets.findByIdAnyTenant(id);
     if (!asset || asset.received_bytes === null || asset.declared_size === null) throw new NotFoundError('Upload');
     // The claim takes over the quota the parts hold: from here this request gives it back or settles it.
-    const claimed = await deps.assets.claimUploadAnyTenant(asset.id, asset.url_version, this.#now(), {
+    const claimed = await deps.repos.assets.claimUploadAnyTenant(asset.id, asset.url_version, this.#now(), {
       takeReserved: asset.upload_reserved,
     });
     if (!claimed) {
       if (asset.status !== 'WAITING') return asset; // finished already (a repeated last PATCH)
       throw new ConflictError('This upload expired or changed meanwhile.');
     }
-    const parts = await deps.parts.list(id);
+    const parts = await deps.repos.uploadParts.list(id);
     const grown = parts.length > 0 && parts.every((part) => part.blob_key === parts[0].blob_key);
     const digest = this.#digests.take(id);
     const known = grown && digest?.bytes === asset.declared_size ? digest.result() : undefined;
@@ -303,7 +303,8 @@ export class ResumableUploadService {
       return stored;
     } finally {
       // Stored or refused, the parts have served: their bytes are the blob now, or must be sent again.
-      for (const key of await deps.parts.deleteAll(id)) if (key !== stored?.blob_key) await deps.blobs.delete(key);
+      for (const key of await deps.repos.uploadParts.deleteAll(id))
+        if (key !== stored?.blob_key) await deps.blobs.delete(key);
     }
   }
 

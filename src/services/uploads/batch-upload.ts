@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { AssetRow } from '../db/types.js';
-import { AppError } from '../errors.js';
+import type { AssetRow } from '../../db/types.js';
+import { AppError } from '../../errors.js';
 
 /** A file of a batch, opened: the name the client gave and its bytes. */
 export interface BatchFile {

@@ -1,19 +1,20 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import dns from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
-import { nowIso } from '../db/database.js';
+import { nowIso } from '../../db/database.js';
 import {
   ASSET_EVENT_TYPES,
+  type AssetEventRow,
   type AssetEventType,
   type AssetRow,
   type Tenant,
   type WebhookDeliveryRow,
   type WebhookRow,
-} from '../db/types.js';
-import type { WebhookRepository } from '../db/webhook-repository.js';
-import { BadUserInputError, NotFoundError } from '../errors.js';
-import { encodeGlobalId } from '../global-id.js';
-import { isAddressAllowed, safePost, type SafeFetchOptions } from './safe-fetch.js';
+} from '../../db/types.js';
+import type { WebhookRepository } from '../../db/webhook-repository.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
+import { encodeGlobalId } from '../../global-id.js';
+import { isAddressAllowed, safePost, type SafeFetchOptions } from '../../adapters/safe-fetch.js';
 
 /** What a webhook's payload and the feed tell of an asset: its public description, never its bytes or URLs. */
 export interface AssetSnapshot {
@@ -191,6 +192,16 @@ export class WebhookService {
       );
     }
     return url;
+  }
+
+  /** The tenant's asset events after `afterSeq`, oldest first, at most `limit + 1` (one more tells there are more). */
+  eventsAfter(tenant: Tenant, afterSeq: number, limit: number): Promise<AssetEventRow[]> {
+    return this.deps.webhooks.eventsAfter(tenant, afterSeq, limit);
+  }
+
+  /** How many asset events the tenant's feed holds. */
+  countEvents(tenant: Tenant): Promise<number> {
+    return this.deps.webhooks.countEvents(tenant);
   }
 
   list(tenant: Tenant): Promise<WebhookRow[]> {

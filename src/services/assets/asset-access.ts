@@ -1,27 +1,52 @@
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import type { AssetRow } from '../db/types.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import { isVisible, type Seen, type Shelf, VISIBILITY_COLUMNS } from '../../db/asset-visibility.js';
+import type { AssetRow } from '../../db/types.js';
 
 /** The columns the rule reads: every row handed to GraphQL or a route carries them. */
-export const ACCESS_COLUMNS = ['org_id', 'mode', 'is_public', 'trashed_at'] as const satisfies (keyof AssetRow)[];
+export const ACCESS_COLUMNS = VISIBILITY_COLUMNS;
 
-type Guarded = Pick<AssetRow, (typeof ACCESS_COLUMNS)[number]>;
+/** Where an asset is looked for, and whether one that handed out its last download URL counts. */
+interface Looking {
+  shelves: readonly Shelf[];
+  usedUp?: boolean;
+}
 
 /**
- * Who may see an asset (its fields, its bytes, its thumbnails, its events): anyone
- * when it is public and not in the trash, else a key of its org and mode that holds
- * `read:assets`. Keys that may only write or delete see nothing of an asset beyond its id.
+ * Whether `viewer` may see `asset` on one of `shelves` by the one rule (`asset-visibility.ts`,
+ * which the queries apply in SQL): anyone a public live asset, a key of its org and mode
+ * that holds `read:assets` its own. Keys that may only write or delete see nothing of an
+ * asset beyond its id.
  */
-export function mayRead(viewer: Principal | null, asset: Guarded): boolean {
-  if (asset.is_public === 1 && asset.trashed_at === null) return true;
-  return (
-    viewer !== null && viewer.scopes.has('read:assets') && viewer.orgId === asset.org_id && viewer.mode === asset.mode
+function maySee(viewer: Principal | null, asset: Seen, { shelves, usedUp = false }: Looking): boolean {
+  const own = viewer?.scopes.has('read:assets') ? tenantOf(viewer) : null;
+  return shelves.some(
+    (shelf) =>
+      isVisible(asset, { shelf, audience: 'anyone', usedUp }) ||
+      (own !== null && isVisible(asset, { shelf, audience: own, usedUp })),
   );
 }
 
+/**
+ * Who may see an asset GraphQL hands out (its fields, its thumbnails, its events): one it
+ * could have found live, or in its own trash (the trash list hands those out). Never one
+ * that handed out its last download URL.
+ */
+export function mayRead(viewer: Principal | null, asset: Seen): boolean {
+  return maySee(viewer, asset, { shelves: ['live', 'trash'] });
+}
+
+/**
+ * Whether a signed URL granted by `grantor` still opens `asset`: a live asset the grantor
+ * may read, used up or not (a URL handed out before is a capability of its own).
+ */
+export function mayFetch(grantor: Principal, asset: Seen): boolean {
+  return maySee(grantor, asset, { shelves: ['live'], usedUp: true });
+}
+
 /** What the upload rule reads besides ACCESS_COLUMNS. */
-type UploadGuarded = Guarded & Pick<AssetRow, 'status' | 'received_bytes'>;
+type UploadGuarded = Seen & Pick<AssetRow, 'status' | 'received_bytes'>;
 
 /** What a request does through a resumable upload's URL: ask where it stands, add bytes, end it. */
 export type UploadVerb = 'probe' | 'append' | 'terminate';

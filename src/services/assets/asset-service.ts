@@ -1,23 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Insertable } from 'kysely';
 import type { Readable } from 'node:stream';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import { type Alongside, type AssetRepository, alongsideAll } from '../db/asset-repository.js';
-import { nowIso } from '../db/database.js';
-import type { DirectoryRepository } from '../db/directory-repository.js';
-import type { OrgRepository } from '../db/org-repository.js';
-import type { UploadPartRepository } from '../db/upload-part-repository.js';
-import type { RenditionRepository } from '../db/rendition-repository.js';
-import type { AssetEventType, AssetRow, AssetsTable, Tenant } from '../db/types.js';
-import { BadUserInputError, ConflictError, NotFoundError } from '../errors.js';
-import type { JobQueue } from '../jobs/job-queue.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import { nowIso } from '../../db/database.js';
+import type { Repositories, UnitOfWork } from '../../db/repositories.js';
+import type { AssetEventType, AssetRow, AssetsTable, Tenant } from '../../db/types.js';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../errors.js';
+import type { JobQueue } from '../../jobs/job-queue.js';
 import type { AssetEvents } from './asset-events.js';
 import { derivedKeysOf } from './asset-metadata.js';
-import type { BlobRepository } from '../db/blob-repository.js';
+import { forgetDeleted } from './forget-deleted.js';
+import type {
+  AssetFields,
+  AssetUpdate,
+  CheckedFields,
+  ExternalInput,
+  FileInput,
+  NewAsset,
+  StoredFile,
+} from './asset-fields.js';
+import { patchOf } from './asset-fields.js';
 import { embedUrlFor, parseHttpUrl } from './embed.js';
-import { type IngestOptions, type KnownBytes, PREFIX_BYTES, ingest, judge } from './ingest.js';
+import { adopting, headOf, type IngestOptions, type KnownBytes, ingest, judge } from '../uploads/ingest.js';
 import type { MediaPolicy } from './media-policy.js';
-import type { QuotaService, Reservation } from './quota.js';
+import type { QuotaService, Reservation } from '../uploads/quota.js';
 import {
   normalizeTags,
   sanitizeFilename,
@@ -27,64 +33,9 @@ import {
   validateTitle,
 } from './naming.js';
 
-/** Fields a client may set on any asset. */
-export interface AssetFields {
-  title?: string | null;
-  description?: string | null;
-  tags?: readonly string[] | null;
-  directoryId?: string | null;
-  isPublic?: boolean | null;
-}
-
-/** Fields only an existing asset takes. */
-export interface AssetUpdate extends AssetFields {
-  /** 0–1 from the left and the top; null forgets it. */
-  focalPoint?: { x: number; y: number } | null;
-}
-
-/** A file to store: its bytes as a stream and the name the client gave. */
-export interface FileInput extends AssetFields {
-  stream: Readable;
-  filename: string | null;
-}
-
-/** Client fields after validation. */
-export interface CheckedFields {
-  filename: string | null;
-  title: string;
-  description: string | null;
-  tags: string[];
-  directoryId: string | null;
-}
-
-type NewRowKeys =
-  | 'id'
-  | 'org_id'
-  | 'mode'
-  | 'title'
-  | 'slug'
-  | 'description'
-  | 'filename'
-  | 'directory_id'
-  | 'is_public'
-  | 'created_at'
-  | 'updated_at';
-
-/** A LINK or EXTERNAL_VIDEO asset: a URL, no bytes. */
-export interface ExternalInput extends AssetFields {
-  title: string;
-  type: 'LINK' | 'EXTERNAL_VIDEO';
-  externalUrl: string;
-}
-
 export interface AssetServiceDeps {
-  assets: AssetRepository;
-  parts: UploadPartRepository;
-  renditions: RenditionRepository;
-  directories: DirectoryRepository;
+  repos: UnitOfWork;
   blobs: BlobStore;
-  /** The org's one copy of each content, counted by the assets holding it. */
-  copies: BlobRepository;
   queue: JobQueue;
   events: AssetEvents;
   quota: QuotaService;
@@ -93,66 +44,6 @@ export interface AssetServiceDeps {
   /** Seconds a deleted asset stays in the trash; 0: a delete is final at once. */
   trashRetention: number;
   clock?: () => number;
-}
-
-/** Columns that describe stored bytes, as `storeBytes` hands them to its `record` callback. */
-export interface StoredFile {
-  blob_key: string;
-  type: string;
-  mime_type: string;
-  size: number;
-  checksum: string;
-  width: number | null;
-  height: number | null;
-}
-
-/**
- * The store as `ingest` sees it for bytes that are already in it: writing only reads
- * the stream through (ingest hashes, counts and sniffs it on the way), and a refused
- * file is deleted from the real store, as a written one would be.
- */
-function adopting(blobs: BlobStore): BlobStore {
-  return {
-    async put(_key, body) {
-      let size = 0;
-      for await (const chunk of body) size += (chunk as Buffer).length;
-      return { size };
-    },
-    delete: (key) => blobs.delete(key),
-    get: (key, range) => blobs.get(key, range),
-    head: (key) => blobs.head(key),
-    list: () => blobs.list(),
-    close: () => blobs.close(),
-  };
-}
-
-/** What holds state beside an asset's row: its org's usage, its bytes' count, its upload parts, its renditions. */
-export interface AssetSideTables {
-  orgs: OrgRepository;
-  copies: BlobRepository;
-  parts: UploadPartRepository;
-  renditions: RenditionRepository;
-}
-
-/**
- * What deleting an asset's row undoes in the same transaction: the org's stored bytes
- * and the quota its resumable upload holds are given back, its bytes lose a holder, and
- * its upload parts and renditions are forgotten. Their blob keys (and the bytes', when
- * no other asset holds them) are pushed to `blobKeys`, to be deleted once the
- * transaction is done: a crash between leaves orphans `fsck` removes, never a row
- * without its bytes.
- */
-export function forgetting(tables: AssetSideTables, blobKeys: string[]): Alongside {
-  return async (trx, row) => {
-    await tables.orgs.free(row.org_id, row.blob_key ? row.size : 0, trx);
-    await tables.orgs.release(row.org_id, row.upload_reserved, trx);
-    if (row.blob_key && (await tables.copies.release(trx, row.blob_key))) blobKeys.push(row.blob_key);
-    blobKeys.push(
-      ...derivedKeysOf(row),
-      ...(await tables.parts.deleteAll(row.id, trx)),
-      ...(await tables.renditions.deleteAll(row.id, trx)),
-    );
-  };
 }
 
 /** The asset use cases, free of GraphQL and HTTP. */
@@ -178,16 +69,10 @@ export class AssetService {
     };
   }
 
-  /** Inserts a new asset: validated client fields plus what the caller knows (type, status, bytes…). */
-  insertNew(
-    tenant: Tenant,
-    fields: CheckedFields,
-    isPublic: boolean | null | undefined,
-    rest: Omit<Insertable<AssetsTable>, NewRowKeys> & { id?: string },
-    alongside?: Alongside,
-  ): Promise<AssetRow> {
+  /** Inserts a new asset with `tx` (the repositories, or a transaction's when more is written with it). */
+  insertNew(tx: Repositories, tenant: Tenant, { fields, isPublic, ...rest }: NewAsset): Promise<AssetRow> {
     const now = this.#now();
-    return this.deps.assets.insert(
+    return tx.assets.insert(
       {
         id: randomUUID(),
         org_id: tenant.orgId,
@@ -203,14 +88,13 @@ export class AssetService {
         ...rest,
       },
       fields.tags,
-      alongside,
     );
   }
 
   /** The folder's id when it exists in the tenant; NOT_FOUND otherwise. */
   async checkDirectory(tenant: Tenant, directoryId: string | null | undefined): Promise<string | null> {
     if (!directoryId) return null;
-    const [directory] = await this.deps.directories.findByIds(tenant, [directoryId]);
+    const [directory] = await this.deps.repos.directories.findByIds(tenant, [directoryId]);
     if (!directory) throw new NotFoundError('Directory');
     return directory.id;
   }
@@ -227,19 +111,21 @@ export class AssetService {
       tenant.orgId,
       input.stream,
       { blobKey: createBlobKey(id), maxBytes: this.deps.maxFileSize, filename: checked.filename },
-      (file, alongside) =>
-        this.insertNew(tenant, checked, input.isPublic, { id, status: 'PROCESSING', ...file }, alongside),
+      (tx, file) =>
+        this.insertNew(tx, tenant, { fields: checked, isPublic: input.isPublic, id, status: 'PROCESSING', ...file }),
     );
     return asset!;
   }
 
   /**
    * The one way bytes enter the store: streamed under the org's quota and the
-   * media-type rules, then recorded by `record` in a transaction that also counts the
-   * asset as a holder of its org's copy of these bytes, queues extraction and settles the
-   * quota. Bytes the org already stores are not kept twice: the asset points at the
-   * existing copy and the new blob is deleted. Any failure, or `record` finding nothing to
-   * record (the asset went away), leaves no blob and no reservation behind.
+   * media-type rules, then recorded by `record` in a transaction that also settles the
+   * quota (the org's row), counts the asset as a holder of its org's copy of these bytes
+   * (the copy's row: after the org's, as deletes take them), queues extraction and, with
+   * `replaces`, lets go of the old bytes. Bytes the org already stores are not kept twice:
+   * the asset points at the existing copy and the new blob is deleted. Any failure, or
+   * `record` finding nothing to record (the asset went away), leaves no blob and no
+   * reservation behind.
    */
   async storeBytes(
     orgId: string,
@@ -254,10 +140,12 @@ export class AssetService {
       known?: KnownBytes;
       /** The lifecycle event the stored bytes make. @default 'asset.created' */
       event?: AssetEventType;
+      /** The asset as it was before these bytes replace its own: they are let go once the new ones are counted. */
+      replaces?: AssetRow;
     },
-    record: (file: StoredFile, alongside: Alongside) => Promise<AssetRow | undefined>,
+    record: (tx: Repositories, file: StoredFile) => Promise<AssetRow | undefined>,
   ): Promise<AssetRow | undefined> {
-    const { blobKey, adopt, held, known, event = 'asset.created', ...limits } = options;
+    const { blobKey, adopt, held, known, event = 'asset.created', replaces, ...limits } = options;
     const reservation = this.deps.quota.open(orgId, held);
     const store = adopt ? adopting(this.deps.blobs) : this.deps.blobs;
     const file = await ingest(store, blobKey, stream, {
@@ -276,17 +164,20 @@ export class AssetService {
       height: file.height,
     };
     let asset: AssetRow | undefined;
-    let redundant: string | null = null;
+    // Bytes to delete once the transaction commits: a crash between leaves orphans for fsck, never a row without bytes.
+    const unheld: string[] = [];
     try {
-      asset = await record(
-        stored,
-        alongsideAll(
-          // The org's row before its copy's: the order every transaction takes them in (see BlobRepository).
-          (trx) => reservation.settle(file.size, trx),
-          async (trx, row) => (redundant = await this.deps.copies.hold(trx, row, this.#now())),
-          this.deps.queue.alongside('extract'),
-        ),
-      );
+      asset = await this.deps.repos.transaction(async (tx) => {
+        const row = await record(tx, stored);
+        if (!row) return undefined;
+        // The org's row before its copy's: the order every transaction takes them in (see BlobRepository).
+        await reservation.settle(tx, file.size);
+        const redundant = await tx.copies.hold(row, this.#now());
+        if (redundant !== null) unheld.push(redundant);
+        await this.deps.queue.enqueue(tx, { kind: 'extract', asset: row });
+        if (replaces) unheld.push(...(await this.#letGo(tx, replaces)));
+        return row;
+      });
     } catch (error) {
       await this.#discard(blobKey, reservation);
       throw error;
@@ -295,7 +186,7 @@ export class AssetService {
       await this.#discard(blobKey, reservation);
       return undefined;
     }
-    if (redundant !== null) await this.deps.blobs.delete(redundant);
+    for (const key of unheld) await this.deps.blobs.delete(key);
     await this.deps.events.publish(asset, event);
     this.deps.queue.wake();
     return asset;
@@ -329,7 +220,6 @@ export class AssetService {
     const filename = sanitizeFilename(input.filename) || current.filename;
     // A key of its own per replacement: two replacements at once never write the same blob.
     const blobKey = createBlobKey(current.id, `v${current.version + 1}r${randomUUID().slice(0, 8)}`);
-    const released: string[] = [];
     const row = await this.storeBytes(
       tenant.orgId,
       input.stream,
@@ -340,9 +230,10 @@ export class AssetService {
         expectedSize: input.expectedSize,
         expectedChecksum: input.expectedChecksum,
         event: 'asset.updated',
+        replaces: current,
       },
-      (file, alongside) =>
-        this.deps.assets.replaceFile(
+      (tx, file) =>
+        tx.assets.replaceFile(
           current,
           {
             ...file,
@@ -356,18 +247,21 @@ export class AssetService {
             metadata: null,
           },
           this.#now(),
-          alongsideAll(alongside, async (trx) => {
-            await this.deps.quota.orgs.free(current.org_id, current.size, trx);
-            // After the new bytes were counted: the same bytes again keep their copy.
-            if (await this.deps.copies.release(trx, current.blob_key!)) released.push(current.blob_key!);
-            released.push(...derivedKeysOf(current), ...(await this.deps.renditions.deleteAll(current.id, trx)));
-          }),
         ),
     );
     if (!row) throw new ConflictError('The asset was replaced, deleted or trashed while the new bytes arrived.');
-    // The old bytes go once the new ones are recorded: a crash between leaves orphans for fsck, never a row without bytes.
-    for (const key of released) await this.deps.blobs.delete(key);
     return row;
+  }
+
+  /**
+   * Lets go of the bytes `previous` held before new ones replaced them, in the replacing
+   * transaction, after the new bytes were counted (the same bytes again keep their copy):
+   * the keys to delete once it commits.
+   */
+  async #letGo(tx: Repositories, previous: AssetRow): Promise<string[]> {
+    await tx.orgs.free(previous.org_id, previous.size);
+    const released = (await tx.copies.release(previous.blob_key!)) ? [previous.blob_key!] : [];
+    return [...released, ...derivedKeysOf(previous), ...(await tx.renditions.deleteAll(previous.id))];
   }
 
   /**
@@ -382,10 +276,10 @@ export class AssetService {
     isPublic: boolean | null | undefined,
     declared: { checksum: string; size?: number | null },
   ): Promise<AssetRow | undefined> {
-    const copy = await this.deps.copies.find(tenant, declared.checksum);
+    const copy = await this.deps.repos.copies.find(tenant, declared.checksum);
     if (!copy) return undefined;
     const size = Number(copy.size);
-    const head = await this.#headOf(copy.blob_key, size);
+    const head = await headOf(this.deps.blobs, copy.blob_key, size);
     if (!head) return undefined; // the last holder went between the look and the read
     const file = await judge(
       { size, checksum: copy.checksum, head },
@@ -401,11 +295,10 @@ export class AssetService {
     const gone = new Error('the copy went meanwhile');
     let row: AssetRow;
     try {
-      row = await this.insertNew(
-        tenant,
-        fields,
-        isPublic,
-        {
+      row = await this.deps.repos.transaction(async (tx) => {
+        const inserted = await this.insertNew(tx, tenant, {
+          fields,
+          isPublic,
           status: 'PROCESSING',
           blob_key: copy.blob_key,
           type: file.type,
@@ -414,16 +307,14 @@ export class AssetService {
           checksum: copy.checksum,
           width: file.width,
           height: file.height,
-        },
-        alongsideAll(
-          (trx) => reservation.settle(size, trx),
-          async (trx) => {
-            const held = await this.deps.copies.claimExisting(trx, tenant, copy.checksum);
-            if (held?.blob_key !== copy.blob_key) throw gone;
-          },
-          this.deps.queue.alongside('extract'),
-        ),
-      );
+        });
+        // The org's row before its copy's, as every transaction takes them (see BlobRepository).
+        await reservation.settle(tx, size);
+        const held = await tx.copies.claimExisting(tenant, copy.checksum);
+        if (held?.blob_key !== copy.blob_key) throw gone;
+        await this.deps.queue.enqueue(tx, { kind: 'extract', asset: inserted });
+        return inserted;
+      });
     } catch (error) {
       await reservation.release();
       if (error === gone) return undefined;
@@ -434,19 +325,9 @@ export class AssetService {
     return row;
   }
 
-  /** The first bytes of a stored blob, as ingest keeps them for sniffing; null when it is gone. */
-  async #headOf(key: string, size: number): Promise<Buffer | null> {
-    if (size === 0) return (await this.deps.blobs.head(key)) ? Buffer.alloc(0) : null;
-    const stream = await this.deps.blobs.get(key, { start: 0, end: Math.min(size, PREFIX_BYTES) - 1 });
-    if (!stream) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
-
   /** The tenant's live asset `id` when its bytes can be replaced: NOT_FOUND, or BAD_USER_INPUT for one without bytes. */
   async replaceable(tenant: Tenant, id: string): Promise<AssetRow> {
-    const [current] = await this.deps.assets.findByIds(tenant, [id]);
+    const [current] = await this.deps.repos.assets.findByIds(tenant, [id]);
     if (!current) throw new NotFoundError();
     if (!current.blob_key) {
       throw new BadUserInputError(
@@ -477,7 +358,9 @@ export class AssetService {
     }
     const url = parseHttpUrl(input.externalUrl, 'externalUrl');
     const checked = await this.checkFields(tenant, input);
-    const row = await this.insertNew(tenant, checked, input.isPublic, {
+    const row = await this.insertNew(this.deps.repos, tenant, {
+      fields: checked,
+      isPublic: input.isPublic,
       type: input.type,
       status: 'READY',
       external_url: url.href,
@@ -489,20 +372,10 @@ export class AssetService {
 
   /** Changes the given fields; `null` clears description and folder. */
   async update(tenant: Tenant, id: string, fields: AssetUpdate): Promise<AssetRow> {
-    const patch: Record<string, unknown> = { updated_at: this.#now() };
-    if (fields.title != null) patch.title = validateTitle(fields.title);
-    if (fields.description !== undefined) patch.description = validateDescription(fields.description);
-    if (fields.isPublic != null) patch.is_public = fields.isPublic ? 1 : 0;
+    const patch = { ...patchOf(fields), updated_at: this.#now() };
     if (fields.directoryId !== undefined) patch.directory_id = await this.checkDirectory(tenant, fields.directoryId);
-    if (fields.focalPoint !== undefined) {
-      const { x, y } = fields.focalPoint ?? { x: null, y: null };
-      const inside = (value: number | null) => value === null || (Number.isFinite(value) && value >= 0 && value <= 1);
-      if (!inside(x) || !inside(y)) throw new BadUserInputError('focalPoint', 'focalPoint x and y are from 0 to 1.');
-      patch.focal_x = x;
-      patch.focal_y = y;
-    }
     const tags = fields.tags == null ? undefined : normalizeTags(fields.tags);
-    const row = await this.deps.assets.update(tenant, id, patch, tags);
+    const row = await this.deps.repos.assets.update(tenant, id, patch, tags);
     if (!row) throw new NotFoundError();
     await this.deps.events.publish(row, 'asset.updated');
     return row;
@@ -521,7 +394,7 @@ export class AssetService {
   ): Promise<AssetRow> {
     if (options.onlyWaiting || options.permanently || this.deps.trashRetention === 0)
       return this.#purge(tenant, id, options.onlyWaiting === true);
-    const row = await this.deps.assets.trash(tenant, id, this.#now());
+    const row = await this.deps.repos.assets.trash(tenant, id, this.#now());
     if (!row) throw new NotFoundError();
     await this.deps.events.publish(row, 'asset.deleted');
     return row;
@@ -529,7 +402,7 @@ export class AssetService {
 
   /** Takes an asset out of the trash, as it was; the URLs handed out before stay dead. */
   async restore(tenant: Tenant, id: string): Promise<AssetRow> {
-    const row = await this.deps.assets.restore(tenant, id, this.#now());
+    const row = await this.deps.repos.assets.restore(tenant, id, this.#now());
     if (!row) throw new NotFoundError();
     // Back in lists: for a webhook that mirrors them, as if it were new.
     await this.deps.events.publish(row, 'asset.created');
@@ -539,13 +412,11 @@ export class AssetService {
   /** Deletes the row first, then its blobs: a crash between leaves an orphan blob, never a row without bytes. */
   async #purge(tenant: Tenant, id: string, onlyWaiting = false): Promise<AssetRow> {
     const blobKeys: string[] = [];
-    const { parts, renditions, quota, copies } = this.deps;
-    const row = await this.deps.assets.delete(
-      tenant,
-      id,
-      forgetting({ orgs: quota.orgs, copies, parts, renditions }, blobKeys),
-      onlyWaiting ? 'WAITING' : undefined,
-    );
+    const row = await this.deps.repos.transaction(async (tx) => {
+      const deleted = await tx.assets.delete(tenant, id, onlyWaiting ? 'WAITING' : undefined);
+      if (deleted) await forgetDeleted(tx, deleted, blobKeys);
+      return deleted;
+    });
     if (!row) throw new NotFoundError();
     for (const key of blobKeys) await this.deps.blobs.delete(key);
     // A trashed asset was announced deleted when it went to the trash.
@@ -555,15 +426,18 @@ export class AssetService {
 
   /** Runs extraction again (PROCESSING, then READY or FAILED). */
   async reprocess(tenant: Tenant, id: string): Promise<AssetRow> {
-    const [asset] = await this.deps.assets.findByIds(tenant, [id]);
+    const [asset] = await this.deps.repos.assets.findByIds(tenant, [id]);
     if (!asset) throw new NotFoundError();
     if (!asset.blob_key) throw new BadUserInputError('id', 'This asset has no stored bytes to process.');
-    const updated = await this.deps.assets.updateIfStatusAnyTenant(
-      asset.id,
-      asset.status,
-      { status: 'PROCESSING', failure_reason: null, updated_at: this.#now() },
-      this.deps.queue.alongside('extract'),
-    );
+    const updated = await this.deps.repos.transaction(async (tx) => {
+      const row = await tx.assets.updateIfStatusAnyTenant(asset.id, asset.status, {
+        status: 'PROCESSING',
+        failure_reason: null,
+        updated_at: this.#now(),
+      });
+      if (row) await this.deps.queue.enqueue(tx, { kind: 'extract', asset: row });
+      return row;
+    });
     if (!updated) throw new ConflictError('The asset changed meanwhile; try again.');
     await this.deps.events.publish(updated);
     this.deps.queue.wake();

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { nowIso } from '../db/database.js';
-import type { AssetRow, JobRow } from '../db/types.js';
-import { AppError, BadUserInputError, PayloadTooLargeError } from '../errors.js';
-import type { JobQueue } from '../jobs/job-queue.js';
-import type { AssetEvents } from './asset-events.js';
-import type { AssetFields, AssetService } from './asset-service.js';
-import { parseHttpUrl } from './embed.js';
-import { FetchRefused, type SafeFetchOptions, safeFetch } from './safe-fetch.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import { nowIso } from '../../db/database.js';
+import type { AssetRow, JobRow } from '../../db/types.js';
+import { AppError, BadUserInputError, PayloadTooLargeError } from '../../errors.js';
+import type { JobQueue } from '../../jobs/job-queue.js';
+import type { AssetEvents } from '../assets/asset-events.js';
+import type { AssetFields } from '../assets/asset-fields.js';
+import type { AssetService } from '../assets/asset-service.js';
+import { parseHttpUrl } from '../assets/embed.js';
+import { FetchRefused, type SafeFetchOptions, safeFetch } from '../../adapters/safe-fetch.js';
 
 /** Network failures that say something about the source, not about us: no retry. */
 const SOURCE_ERRORS = new Set([
@@ -27,7 +28,7 @@ const SOURCE_ERRORS = new Set([
 ]);
 
 export interface UrlImportDeps {
-  assets: AssetRepository;
+  repos: UnitOfWork;
   assetService: AssetService;
   blobs: BlobStore;
   queue: JobQueue;
@@ -69,13 +70,17 @@ export class UrlImportService {
       ...input,
       filename: input.filename ?? filenameFrom(url),
     });
-    const asset = await this.deps.assetService.insertNew(
-      tenant,
-      checked,
-      input.isPublic,
-      { type: 'OTHER', status: 'WAITING', metadata: JSON.stringify({ sourceUrl: url.href }) },
-      this.deps.queue.alongside('import'),
-    );
+    const asset = await this.deps.repos.transaction(async (tx) => {
+      const inserted = await this.deps.assetService.insertNew(tx, tenant, {
+        fields: checked,
+        isPublic: input.isPublic,
+        type: 'OTHER',
+        status: 'WAITING',
+        metadata: JSON.stringify({ sourceUrl: url.href }),
+      });
+      await this.deps.queue.enqueue(tx, { kind: 'import', asset: inserted });
+      return inserted;
+    });
     this.deps.queue.wake();
     return asset;
   }
@@ -83,7 +88,7 @@ export class UrlImportService {
   /** The `import` job. Idempotent: an asset that already has its bytes is left alone. */
   async run(job: JobRow): Promise<void> {
     const { deps } = this;
-    const asset = await deps.assets.findByIdAnyTenant(job.asset_id);
+    const asset = await deps.repos.assets.findByIdAnyTenant(job.asset_id);
     if (!asset || asset.blob_key || asset.status !== 'WAITING') return;
     const source = (JSON.parse(asset.metadata ?? '{}') as { sourceUrl?: string }).sourceUrl;
     if (!source) return this.#fail(asset, 'the asset has no source URL');
@@ -99,13 +104,12 @@ export class UrlImportService {
         asset.org_id,
         response,
         { blobKey: createBlobKey(randomUUID()), maxBytes: deps.maxBytes, filename: asset.filename },
-        (file, alongside) =>
-          deps.assets.updateIfStatusAnyTenant(
-            asset.id,
-            'WAITING',
-            { ...file, status: 'PROCESSING', updated_at: nowIso(deps.clock) },
-            alongside,
-          ),
+        (tx, file) =>
+          tx.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', {
+            ...file,
+            status: 'PROCESSING',
+            updated_at: nowIso(deps.clock),
+          }),
       );
     } catch (error) {
       const code = (error as { code?: string }).code;
@@ -117,7 +121,7 @@ export class UrlImportService {
   }
 
   async #fail(asset: AssetRow, reason: string): Promise<void> {
-    const failed = await this.deps.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', {
+    const failed = await this.deps.repos.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', {
       status: 'FAILED',
       failure_reason: reason.slice(0, 500),
       updated_at: nowIso(this.deps.clock),

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { type AssetAccess, mayRead } from './asset-access.js';
-import type { BlobStore } from '../blob/index.js';
-import { contentDisposition } from './content-disposition.js';
-import { isActiveType } from './media-type.js';
-import { nowIso } from '../db/database.js';
-import type { DownloadTokenRepository } from '../db/download-token-repository.js';
-import type { AssetRow } from '../db/types.js';
-import { BadUserInputError, ForbiddenError, NotFoundError } from '../errors.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { SignatureError, type UrlClaims, type UrlSigner } from '../../auth/url-signer.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import { type AssetAccess, mayFetch } from '../assets/asset-access.js';
+import type { BlobStore } from '../../blob/index.js';
+import { contentDisposition } from '../../adapters/content-disposition.js';
+import { isActiveType } from '../../adapters/media-type.js';
+import { nowIso } from '../../db/database.js';
+import type { DownloadTokenRepository } from '../../db/download-token-repository.js';
+import type { AssetRow } from '../../db/types.js';
+import { BadUserInputError, ForbiddenError, NotFoundError } from '../../errors.js';
 
 const MAX_FETCH_LIMIT = 1_000_000;
 
@@ -142,11 +142,16 @@ export class DownloadUrlService {
     const grantor = await deps.access.principalOfKey(claims.keyId);
     if (!grantor) throw new ForbiddenError('This link is invalid or has expired.');
     const asset = await deps.assets.findByIdAnyTenant(claims.assetId);
-    if (!asset?.blob_key || asset.url_version !== claims.version || !mayRead(grantor, asset)) {
+    if (!asset?.blob_key || asset.url_version !== claims.version || !mayFetch(grantor, asset)) {
       throw new NotFoundError();
     }
     if (claims.tokenId && !((await deps.tokens.remaining(claims.tokenId)) ?? 0)) throw new NotFoundError();
     return { asset, claims };
+  }
+
+  /** Counts one completed download of an asset (by key or by signed URL). */
+  countDownload(assetId: string): Promise<void> {
+    return this.deps.assets.countDownloadAnyTenant(assetId);
   }
 
   /** Takes one fetch of a limited URL; false when it is used up. Unlimited URLs always pass. */

@@ -1,15 +1,9 @@
-import type { BlobStore } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { nowIso } from '../db/database.js';
-import type { DownloadTokenRepository } from '../db/download-token-repository.js';
-import type { JobRepository } from '../db/job-repository.js';
-import type { BlobRepository } from '../db/blob-repository.js';
-import type { OrgRepository } from '../db/org-repository.js';
-import type { UploadPartRepository } from '../db/upload-part-repository.js';
-import type { RenditionRepository } from '../db/rendition-repository.js';
-import type { WebhookRepository } from '../db/webhook-repository.js';
-import { forgetting } from '../services/asset-service.js';
-import { fsck, type FsckReport } from '../services/fsck.js';
+import type { BlobStore } from '../../blob/index.js';
+import { nowIso } from '../../db/database.js';
+import type { Repositories, UnitOfWork } from '../../db/repositories.js';
+import type { AssetRow } from '../../db/types.js';
+import { forgetDeleted } from '../assets/forget-deleted.js';
+import { fsck, type FsckReport } from './fsck.js';
 
 /** What one sweep removed. */
 export interface SweepReport {
@@ -27,14 +21,7 @@ export interface SweepReport {
 }
 
 export interface SweeperOptions {
-  assets: AssetRepository;
-  tokens: DownloadTokenRepository;
-  jobs: JobRepository;
-  orgs: OrgRepository;
-  copies: BlobRepository;
-  parts: UploadPartRepository;
-  renditions: RenditionRepository;
-  webhooks: WebhookRepository;
+  repos: UnitOfWork;
   blobs: BlobStore;
   /** Seconds an expired upload (and a temporary file) is kept before removal. */
   grace: number;
@@ -53,17 +40,20 @@ const PURGE_BATCH = 200;
  * interrupted writes.
  */
 export function createSweeper(options: SweeperOptions) {
-  const { assets, tokens, jobs, orgs, copies, parts, renditions, webhooks, blobs, grace, trashRetention, clock } =
-    options;
+  const { repos, blobs, grace, trashRetention, clock } = options;
+  /** Deletes rows with `remove` and forgets what they held, in one transaction; their blob keys go to `blobKeys`. */
+  const deleteForgetting = (remove: (tx: Repositories) => Promise<AssetRow[]>, blobKeys: string[]) =>
+    repos.transaction(async (tx) => {
+      const rows = await remove(tx);
+      for (const row of rows) await forgetDeleted(tx, row, blobKeys);
+      return rows;
+    });
   /** Uploads that expired unfinished go with their parts and the quota they held. */
   const removeAbandonedUploads = async (before: string): Promise<number> => {
     const blobKeys: string[] = [];
-    const removed = await assets.deleteAbandonedUploadsAllTenants(
-      before,
-      forgetting({ orgs, copies, parts, renditions }, blobKeys),
-    );
+    const removed = await deleteForgetting((tx) => tx.assets.deleteAbandonedUploadsAllTenants(before), blobKeys);
     // Parts whose upload finished or went while a crash kept them from being removed.
-    blobKeys.push(...(await parts.deleteSettled()));
+    blobKeys.push(...(await repos.uploadParts.deleteSettled()));
     for (const key of blobKeys) await blobs.delete(key);
     return removed.length;
   };
@@ -72,11 +62,7 @@ export function createSweeper(options: SweeperOptions) {
     let purged = 0;
     for (;;) {
       const blobKeys: string[] = [];
-      const removed = await assets.purgeTrashedAllTenants(
-        before,
-        PURGE_BATCH,
-        forgetting({ orgs, copies, parts, renditions }, blobKeys),
-      );
+      const removed = await deleteForgetting((tx) => tx.assets.purgeTrashedAllTenants(before, PURGE_BATCH), blobKeys);
       // The rows are gone first: a crash here leaves orphan blobs, which fsck removes, never a row without bytes.
       for (const key of blobKeys) await blobs.delete(key);
       purged += removed.length;
@@ -93,15 +79,15 @@ export function createSweeper(options: SweeperOptions) {
         }),
         abandonedUploads: await removeAbandonedUploads(nowIso(() => now - grace * 1000)),
         purgedFromTrash: await purgeTrash(nowIso(() => now - trashRetention * 1000)),
-        ...(await webhooks
+        ...(await repos.webhooks
           .deleteOld(
             nowIso(() => now - 30 * 86_400_000),
             nowIso(() => now - 7 * 86_400_000),
           )
           .then(({ events, deliveries }) => ({ expiredEvents: events, finishedDeliveries: deliveries }))),
-        expiredTokens: await tokens.deleteExpired(nowIso(() => now)),
+        expiredTokens: await repos.downloadTokens.deleteExpired(nowIso(() => now)),
         temporaryFiles: (await blobs.sweepTemporaries?.(Math.max(grace * 1000, 60_000))) ?? 0,
-        finishedJobs: await jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),
+        finishedJobs: await repos.jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),
       };
     },
   };

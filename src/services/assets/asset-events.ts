@@ -1,5 +1,5 @@
 import { createPubSub } from 'graphql-yoga';
-import type { AssetEventType, AssetRow } from '../db/types.js';
+import type { AssetEventType, AssetRow } from '../../db/types.js';
 
 const TOPIC = 'assetgate:asset:updated';
 

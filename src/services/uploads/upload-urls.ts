@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Principal } from '../auth/principal.js';
-import { tenantOf } from '../auth/principal.js';
-import { type ReplaceClaims, SignatureError, type UrlClaims, type UrlSigner } from '../auth/url-signer.js';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import type { AssetAccess } from './asset-access.js';
-import { nowIso } from '../db/database.js';
+import type { Principal } from '../../auth/principal.js';
+import { tenantOf } from '../../auth/principal.js';
+import { type ReplaceClaims, SignatureError, type UrlClaims, type UrlSigner } from '../../auth/url-signer.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { UnitOfWork } from '../../db/repositories.js';
+import type { AssetAccess } from '../assets/asset-access.js';
+import { nowIso } from '../../db/database.js';
 import type { Updateable } from 'kysely';
-import type { AssetRow, AssetsTable, JobRow } from '../db/types.js';
+import type { AssetRow, AssetsTable, JobRow } from '../../db/types.js';
 import {
   AppError,
   BadUserInputError,
@@ -16,11 +16,12 @@ import {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
-} from '../errors.js';
-import type { AssetFields, AssetService } from './asset-service.js';
+} from '../../errors.js';
+import type { AssetFields } from '../assets/asset-fields.js';
+import type { AssetService } from '../assets/asset-service.js';
 import type { KnownBytes } from './ingest.js';
-import type { JobQueue } from '../jobs/job-queue.js';
-import type { UploadSlots } from './upload-slots.js';
+import type { JobQueue } from '../../jobs/job-queue.js';
+import type { UploadSlots } from '../../adapters/upload-slots.js';
 
 const CHECKSUM = /^sha256:[0-9a-f]{64}$/;
 /** How soon the job of a direct upload first looks for its bytes in the store. */
@@ -37,7 +38,7 @@ function nextLook(asset: AssetRow, now: number): { retryAt: number } {
 }
 
 export interface UploadUrlServiceDeps {
-  assets: AssetRepository;
+  repos: UnitOfWork;
   access: AssetAccess;
   assetService: AssetService;
   blobs: BlobStore;
@@ -109,20 +110,20 @@ export class UploadUrlService {
     const expires = Math.floor(now / 1000) + deps.ttl;
     const expiresAt = new Date(expires * 1000).toISOString();
     const direct = deps.direct && deps.blobs.presignPut !== undefined;
-    const asset = await deps.assetService.insertNew(
-      tenant,
-      checked,
-      input.isPublic,
-      {
+    const asset = await deps.repos.transaction(async (tx) => {
+      const inserted = await deps.assetService.insertNew(tx, tenant, {
+        fields: checked,
+        isPublic: input.isPublic,
         type: 'OTHER',
         status: 'WAITING',
         declared_size: input.size ?? null,
         declared_checksum: checksum,
         upload_expires_at: expiresAt,
-      },
+      });
       // A direct upload is watched for by a job: the store does not tell the gateway.
-      direct ? deps.queue.alongside('direct-upload', DIRECT_POLL_MS) : undefined,
-    );
+      if (direct) await deps.queue.enqueue(tx, { kind: 'direct-upload', asset: inserted, delayMs: DIRECT_POLL_MS });
+      return inserted;
+    });
     if (direct) {
       const uploadUrl = await deps.blobs.presignPut!(createBlobKey(asset.id), { expiresIn: deps.ttl });
       return { asset, uploadUrl, expiresAt };
@@ -205,7 +206,7 @@ export class UploadUrlService {
 
   /** The PUT of a replace URL: NOT_FOUND once the asset is gone or its URLs died, CONFLICT once the URL was used. */
   async #replace(claims: UrlClaims, replace: ReplaceClaims, grantor: Principal, body: Readable): Promise<AssetRow> {
-    const [current] = await this.deps.assets.findByIds(tenantOf(grantor), [claims.assetId]);
+    const [current] = await this.deps.repos.assets.findByIds(tenantOf(grantor), [claims.assetId]);
     if (!current) throw new NotFoundError();
     if (current.version === replace.version && current.url_version !== claims.version) throw new NotFoundError();
     return this.deps.assetService.replaceFile(tenantOf(grantor), current.id, {
@@ -225,7 +226,7 @@ export class UploadUrlService {
   async grantOf(token: string): Promise<{ asset: AssetRow; keyId: string }> {
     const { claims } = await this.#verify(token);
     if (claims.replace) throw new BadUserInputError('uploadUrl', 'A replace link takes its bytes in one PUT.');
-    const asset = await this.deps.assets.findByIdAnyTenant(claims.assetId);
+    const asset = await this.deps.repos.assets.findByIdAnyTenant(claims.assetId);
     if (!asset || asset.url_version !== claims.version) throw new NotFoundError();
     if (asset.status !== 'WAITING') throw new ConflictError('This upload link has been used already.');
     return { asset, keyId: claims.keyId };
@@ -255,7 +256,7 @@ export class UploadUrlService {
    */
   async finishDirect(job: JobRow): Promise<void | { retryAt: number }> {
     const { deps } = this;
-    const asset = await deps.assets.findByIdAnyTenant(job.asset_id);
+    const asset = await deps.repos.assets.findByIdAnyTenant(job.asset_id);
     if (!asset || asset.status !== 'WAITING' || asset.blob_key) return;
     const key = createBlobKey(asset.id);
     const now = deps.clock();
@@ -263,13 +264,13 @@ export class UploadUrlService {
       const expired = asset.upload_expires_at !== null && Date.parse(asset.upload_expires_at) <= now;
       return expired ? undefined : nextLook(asset, now);
     }
-    const claimed = await deps.assets.claimUploadAnyTenant(asset.id, asset.url_version, nowIso(deps.clock));
+    const claimed = await deps.repos.assets.claimUploadAnyTenant(asset.id, asset.url_version, nowIso(deps.clock));
     if (!claimed) {
       await deps.blobs.delete(key); // arrived after the URL expired
       return;
     }
     const waitAgain = (reason: string | null) =>
-      deps.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
+      deps.repos.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
         status: 'WAITING',
         failure_reason: reason,
         updated_at: nowIso(deps.clock),
@@ -318,28 +319,23 @@ export class UploadUrlService {
         expectedChecksum: claimed.declared_checksum,
         filename: claimed.filename,
       },
-      (file, alongside) =>
-        deps.assets.updateIfStatusAnyTenant(
-          claimed.id,
-          'PROCESSING',
-          {
-            ...file,
-            ...options.stored,
-            failure_reason: null,
-            upload_expires_at: null,
-            updated_at: nowIso(deps.clock),
-          },
-          alongside,
-        ),
+      (tx, file) =>
+        tx.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
+          ...file,
+          ...options.stored,
+          failure_reason: null,
+          upload_expires_at: null,
+          updated_at: nowIso(deps.clock),
+        }),
     );
   }
 
   async #receive(claims: UrlClaims, body: Readable): Promise<AssetRow> {
     const { deps } = this;
     const now = nowIso(deps.clock);
-    const claimed = await deps.assets.claimUploadAnyTenant(claims.assetId, claims.version, now, { whole: true });
+    const claimed = await deps.repos.assets.claimUploadAnyTenant(claims.assetId, claims.version, now, { whole: true });
     if (!claimed) {
-      const current = await deps.assets.findByIdAnyTenant(claims.assetId);
+      const current = await deps.repos.assets.findByIdAnyTenant(claims.assetId);
       if (!current || current.url_version !== claims.version) throw new NotFoundError();
       if (current.status !== 'WAITING') throw new ConflictError('This upload link has been used already.');
       if (current.received_bytes) {
@@ -360,7 +356,7 @@ export class UploadUrlService {
     const { deps } = this;
     let stored: AssetRow | undefined;
     const heartbeat = setInterval(
-      () => void deps.assets.touchUploadAnyTenant(claimed.id, nowIso(deps.clock)).catch(deps.logError),
+      () => void deps.repos.assets.touchUploadAnyTenant(claimed.id, nowIso(deps.clock)).catch(deps.logError),
       Math.max(100, (deps.sweepGrace * 1000) / 4),
     );
     try {
@@ -372,7 +368,7 @@ export class UploadUrlService {
         options,
       );
     } catch (error) {
-      await deps.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
+      await deps.repos.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
         status: 'WAITING',
         ...options.failed?.(error),
         updated_at: nowIso(deps.clock),

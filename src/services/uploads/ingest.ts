@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { imageSize } from 'image-size';
-import type { BlobStore } from '../blob/index.js';
-import { BadUserInputError, PayloadTooLargeError } from '../errors.js';
-import type { MediaPolicy } from './media-policy.js';
-import { type AssetType, classify, sniffMediaType } from './media-type.js';
+import type { BlobStore } from '../../blob/index.js';
+import { BadUserInputError, PayloadTooLargeError } from '../../errors.js';
+import type { MediaPolicy } from '../assets/media-policy.js';
+import { type AssetType, classify, sniffMediaType } from '../../adapters/media-type.js';
 import type { Reservation } from './quota.js';
 
 /** How many leading bytes are kept for sniffing and image headers. */
@@ -187,4 +187,34 @@ export async function ingest(
       throw new BadUserInputError('file', `The upload was interrupted: ${sourceError.message}`);
     throw error;
   }
+}
+
+/**
+ * The store as `ingest` sees it for bytes that are already in it: writing only reads
+ * the stream through (ingest hashes, counts and sniffs it on the way), and a refused
+ * file is deleted from the real store, as a written one would be.
+ */
+export function adopting(blobs: BlobStore): BlobStore {
+  return {
+    async put(_key, body) {
+      let size = 0;
+      for await (const chunk of body) size += (chunk as Buffer).length;
+      return { size };
+    },
+    delete: (key) => blobs.delete(key),
+    get: (key, range) => blobs.get(key, range),
+    head: (key) => blobs.head(key),
+    list: () => blobs.list(),
+    close: () => blobs.close(),
+  };
+}
+
+/** The first bytes of a stored blob, as ingest keeps them for sniffing; null when it is gone. */
+export async function headOf(blobs: BlobStore, key: string, size: number): Promise<Buffer | null> {
+  if (size === 0) return (await blobs.head(key)) ? Buffer.alloc(0) : null;
+  const stream = await blobs.get(key, { start: 0, end: Math.min(size, PREFIX_BYTES) - 1 });
+  if (!stream) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -4,15 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { type BlobStore, createBlobKey } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
-import { nowIso } from '../db/database.js';
-import type { AssetRow, JobRow } from '../db/types.js';
-import { type ExtractPool, ExtractionFailure } from '../jobs/extract-pool.js';
-import type { ExtractResult } from '../jobs/extract-types.js';
-import type { AssetEvents } from './asset-events.js';
-import { type AssetMetadata, metadataOf, type StoredThumbnail } from './asset-metadata.js';
-import { ingest } from './ingest.js';
+import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import { nowIso } from '../../db/database.js';
+import type { AssetRow, JobRow } from '../../db/types.js';
+import { type ExtractPool, ExtractionFailure } from '../../jobs/extract-pool.js';
+import type { ExtractResult } from '../../jobs/extract-types.js';
+import type { AssetEvents } from '../assets/asset-events.js';
+import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../assets/asset-metadata.js';
+import { ingest } from '../uploads/ingest.js';
 
 export interface ProcessingOptions {
   assets: AssetRepository;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { nowIso } from '../db/database.js';
-import type { DirectoryRepository } from '../db/directory-repository.js';
-import type { DirectoryRow, Tenant } from '../db/types.js';
-import { BadUserInputError, NotFoundError } from '../errors.js';
+import { nowIso } from '../../db/database.js';
+import type { DirectoryRepository } from '../../db/directory-repository.js';
+import type { DirectoryRow, Tenant } from '../../db/types.js';
+import { BadUserInputError, NotFoundError } from '../../errors.js';
 
 const MAX_NAME = 255;
 
@@ -30,6 +30,16 @@ export class DirectoryService {
       parent_id: input.parentId ?? null,
       created_at: nowIso(this.clock),
     });
+  }
+
+  /** The tenant's folders by id, aligned with `ids` (`undefined` where there is none). */
+  findByIds(tenant: Tenant, ids: readonly string[]): Promise<(DirectoryRow | undefined)[]> {
+    return this.directories.findByIds(tenant, ids);
+  }
+
+  /** Folders under `parentId`, or the top-level ones. */
+  list(tenant: Tenant, parentId: string | null): Promise<DirectoryRow[]> {
+    return this.directories.list(tenant, parentId);
   }
 
   async delete(tenant: Tenant, id: string): Promise<void> {
