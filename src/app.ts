@@ -20,6 +20,7 @@ import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { surfaceOf } from './http/roles.js';
+import { refreshStatistics } from './db/statistics.js';
 import type { Context, Services } from './schema/context.js';
 import { fsck, type FsckOptions, type FsckReport } from './services/lifecycle/fsck.js';
 
@@ -116,6 +117,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     logError,
     clock,
     runJobs: overrides.runJobs,
+    refreshStatistics: () => refreshStatistics(db),
   });
   // One full collection once requests stop (IDLE_GC_DELAY): memory comes back between bursts.
   const idleGc = createIdleGc({ quietMs: config.idleGcDelay * 1000 });

@@ -71,6 +71,11 @@ export interface Config {
   /** How long a deleted asset stays in the trash before the sweep purges it, seconds; 0: no trash. @default 30d */
   trashRetention: number;
   /**
+   * How long a finished job (done, or failed for good) is kept for inspection before the sweep
+   * deletes it, seconds: the queue stays small, so its lookups and counts stay cheap. @default 3600
+   */
+  jobRetention: number;
+  /**
    * Blobs younger than this (by the store's last-modified time) are left out of fsck's orphan
    * check: an upload or a thumbnail between its bytes and its row looks like one. Seconds;
    * keep it above the longest upload (on S3 a multipart object dates from its start). @default 3600
@@ -219,6 +224,7 @@ export const CONFIG_VARIABLES = [
   'UPLOAD_SWEEP_GRACE',
   'SWEEP_INTERVAL',
   'TRASH_RETENTION',
+  'JOB_RETENTION',
   'FSCK_GRACE',
   'ROLE',
   'JOB_CONCURRENCY',
@@ -564,6 +570,7 @@ function signedUrls(env: Env) {
     uploadSweepGrace: duration(env, 'UPLOAD_SWEEP_GRACE', 3600, 0),
     sweepInterval: duration(env, 'SWEEP_INTERVAL', 60, 0),
     trashRetention: duration(env, 'TRASH_RETENTION', 30 * 86_400, 0),
+    jobRetention: duration(env, 'JOB_RETENTION', 3600, 0),
     fsckGrace: duration(env, 'FSCK_GRACE', 3600, 0),
   };
 }

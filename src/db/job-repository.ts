@@ -228,13 +228,23 @@ export class JobRepository {
     return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Removes finished jobs older than `before`. */
-  async deleteFinished(before: string): Promise<number> {
-    const result = await this.db
-      .deleteFrom('jobs')
-      .where('status', 'in', ['done', 'failed'])
-      .where('updated_at', '<', before)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+  /**
+   * Removes jobs finished before `before`, `batch` rows per statement (short locks, bounded
+   * work per statement, whatever the backlog of finished rows), until none is left.
+   */
+  async deleteFinished(before: string, batch = 1000): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const ids = this.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', 'in', ['done', 'failed'])
+        .where('updated_at', '<', before)
+        .limit(batch);
+      const result = await this.db.deleteFrom('jobs').where('id', 'in', ids).executeTakeFirst();
+      const n = Number(result.numDeletedRows);
+      deleted += n;
+      if (n < batch) return deleted;
+    }
   }
 }

@@ -27,6 +27,8 @@ export interface BackgroundOptions {
   logger: Logger;
   logError: (error: unknown) => void;
   clock: () => number;
+  /** Refreshes the database's statistics where tables changed enough (each sweep). */
+  refreshStatistics?: () => Promise<string[]>;
   /** Run background jobs here. @default true when JOB_CONCURRENCY > 0 */
   runJobs?: boolean;
 }
@@ -57,6 +59,8 @@ export function createBackground(options: BackgroundOptions): BackgroundFeature 
     blobs,
     grace: config.uploadSweepGrace,
     trashRetention: config.trashRetention,
+    jobRetention: config.jobRetention,
+    refreshStatistics: options.refreshStatistics,
     clock,
   });
   // Every sweep is quick; the one at start (what a crash left) and every 60th after it also check the store deeply.
