@@ -306,7 +306,7 @@ export function jobHandlersOf(services: Services): JobRunnerOptions['handlers'] 
 
 /** Builds everything (database, blob store, GraphQL, routes, housekeeping) from `config`. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, bufferBytes: config.logBuffer });
   const logError = overrides.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
   const clock = overrides.clock ?? Date.now;
   const db = overrides.db ?? createDatabase({ url: config.databaseUrl, onBackgroundError: logError });

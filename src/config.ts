@@ -140,6 +140,11 @@ export interface Config {
   logLevel: LogLevel;
   /** `json` (one line per event) or `pretty` (for people). @default json */
   logFormat: 'json' | 'pretty';
+  /**
+   * Bytes of JSON log lines that may wait for stdout (written asynchronously); while
+   * stdout takes nothing and this much waits, new lines are dropped. @default 16MiB
+   */
+  logBuffer: number;
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
   /** Seconds a shutdown waits for requests and jobs under way. @default 30 */
@@ -210,6 +215,7 @@ export const CONFIG_VARIABLES = [
   'HTTP_IDLE_TIMEOUT',
   'LOG_LEVEL',
   'LOG_FORMAT',
+  'LOG_BUFFER',
   'METRICS_TOKEN',
   'SHUTDOWN_TIMEOUT',
 ] as const;
@@ -389,6 +395,7 @@ function operations(env: Env) {
   return {
     logLevel: level as LogLevel,
     logFormat: format as 'json' | 'pretty',
+    logBuffer: bytes(env, 'LOG_BUFFER', 16 * 1024 ** 2),
     metricsToken: token,
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
   };
