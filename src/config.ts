@@ -101,6 +101,14 @@ export interface Config {
   importAllow: string[];
   /** Private networks (CIDR) or host names webhooks may reach all the same. @default [] */
   webhookAllow: string[];
+  /** Longest webhook delivery attempt, seconds: connect, send and answer together; then it is retried. @default 10 */
+  webhookTimeout: number;
+  /** Webhook delivery attempts one gateway runs at once, all orgs together; one org gets half at most. @default 16 */
+  webhookConcurrency: number;
+  /** Webhook delivery attempts at once to one webhook. @default 2 */
+  webhookEndpointConcurrency: number;
+  /** Failed deliveries in a row after which a webhook is disabled (`enableWebhook` turns it back on). @default 25 */
+  webhookDisableAfter: number;
   /** Seconds to connect to an import's source. @default 10 */
   importConnectTimeout: number;
   /** Seconds an import's source may stay silent. @default 30 */
@@ -147,6 +155,11 @@ export interface Config {
   logBuffer: number;
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
+  /**
+   * GraphQL operation names `/metrics` labels by name: a name counts once a key's request
+   * under it succeeded; past this many, and for every other name, the label is `other`. @default 200
+   */
+  metricsMaxOperations: number;
   /** Seconds a shutdown waits for requests and jobs under way. @default 30 */
   shutdownTimeout: number;
 }
@@ -199,6 +212,10 @@ export const CONFIG_VARIABLES = [
   'IMPORT_CONNECT_TIMEOUT',
   'IMPORT_IDLE_TIMEOUT',
   'WEBHOOK_ALLOW',
+  'WEBHOOK_TIMEOUT',
+  'WEBHOOK_CONCURRENCY',
+  'WEBHOOK_ENDPOINT_CONCURRENCY',
+  'WEBHOOK_DISABLE_AFTER',
   'RATE_LIMIT',
   'UPLOAD_CONCURRENCY',
   'UPLOAD_CONCURRENCY_WAIT',
@@ -217,6 +234,7 @@ export const CONFIG_VARIABLES = [
   'LOG_FORMAT',
   'LOG_BUFFER',
   'METRICS_TOKEN',
+  'METRICS_MAX_OPERATIONS',
   'SHUTDOWN_TIMEOUT',
 ] as const;
 
@@ -397,6 +415,7 @@ function operations(env: Env) {
     logFormat: format as 'json' | 'pretty',
     logBuffer: bytes(env, 'LOG_BUFFER', 16 * 1024 ** 2),
     metricsToken: token,
+    metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
   };
 }
@@ -480,6 +499,10 @@ function processing(env: Env, cores: number) {
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
     webhookAllow,
+    webhookTimeout: duration(env, 'WEBHOOK_TIMEOUT', 10, 0.1),
+    webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
+    webhookEndpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 2, 1, 100),
+    webhookDisableAfter: integer(env, 'WEBHOOK_DISABLE_AFTER', 25, 1, 1_000_000),
     importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),
     importIdleTimeout: duration(env, 'IMPORT_IDLE_TIMEOUT', 30),
   };
