@@ -136,7 +136,10 @@ async function createServices(
     clock,
   });
   const orgs = new OrgRepository(db);
-  const apiKeys = new ApiKeyService(new ApiKeyRepository(db), orgs, clock);
+  const apiKeys = new ApiKeyService(new ApiKeyRepository(db), orgs, clock, {
+    ttlMs: config.keyCacheTtl * 1000,
+    max: config.keyCacheMax,
+  });
   const access = new AssetAccess({ assets: assetRepository, principalOfKey: (id) => apiKeys.principalById(id) });
   const uploadParts = new UploadPartRepository(db);
   const renditionRepository = new RenditionRepository(db);

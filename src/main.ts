@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     try {
       await background;
       app.logger.info('stopped');
-      await flushLog(app.logger, Math.max(1000, deadline - Date.now()));
+      await flushLog(app.logger, Math.max(0, deadline - Date.now()));
       process.exit(0);
     } catch (error) {
       app.logger.error({ err: error }, 'shutdown failed');
