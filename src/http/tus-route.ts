@@ -18,9 +18,10 @@ import {
   httpStatusOf,
 } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
-import type { UploadVerb } from '../services/asset-access.js';
-import type { ResumableUploadService } from '../services/resumable-uploads.js';
-import type { UploadSlots } from '../services/upload-slots.js';
+import { errorBody } from './respond.js';
+import type { UploadVerb } from '../services/assets/asset-access.js';
+import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
+import type { UploadSlots } from '../adapters/upload-slots.js';
 import { answering } from './router.js';
 
 const TUS_VERSION = '1.0.0';
@@ -192,7 +193,7 @@ export function createTus(deps: TusDeps) {
         grantOf(req).jsonError = true;
         return {
           status_code: httpStatusOf(error.code),
-          body: JSON.stringify({ error: { code: error.code, message: error.message, ...error.extensions } }),
+          body: errorBody(error),
         };
       }
       if ('status_code' in error) {
