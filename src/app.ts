@@ -79,7 +79,7 @@ export interface App {
  * says what it adds and how it closes; they close in the reverse order.
  */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, bufferBytes: config.logBuffer });
   const logError = overrides.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
   const clock = overrides.clock ?? Date.now;
   const storage = await openStorage(config, { db: overrides.db, blobs: overrides.blobs, logError });

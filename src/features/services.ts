@@ -63,7 +63,10 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     previousUntil: config.signingPreviousUntil,
     clock,
   });
-  const apiKeys = new ApiKeyService(repos.apiKeys, repos.orgs, clock);
+  const apiKeys = new ApiKeyService(repos.apiKeys, repos.orgs, clock, {
+    ttlMs: config.keyCacheTtl * 1000,
+    max: config.keyCacheMax,
+  });
   const access = new AssetAccess({ assets: repos.assets, principalOfKey: (id) => apiKeys.principalById(id) });
   const webhooks = new WebhookService({
     webhooks: repos.webhooks,
