@@ -19,6 +19,8 @@ import type { Sweeper } from './services/lifecycle/sweeper.js';
 import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { surfaceOf } from './http/roles.js';
+import { refreshStatistics } from './db/statistics.js';
 import type { Context, Services } from './schema/context.js';
 import { fsck, type FsckOptions, type FsckReport } from './services/lifecycle/fsck.js';
 
@@ -87,13 +89,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const metrics = createMetrics(
     {
       jobCounts: () => repos.jobs.countByStatus(),
+      backlog: () => services.backlog(),
       renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
     },
     { maxOperations: config.metricsMaxOperations },
   );
   services.processing.onFailure(() => metrics.extractionFailed());
 
-  const operations = createOperations(config, { db, blobs, metrics });
+  const operations = createOperations(config, { db, blobs, metrics, backlog: services.backlog });
   const httpRoutes = createHttpRoutes({ config, services, blobs, logError });
   const authentication = useAuthentication((key) => services.apiKeys.authenticate(key));
   const served: Feature[] = [httpRoutes, operations];
@@ -114,6 +117,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     logError,
     clock,
     runJobs: overrides.runJobs,
+    refreshStatistics: () => refreshStatistics(db),
   });
   // One full collection once requests stop (IDLE_GC_DELAY): memory comes back between bursts.
   const idleGc = createIdleGc({ quietMs: config.idleGcDelay * 1000 });
@@ -122,10 +126,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const features: Feature[] = [storage, core, graphql, background, memory, ...served];
   const routes = Object.assign({}, ...features.map((feature) => feature.routes ?? {}));
   const pages = Object.assign({}, ...features.map((feature) => feature.pages ?? {}));
+  // A worker serves probes and metrics only; an API-only process serves all but runs no jobs.
+  const surface = surfaceOf(config.role, { graphql: graphql.handler, exact: pages, routes });
   const router = createRouter({
-    graphql: graphql.handler,
-    exact: pages,
-    routes,
+    ...surface,
     log: logError,
     observe: createRequestObserver({ logger, metrics }),
     draining: operations.draining,
@@ -146,8 +150,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     beginShutdown: operations.beginShutdown,
     db,
     blobs,
-    routes: Object.keys(routes),
-    pages: Object.keys(pages),
+    routes: Object.keys(surface.routes),
+    pages: Object.keys(surface.exact),
     table: router.table,
     sweeper: background.sweeper,
     fsck: (options) => fsck({ repos, blobs }, { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options }),

@@ -21,6 +21,10 @@ export interface S3Config {
 }
 
 /** Everything the server and the CLI are configured with. Built by `loadConfig`. */
+/** What a process does: see `Config.role`. */
+export const ROLES = ['all', 'api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface Config {
   /** TCP port. @default 4000 */
   port: number;
@@ -67,14 +71,27 @@ export interface Config {
   /** How long a deleted asset stays in the trash before the sweep purges it, seconds; 0: no trash. @default 30d */
   trashRetention: number;
   /**
+   * How long a finished job (done, or failed for good) is kept for inspection before the sweep
+   * deletes it, seconds: the queue stays small, so its lookups and counts stay cheap. @default 3600
+   */
+  jobRetention: number;
+  /**
    * Blobs younger than this (by the store's last-modified time) are left out of fsck's orphan
    * check: an upload or a thumbnail between its bytes and its row looks like one. Seconds;
    * keep it above the longest upload (on S3 a multipart object dates from its start). @default 3600
    */
   fsckGrace: number;
   /**
+   * What this process does, so API and processing scale apart: `all` serves everything and runs
+   * background work; `api` serves everything and runs no jobs (JOB_CONCURRENCY is forced to 0);
+   * `worker` runs jobs, webhook deliveries and the sweep, and serves only `/healthz`, `/readyz`
+   * and `/metrics`. @default all
+   */
+  role: Role;
+  /**
    * Background jobs (extraction, imports) run at once by this process; 0: none here. The default
-   * leaves a core to the event loop that serves requests. @default CPU cores − 1, at least 1
+   * leaves a core to the event loop that serves requests. Always 0 with `ROLE=api`; at least 1
+   * with `ROLE=worker`. @default CPU cores − 1, at least 1
    */
   jobConcurrency: number;
   /** Longest extraction of one file, seconds; the worker is stopped past it. @default 30 */
@@ -220,7 +237,9 @@ export const CONFIG_VARIABLES = [
   'UPLOAD_SWEEP_GRACE',
   'SWEEP_INTERVAL',
   'TRASH_RETENTION',
+  'JOB_RETENTION',
   'FSCK_GRACE',
+  'ROLE',
   'JOB_CONCURRENCY',
   'EXTRACT_TIMEOUT',
   'EXTRACT_MEMORY',
@@ -513,9 +532,15 @@ function processing(env: Env, cores: number) {
   };
   const importAllow = allowList('IMPORT_ALLOW');
   const webhookAllow = allowList('WEBHOOK_ALLOW');
+  const role = (env.ROLE?.trim() || 'all') as Role;
+  if (!ROLES.includes(role)) throw new ConfigError('ROLE', `"${role}" is not one of ${ROLES.join(', ')}.`);
+  // Background work leaves a core to the event loop, which serves every request on one thread.
+  const jobConcurrency = integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64);
+  if (role === 'worker' && jobConcurrency === 0)
+    throw new ConfigError('JOB_CONCURRENCY', 'is at least 1 with ROLE=worker: a worker runs jobs.');
   return {
-    // Background work leaves a core to the event loop, which serves every request on one thread.
-    jobConcurrency: integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64),
+    role,
+    jobConcurrency: role === 'api' ? 0 : jobConcurrency,
     extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
     extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
     extractIdleTimeout: duration(env, 'EXTRACT_IDLE_TIMEOUT', 10, 0),
@@ -564,6 +589,7 @@ function signedUrls(env: Env) {
     uploadSweepGrace: duration(env, 'UPLOAD_SWEEP_GRACE', 3600, 0),
     sweepInterval: duration(env, 'SWEEP_INTERVAL', 60, 0),
     trashRetention: duration(env, 'TRASH_RETENTION', 30 * 86_400, 0),
+    jobRetention: duration(env, 'JOB_RETENTION', 3600, 0),
     fsckGrace: duration(env, 'FSCK_GRACE', 3600, 0),
   };
 }

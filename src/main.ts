@@ -29,8 +29,15 @@ async function main(): Promise<void> {
   }
   const server = createHttpServer(app.handler, config);
   server.listen(config.port, config.host, () => {
+    if (config.role === 'worker') {
+      app.logger.info(
+        { url: config.publicUrl, role: config.role, jobConcurrency: config.jobConcurrency },
+        `assetgate worker listening on ${config.publicUrl} (/healthz, /readyz and /metrics only)`,
+      );
+      return;
+    }
     app.logger.info(
-      { url: config.publicUrl, graphql: `${config.publicUrl}/graphql` },
+      { url: config.publicUrl, graphql: `${config.publicUrl}/graphql`, role: config.role },
       `assetgate listening on ${config.publicUrl} (GraphQL and GraphiQL at ${config.publicUrl}/graphql)`,
     );
   });

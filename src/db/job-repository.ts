@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
-import type { Database, JobKind, JobRow } from './types.js';
+import type { Database, JobKind, JobRow, Tenant } from './types.js';
 import { sql, type Transaction } from 'kysely';
 
 /**
@@ -35,6 +35,14 @@ function turnOf(orgId: string) {
   const served = sql<number>`coalesce(${last('running')}, (select min(turn) from jobs where status = 'queued'), ${last('done')}, ${last('failed')}, 0)`;
   const next = sql<number>`coalesce((select max(turn) from jobs where org_id = ${orgId}) + 1, 0)`;
   return sql<number>`case when ${next} > ${served} then ${next} else ${served} end`;
+}
+
+/** The queue's backlog: see `JobRepository.backlog`. */
+export interface Backlog {
+  queued: number;
+  running: number;
+  /** `run_at` of the longest-waiting due job; null when none is due. */
+  oldestDueAt: string | null;
 }
 
 /** The durable job queue, in the database: survives restarts, shared by every gateway. */
@@ -127,6 +135,39 @@ export class JobRepository {
     return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
   }
 
+  /**
+   * How far behind the queue is: jobs waiting and running, and since when the longest-waiting
+   * due job has waited (its `run_at`: a retry counts from when it became due again; null: none
+   * due). With `tenant`, only the jobs of that org's assets in that mode.
+   */
+  async backlog(now: string, tenant?: Tenant): Promise<Backlog> {
+    let query = this.db
+      .selectFrom('jobs')
+      .select((eb) => [
+        eb.fn.sum<number>(eb.case().when('jobs.status', '=', 'queued').then(1).else(0).end()).as('queued'),
+        eb.fn.sum<number>(eb.case().when('jobs.status', '=', 'running').then(1).else(0).end()).as('running'),
+        eb.fn
+          .min<string>(
+            eb
+              .case()
+              .when(eb.and([eb('jobs.status', '=', 'queued'), eb('jobs.run_at', '<=', now)]))
+              .then(eb.ref('jobs.run_at'))
+              .end(),
+          )
+          .as('oldest'),
+      ])
+      .where('jobs.status', 'in', ['queued', 'running']);
+    if (tenant) {
+      query = query
+        .innerJoin('assets', 'assets.id', 'jobs.asset_id')
+        .where('jobs.org_id', '=', tenant.orgId)
+        .where('assets.org_id', '=', tenant.orgId)
+        .where('assets.mode', '=', tenant.mode);
+    }
+    const row = await query.executeTakeFirstOrThrow();
+    return { queued: Number(row.queued ?? 0), running: Number(row.running ?? 0), oldestDueAt: row.oldest ?? null };
+  }
+
   /** Hands a shutting-down worker's running jobs back to the queue, due now: another worker takes them at once. */
   async releaseAll(worker: string, now: string): Promise<number> {
     const result = await this.db
@@ -187,13 +228,23 @@ export class JobRepository {
     return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Removes finished jobs older than `before`. */
-  async deleteFinished(before: string): Promise<number> {
-    const result = await this.db
-      .deleteFrom('jobs')
-      .where('status', 'in', ['done', 'failed'])
-      .where('updated_at', '<', before)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+  /**
+   * Removes jobs finished before `before`, `batch` rows per statement (short locks, bounded
+   * work per statement, whatever the backlog of finished rows), until none is left.
+   */
+  async deleteFinished(before: string, batch = 1000): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const ids = this.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', 'in', ['done', 'failed'])
+        .where('updated_at', '<', before)
+        .limit(batch);
+      const result = await this.db.deleteFrom('jobs').where('id', 'in', ids).executeTakeFirst();
+      const n = Number(result.numDeletedRows);
+      deleted += n;
+      if (n < batch) return deleted;
+    }
   }
 }

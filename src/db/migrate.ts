@@ -13,6 +13,7 @@ import * as eventsAndWebhooks from './migrations/0010-events-and-webhooks.js';
 import * as fullTextSearch from './migrations/0011-full-text-search.js';
 import * as storedOnce from './migrations/0012-stored-once.js';
 import * as renditionCache from './migrations/0013-rendition-cache.js';
+import * as liveAssetsCount from './migrations/0014-live-assets-count.js';
 
 /** Every migration, in order. Static imports: the build carries them, no folder scan at run time. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011-full-text-search': fullTextSearch,
   '0012-stored-once': storedOnce,
   '0013-rendition-cache': renditionCache,
+  '0014-live-assets-count': liveAssetsCount,
 };
 
 /**

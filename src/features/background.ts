@@ -27,6 +27,8 @@ export interface BackgroundOptions {
   logger: Logger;
   logError: (error: unknown) => void;
   clock: () => number;
+  /** Refreshes the database's statistics where tables changed enough (each sweep). */
+  refreshStatistics?: () => Promise<string[]>;
   /** Run background jobs here. @default true when JOB_CONCURRENCY > 0 */
   runJobs?: boolean;
 }
@@ -34,6 +36,11 @@ export interface BackgroundOptions {
 /** Builds the job runner and the sweeper; `start` sets them going, `close` waits for them. */
 export function createBackground(options: BackgroundOptions): BackgroundFeature {
   const { config, services, repos, blobs, metrics, logger, logError, clock } = options;
+  if (config.role === 'api')
+    logger.info(
+      { role: config.role, jobConcurrency: 0 },
+      'ROLE=api: no background jobs, webhook deliveries or sweeps here (JOB_CONCURRENCY is forced to 0); ROLE=worker processes run them',
+    );
   const jobs =
     (options.runJobs ?? config.jobConcurrency > 0)
       ? createJobRunner({
@@ -52,6 +59,8 @@ export function createBackground(options: BackgroundOptions): BackgroundFeature 
     blobs,
     grace: config.uploadSweepGrace,
     trashRetention: config.trashRetention,
+    jobRetention: config.jobRetention,
+    refreshStatistics: options.refreshStatistics,
     clock,
   });
   // Every sweep is quick; the one at start (what a crash left) and every 60th after it also check the store deeply.
@@ -71,7 +80,8 @@ export function createBackground(options: BackgroundOptions): BackgroundFeature 
         // Webhook deliveries are background work too: sent by the gateways that run jobs.
         services.webhooks.start();
       }
-      if (config.sweepInterval > 0) {
+      // Housekeeping is background work too: an API-only process leaves it to the workers.
+      if (config.sweepInterval > 0 && config.role !== 'api') {
         sweep();
         sweepTimer = setInterval(sweep, config.sweepInterval * 1000).unref();
       }

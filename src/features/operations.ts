@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { createBrowserRoutes } from '../http/browser-route.js';
 import { createMetricsRoute, readiness, sendJson, useOperationMetrics } from '../http/operations.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Backlog } from '../jobs/backlog.js';
 import { answering } from '../http/router.js';
 import type { Feature } from './feature.js';
 
@@ -17,14 +18,14 @@ export interface OperationsFeature extends Feature {
 /** The pages operators and people open: `/healthz`, `/readyz`, `/metrics`, `/`. */
 export function createOperations(
   config: Config,
-  deps: { db: Db; blobs: BlobStore; metrics: Metrics },
+  deps: { db: Db; blobs: BlobStore; metrics: Metrics; backlog: Backlog },
 ): OperationsFeature {
   let shuttingDown = false;
   return {
     pages: {
       '/healthz': answering(['GET', 'HEAD'], (_req, res) => sendJson(res, 200, { ok: true })),
       '/readyz': answering(['GET', 'HEAD'], async (_req, res) => {
-        const checks = await readiness({ db: deps.db, blobs: deps.blobs, shuttingDown: () => shuttingDown });
+        const checks = await readiness({ ...deps, shuttingDown: () => shuttingDown });
         sendJson(res, checks.ok ? 200 : 503, checks);
       }),
       '/metrics': createMetricsRoute(deps.metrics, config.metricsToken),

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { UnitOfWork } from '../db/repositories.js';
 import { createExtractPool } from '../jobs/extract-pool.js';
 import { createJobQueue } from '../jobs/job-queue.js';
+import { createBacklog } from '../jobs/backlog.js';
 import type { JobRunnerOptions } from '../jobs/job-runner.js';
 import type { Services } from '../schema/context.js';
 import { AssetAccess } from '../services/assets/asset-access.js';
@@ -133,6 +134,7 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     config,
     queue,
     events,
+    backlog: createBacklog(repos.jobs, clock),
     processing: new ProcessingService({
       assets: repos.assets,
       blobs,

@@ -2,6 +2,7 @@ import { type BlobStore, createBlobStore } from '../blob/index.js';
 import type { Config } from '../config.js';
 import { createDatabase, type Db } from '../db/database.js';
 import { migrateOrThrow } from '../db/migrate.js';
+import { refreshStatistics } from '../db/statistics.js';
 import { createRepositories, type UnitOfWork } from '../db/repositories.js';
 import type { Feature } from './feature.js';
 
@@ -28,6 +29,8 @@ export async function openDatabase(
     createDatabase({ url: config.databaseUrl, onBackgroundError: given.logError, cacheSize: config.sqliteCacheSize });
   try {
     await migrateOrThrow(db);
+    // Plans need statistics from the start: PostgreSQL without autovacuum would have none.
+    await refreshStatistics(db, { all: true });
   } catch (error) {
     await db.destroy();
     throw error;

@@ -5,6 +5,7 @@ import type { Plugin } from 'graphql-yoga';
 import { sql } from 'kysely';
 import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/database.js';
+import type { BacklogFigures } from '../jobs/backlog.js';
 import { OPERATION_NAME_MAX } from '../observability/metric-labels.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Context } from '../schema/context.js';
@@ -48,9 +49,15 @@ const READY_PROBE_KEY = '00/00000000-0000-4000-8000-000000000000';
 
 /**
  * Whether this gateway should get traffic: its database answers, its blob store answers
- * (a `head` of a key that is never written), and it is not shutting down.
+ * (a `head` of a key that is never written), and it is not shutting down. It also carries
+ * the processing `backlog` (null when the database does not answer), which never makes it 503.
  */
-export async function readiness(deps: { db: Db; blobs: BlobStore; shuttingDown: () => boolean }) {
+export async function readiness(deps: {
+  db: Db;
+  blobs: BlobStore;
+  backlog: () => Promise<BacklogFigures>;
+  shuttingDown: () => boolean;
+}) {
   const check = async (probe: () => Promise<unknown>) => {
     try {
       await Promise.race([
@@ -62,12 +69,18 @@ export async function readiness(deps: { db: Db; blobs: BlobStore; shuttingDown: 
       return `down: ${(error as Error).message}`.slice(0, 200);
     }
   };
+  let backlog: BacklogFigures | null = null;
   const [database, store] = await Promise.all([
-    check(() => sql`select 1`.execute(deps.db)),
+    check(async () => {
+      await sql`select 1`.execute(deps.db);
+      backlog = await deps.backlog();
+    }),
     check(() => deps.blobs.head(READY_PROBE_KEY)),
   ]);
   const shuttingDown = deps.shuttingDown();
-  return { ok: database === 'up' && store === 'up' && !shuttingDown, database, store, shuttingDown };
+  // The backlog informs (an orchestrator scales workers on it) but never turns the answer
+  // 503: a gateway behind on processing still serves requests well.
+  return { ok: database === 'up' && store === 'up' && !shuttingDown, database, store, shuttingDown, backlog };
 }
 
 /** `/metrics`: Prometheus text for a caller with the bearer token; without METRICS_TOKEN there are none (404). */

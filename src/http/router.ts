@@ -58,7 +58,8 @@ function allowed(req: IncomingMessage, res: ServerResponse, methods: readonly Me
  * sees every request from start to end.
  */
 export function createRouter(options: {
-  graphql: (req: IncomingMessage, res: ServerResponse) => unknown;
+  /** Absent: this process serves no GraphQL, and `/graphql` is 404 like any unknown path. */
+  graphql?: (req: IncomingMessage, res: ServerResponse) => unknown;
   exact: Record<string, ExactRoute>;
   routes: Record<string, Route>;
   log: (error: unknown) => void;
@@ -76,7 +77,7 @@ export function createRouter(options: {
         throw new ServiceUnavailableError(1, 'This gateway is shutting down.');
       }
     }
-    if (path === '/graphql' || path.startsWith('/graphql/')) {
+    if (graphql && (path === '/graphql' || path.startsWith('/graphql/'))) {
       observe?.(req, res, '/graphql');
       if (allowed(req, res, GRAPHQL_METHODS)) await graphql(req, res);
       return;
@@ -101,7 +102,7 @@ export function createRouter(options: {
     });
   };
   const table: RouteTable = {
-    '/graphql': GRAPHQL_METHODS,
+    ...(graphql && { '/graphql': GRAPHQL_METHODS }),
     ...Object.fromEntries(Object.entries(exact).map(([path, route]) => [path, route.methods])),
     ...Object.fromEntries(Object.entries(routes).map(([prefix, route]) => [prefix, route.methods])),
   };

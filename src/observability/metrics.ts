@@ -5,6 +5,8 @@ import { createOperationNames, methodLabel } from './metric-labels.js';
 export interface MetricsSources {
   /** Jobs by state. */
   jobCounts: () => Promise<Record<string, number>>;
+  /** How far behind processing is: seconds the longest-waiting due job has waited. */
+  backlog: () => Promise<{ oldestAgeSeconds: number }>;
   /** Renditions being made now, and made since start. */
   renditions: () => { inFlight: number; made: number };
 }
@@ -73,6 +75,14 @@ export function createMetrics(sources: MetricsSources, options: { maxOperations:
       const counts = await sources.jobCounts();
       this.reset();
       for (const state of ['queued', 'running', 'done', 'failed']) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'assetgate_jobs_oldest_age_seconds',
+    help: 'Seconds the longest-waiting due job has waited (0: none waiting): how far behind processing is.',
+    registers,
+    async collect() {
+      this.set((await sources.backlog()).oldestAgeSeconds);
     },
   });
   const jobDuration = new Histogram({

@@ -15,6 +15,7 @@ import type { UploadUrlService } from '../services/uploads/upload-urls.js';
 import type { RateLimiter } from '../adapters/rate-limiter.js';
 import type { UploadSlots } from '../adapters/upload-slots.js';
 import type { JobQueue } from '../jobs/job-queue.js';
+import type { Backlog } from '../jobs/backlog.js';
 import type { AssetEvents } from '../services/assets/asset-events.js';
 import type { ProcessingService } from '../services/delivery/processing.js';
 import type { UrlImportService } from '../services/uploads/url-import.js';
@@ -36,6 +37,8 @@ export interface Services {
   urlImports: UrlImportService;
   queue: JobQueue;
   events: AssetEvents;
+  /** How far behind processing is, for every org or one tenant. */
+  backlog: Backlog;
   rateLimiter: RateLimiter;
   uploadSlots: UploadSlots;
   uploadUrls: UploadUrlService;

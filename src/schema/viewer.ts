@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.js';
 import { ApiKey, KeyModeEnum } from './api-keys.js';
 import { builder, tenantOf } from './builder.js';
+import type { BacklogFigures } from '../jobs/backlog.js';
 
 interface Usage {
   assetCount: number;
@@ -56,6 +57,17 @@ const UploadLimitsRef = builder
     }),
   });
 
+const ProcessingRef = builder.objectRef<BacklogFigures>('Processing').implement({
+  description: "How far behind background processing is for the key's org and mode: every gateway shares one queue.",
+  fields: (t) => ({
+    queued: t.exposeInt('queued', { description: 'Jobs waiting to run (retries waiting for their time included).' }),
+    running: t.exposeInt('running', { description: 'Jobs running now.' }),
+    oldestAgeSeconds: t.exposeFloat('oldestAgeSeconds', {
+      description: 'Seconds the longest-waiting due job has waited; 0 when none is waiting.',
+    }),
+  }),
+});
+
 const Viewer = builder.objectRef<Principal>('Viewer').implement({
   description: 'The calling API key and its org.',
   fields: (t) => ({
@@ -70,6 +82,11 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
         const usage = await ctx.services.assetReads.usage(tenantOf(ctx));
         return { ...usage, quotaBytes: ctx.services.config.orgStorageQuota };
       },
+    }),
+    processing: t.field({
+      type: ProcessingRef,
+      description: "Background processing (extraction, imports, direct uploads) of the org's assets in the key's mode.",
+      resolve: (_p, _args, ctx) => ctx.services.backlog(tenantOf(ctx)),
     }),
     rateLimit: t.field({
       type: RateLimitRef,

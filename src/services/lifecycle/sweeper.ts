@@ -16,6 +16,8 @@ export interface SweepReport {
   expiredTokens: number;
   temporaryFiles: number;
   finishedJobs: number;
+  /** Tables analysed (or vacuumed) because they changed by more than a tenth since their last ANALYZE. */
+  statistics: string[];
   /** With `deep`: what the consistency check found and mended (orphan blobs, lost bytes, usage). */
   fsck?: FsckReport;
 }
@@ -27,6 +29,10 @@ export interface SweeperOptions {
   grace: number;
   /** Seconds a trashed asset is kept before it is purged. */
   trashRetention: number;
+  /** Seconds a finished job is kept before it is deleted. */
+  jobRetention: number;
+  /** Refreshes the database's statistics where the tables changed enough; returns the tables touched. */
+  refreshStatistics?: () => Promise<string[]>;
   clock: () => number;
 }
 
@@ -40,7 +46,7 @@ const PURGE_BATCH = 200;
  * interrupted writes.
  */
 export function createSweeper(options: SweeperOptions) {
-  const { repos, blobs, grace, trashRetention, clock } = options;
+  const { repos, blobs, grace, trashRetention, jobRetention, clock } = options;
   /** Deletes rows with `remove` and forgets what they held, in one transaction; their blob keys go to `blobKeys`. */
   const deleteForgetting = (remove: (tx: Repositories) => Promise<AssetRow[]>, blobKeys: string[]) =>
     repos.transaction(async (tx) => {
@@ -87,7 +93,9 @@ export function createSweeper(options: SweeperOptions) {
           .then(({ events, deliveries }) => ({ expiredEvents: events, finishedDeliveries: deliveries }))),
         expiredTokens: await repos.downloadTokens.deleteExpired(nowIso(() => now)),
         temporaryFiles: (await blobs.sweepTemporaries?.(Math.max(grace * 1000, 60_000))) ?? 0,
-        finishedJobs: await repos.jobs.deleteFinished(nowIso(() => now - 7 * 86_400_000)),
+        finishedJobs: await repos.jobs.deleteFinished(nowIso(() => now - jobRetention * 1000)),
+        // Last: after the deletions above, so a table they emptied is vacuumed now.
+        statistics: (await options.refreshStatistics?.()) ?? [],
       };
     },
   };
