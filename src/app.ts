@@ -49,6 +49,8 @@ import { createBrowserRoutes } from './http/browser-route.js';
 import { createMetricsRoute, GRAPHIQL_EXAMPLE, readiness, sendJson, useOperationMetrics } from './http/operations.js';
 import { fsck, type FsckOptions, type FsckReport } from './services/fsck.js';
 import { createExtractPool } from './jobs/extract-pool.js';
+import { createFfmpeg, findFfmpeg } from './previews/ffmpeg.js';
+import { createPreviewMaker, FFMPEG_MISSING } from './previews/previews.js';
 import { createJobQueue } from './jobs/job-queue.js';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from './jobs/job-runner.js';
 import { JobRepository } from './db/job-repository.js';
@@ -184,6 +186,10 @@ async function createServices(
     timeoutMs: config.extractTimeout * 1000,
     memoryMb: config.extractMemoryMb,
   });
+  const ffmpegPath = findFfmpeg(config.ffmpegPath);
+  const ffmpeg = ffmpegPath
+    ? createFfmpeg({ path: ffmpegPath, timeoutMs: config.extractTimeout * 1000, memoryBytes: config.ffmpegMemory })
+    : null;
   const uploadUrls = new UploadUrlService({
     assets: assetRepository,
     access,
@@ -279,6 +285,7 @@ async function createServices(
       widths: config.imageWidths,
       queueLimit: config.renditionQueue,
       maxImagePixels: config.maxImagePixels,
+      previews: createPreviewMaker({ pool: extractPool, ffmpeg }),
       clock,
     }),
     resumableUploads: new ResumableUploadService({
@@ -323,6 +330,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
   });
   services.processing.onFailure(() => metrics.extractionFailed());
+  if (!services.renditions.ffmpeg) logger.warn(FFMPEG_MISSING);
   let shuttingDown = false;
 
   const authentication = useAuthentication((key) => apiKeys.authenticate(key));
