@@ -51,6 +51,7 @@ import { fsck, type FsckOptions, type FsckReport } from './services/fsck.js';
 import { createExtractPool } from './jobs/extract-pool.js';
 import { createFfmpeg, findFfmpeg } from './previews/ffmpeg.js';
 import { createPreviewMaker, FFMPEG_MISSING } from './previews/previews.js';
+import { createPreviewJob } from './previews/preview-job.js';
 import { createJobQueue } from './jobs/job-queue.js';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from './jobs/job-runner.js';
 import { JobRepository } from './db/job-repository.js';
@@ -206,6 +207,37 @@ async function createServices(
     logError,
     clock,
   });
+  const renditions = new RenditionService({
+    renditions: renditionRepository,
+    blobs,
+    pool: extractPool,
+    cache: new RenditionCache({
+      renditions: renditionRepository,
+      blobs,
+      maxBytes: config.renditionCacheMax,
+      maxPerAsset: config.renditionMaxPerAsset,
+      anonymous:
+        config.renditionAnonRate === 0
+          ? null
+          : redis
+            ? new RedisRateLimiter(redis.commands, config.renditionAnonRate, 'assetgate:rendition-rate:')
+            : new MemoryRateLimiter(config.renditionAnonRate, clock),
+      clock,
+    }),
+    widths: config.imageWidths,
+    queueLimit: config.renditionQueue,
+    maxImagePixels: config.maxImagePixels,
+    previews: createPreviewMaker({ pool: extractPool, ffmpeg }),
+    clock,
+  });
+  // The first page, poster frame or waveform of each PDF, video and audio file, made after extraction.
+  const previews = createPreviewJob({
+    assets: assetRepository,
+    jobs: jobRepository,
+    renditions,
+    clock,
+    wake: () => queue.wake(),
+  });
   return {
     config,
     queue,
@@ -265,29 +297,8 @@ async function createServices(
     copies,
     webhooks,
     webhookRepository,
-    renditions: new RenditionService({
-      renditions: renditionRepository,
-      blobs,
-      pool: extractPool,
-      cache: new RenditionCache({
-        renditions: renditionRepository,
-        blobs,
-        maxBytes: config.renditionCacheMax,
-        maxPerAsset: config.renditionMaxPerAsset,
-        anonymous:
-          config.renditionAnonRate === 0
-            ? null
-            : redis
-              ? new RedisRateLimiter(redis.commands, config.renditionAnonRate, 'assetgate:rendition-rate:')
-              : new MemoryRateLimiter(config.renditionAnonRate, clock),
-        clock,
-      }),
-      widths: config.imageWidths,
-      queueLimit: config.renditionQueue,
-      maxImagePixels: config.maxImagePixels,
-      previews: createPreviewMaker({ pool: extractPool, ffmpeg }),
-      clock,
-    }),
+    renditions,
+    previews,
     resumableUploads: new ResumableUploadService({
       assets: assetRepository,
       parts: uploadParts,
@@ -308,6 +319,7 @@ export function jobHandlersOf(services: Services): JobRunnerOptions['handlers'] 
     extract: (job) => services.processing.extract(job),
     import: (job) => services.urlImports.run(job),
     'direct-upload': (job) => services.uploadUrls.finishDirect(job),
+    preview: (job) => services.previews.run(job),
   };
 }
 
@@ -330,6 +342,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
   });
   services.processing.onFailure(() => metrics.extractionFailed());
+  services.processing.onReady((asset) => services.previews.queue(asset));
   if (!services.renditions.ffmpeg) logger.warn(FFMPEG_MISSING);
   let shuttingDown = false;
 

@@ -152,6 +152,33 @@ forEachDialect(() => {
       assert.equal((await get(`/download/${doomed}?w=128`)).status, 404);
     });
 
+    test('imageUrl and srcSet: made in the background after upload, non-null for PDFs, videos and audio', async () => {
+      const query =
+        'query($id: ID!) { asset(id: $id) { imageUrl(width: 256, format: WEBP) srcSet(widths: [128, 256], format: WEBP) } }';
+      for (const name of ['pdf', 'video', 'tone']) {
+        const { data } = await app.gql(query, { id: ids[name] });
+        assert.ok(data.asset.imageUrl, `${name} has an imageUrl`);
+        assert.match(data.asset.srcSet, / 128w, .* 256w$/, name);
+        const url = new URL(data.asset.imageUrl);
+        const response = await fetch(`${server.url}${url.pathname}${url.search}`);
+        assert.equal(response.status, 200, name);
+        assert.equal((await picture(response)).meta.width, 256, name);
+      }
+      const csv = await app.gql(query, { id: ids.csv });
+      assert.equal(csv.data.asset.imageUrl, null);
+      const second = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(width: 256, format: WEBP, page: 2) } }', {
+        id: ids.pdf,
+      });
+      const url = new URL(second.data.asset.imageUrl);
+      assert.equal(url.searchParams.get('page'), '2');
+      const past = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(page: 9) } }', { id: ids.pdf });
+      assert.equal(past.errors?.[0]?.extensions.code, 'BAD_USER_INPUT');
+      const frame = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(width: 128, time: 2.5) } }', {
+        id: ids.video,
+      });
+      assert.equal(new URL(frame.data.asset.imageUrl).searchParams.get('t'), '2.5');
+    });
+
     test('a file with no picture (CSV) stays 400', async () => {
       const response = await get(`/download/${ids.csv}?w=128`);
       assert.equal(response.status, 400);

@@ -10,6 +10,7 @@ import type { UploadPartRepository } from '../db/upload-part-repository.js';
 import type { BlobRepository } from '../db/blob-repository.js';
 import type { RenditionRepository } from '../db/rendition-repository.js';
 import type { RenditionService } from '../services/renditions.js';
+import type { PreviewJob } from '../previews/preview-job.js';
 import type { ResumableUploadService } from '../services/resumable-uploads.js';
 import type { Tenant } from '../db/types.js';
 import type { AssetAccess } from '../services/asset-access.js';
@@ -51,6 +52,8 @@ export interface Services {
   /** The org's one copy of each content, counted by reference. */
   copies: BlobRepository;
   renditions: RenditionService;
+  /** The background job that makes each PDF's, video's and audio file's first preview. */
+  previews: PreviewJob;
   resumableUploads: ResumableUploadService;
   webhooks: WebhookService;
   webhookRepository: WebhookRepository;
