@@ -106,14 +106,15 @@ export interface App {
   fsck(options?: FsckOptions): Promise<FsckReport>;
   /** Background jobs of this process; null when it runs none. */
   jobs: JobRunner | null;
-  /** Stops everything; running jobs get `jobDeadlineMs` to finish, then their leases go back to the queue. */
-  close(options?: { jobDeadlineMs?: number }): Promise<void>;
+  /**
+   * Stops everything; running jobs and webhook attempts get `jobDeadlineMs` to finish, then
+   * their leases go back to the queue. The stores close once `requestsDone` too.
+   */
+  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void> }): Promise<void>;
 }
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
 const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000];
-/** A webhook whose deliveries failed this many times in a row is disabled. */
-const WEBHOOK_DISABLE_AFTER = 25;
 
 /** The use cases, wired to their repositories and stores. */
 async function createServices(
@@ -123,6 +124,7 @@ async function createServices(
   redis: SharedRedis | null,
   clock: () => number,
   logError: (error: unknown) => void,
+  logger: Logger,
   webhookOptions: AppOverrides['webhooks'] = {},
 ): Promise<Services> {
   const assetRepository = new AssetRepository(db);
@@ -151,7 +153,12 @@ async function createServices(
       idleTimeoutMs: config.importIdleTimeout * 1000,
     },
     retryDelaysMs: webhookOptions.retryDelaysMs ?? WEBHOOK_RETRY_DELAYS_MS,
-    disableAfter: webhookOptions.disableAfter ?? WEBHOOK_DISABLE_AFTER,
+    disableAfter: webhookOptions.disableAfter ?? config.webhookDisableAfter,
+    timeoutMs: config.webhookTimeout * 1000,
+    concurrency: config.webhookConcurrency,
+    perEndpoint: config.webhookEndpointConcurrency,
+    onDisabled: (hook, error) =>
+      logger.warn({ webhookId: hook.id, org: hook.org_id, mode: hook.mode, lastError: error }, 'webhook disabled'),
     clock,
     logError,
   });
@@ -335,12 +342,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Serve once Redis answers; if it does not within 5 s, serve anyway: requests that need it fail
   // with a clear error until it does (and the log says why).
   if (redis && !(await redis.ready(5000))) logError(new Error('Redis is not reachable yet; starting without it'));
-  const services = await createServices(config, db, blobs, redis, clock, logError, overrides.webhooks);
+  const services = await createServices(config, db, blobs, redis, clock, logError, logger, overrides.webhooks);
   const { apiKeys, assetRepository } = services;
-  const metrics = createMetrics({
-    jobCounts: () => services.jobRepository.countByStatus(),
-    renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
-  });
+  const metrics = createMetrics(
+    {
+      jobCounts: () => services.jobRepository.countByStatus(),
+      renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
+    },
+    { maxOperations: config.metricsMaxOperations },
+  );
   services.processing.onFailure(() => metrics.extractionFailed());
   services.processing.onReady((asset) => services.previews.queue(asset));
   if (!services.renditions.ffmpeg) logger.warn(FFMPEG_MISSING);
@@ -454,6 +464,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     routes,
     log: logError,
     observe: createRequestObserver({ logger, metrics }),
+    draining: () => shuttingDown,
   });
 
   const runJobs = overrides.runJobs ?? config.jobConcurrency > 0;
@@ -527,12 +538,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options },
       ),
     jobs,
-    async close({ jobDeadlineMs }: { jobDeadlineMs?: number } = {}) {
+    async close({ jobDeadlineMs, requestsDone }: { jobDeadlineMs?: number; requestsDone?: Promise<void> } = {}) {
       shuttingDown = true;
       clearInterval(sweepTimer);
       await sweeping;
-      await jobs?.stop(jobDeadlineMs);
-      await services.webhooks.stop();
+      // Jobs and webhook attempts share the deadline; what is still under way then goes back to be retried.
+      await Promise.all([jobs?.stop(jobDeadlineMs), services.webhooks.stop(jobDeadlineMs), requestsDone]);
       await services.processing.close();
       await yoga.dispose();
       await blobs.close();

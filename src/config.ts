@@ -109,6 +109,14 @@ export interface Config {
   importAllow: string[];
   /** Private networks (CIDR) or host names webhooks may reach all the same. @default [] */
   webhookAllow: string[];
+  /** Longest webhook delivery attempt, seconds: connect, send and answer together; then it is retried. @default 10 */
+  webhookTimeout: number;
+  /** Webhook delivery attempts one gateway runs at once, all orgs together; one org gets half at most. @default 16 */
+  webhookConcurrency: number;
+  /** Webhook delivery attempts at once to one webhook. @default 2 */
+  webhookEndpointConcurrency: number;
+  /** Failed deliveries in a row after which a webhook is disabled (`enableWebhook` turns it back on). @default 25 */
+  webhookDisableAfter: number;
   /** Seconds to connect to an import's source. @default 10 */
   importConnectTimeout: number;
   /** Seconds an import's source may stay silent. @default 30 */
@@ -150,6 +158,11 @@ export interface Config {
   logFormat: 'json' | 'pretty';
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
+  /**
+   * GraphQL operation names `/metrics` labels by name: a name counts once a key's request
+   * under it succeeded; past this many, and for every other name, the label is `other`. @default 200
+   */
+  metricsMaxOperations: number;
   /** Seconds a shutdown waits for requests and jobs under way. @default 30 */
   shutdownTimeout: number;
 }
@@ -204,6 +217,10 @@ export const CONFIG_VARIABLES = [
   'IMPORT_CONNECT_TIMEOUT',
   'IMPORT_IDLE_TIMEOUT',
   'WEBHOOK_ALLOW',
+  'WEBHOOK_TIMEOUT',
+  'WEBHOOK_CONCURRENCY',
+  'WEBHOOK_ENDPOINT_CONCURRENCY',
+  'WEBHOOK_DISABLE_AFTER',
   'RATE_LIMIT',
   'UPLOAD_CONCURRENCY',
   'UPLOAD_CONCURRENCY_WAIT',
@@ -221,6 +238,7 @@ export const CONFIG_VARIABLES = [
   'LOG_LEVEL',
   'LOG_FORMAT',
   'METRICS_TOKEN',
+  'METRICS_MAX_OPERATIONS',
   'SHUTDOWN_TIMEOUT',
 ] as const;
 
@@ -400,6 +418,7 @@ function operations(env: Env) {
     logLevel: level as LogLevel,
     logFormat: format as 'json' | 'pretty',
     metricsToken: token,
+    metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
   };
 }
@@ -485,6 +504,10 @@ function processing(env: Env, cores: number) {
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
     webhookAllow,
+    webhookTimeout: duration(env, 'WEBHOOK_TIMEOUT', 10, 0.1),
+    webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
+    webhookEndpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 2, 1, 100),
+    webhookDisableAfter: integer(env, 'WEBHOOK_DISABLE_AFTER', 25, 1, 1_000_000),
     importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),
     importIdleTimeout: duration(env, 'IMPORT_IDLE_TIMEOUT', 30),
   };

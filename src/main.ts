@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -32,34 +33,50 @@ async function main(): Promise<void> {
       `assetgate listening on ${config.publicUrl} (GraphQL and GraphiQL at ${config.publicUrl}/graphql)`,
     );
   });
+  // Requests under way: a drain waits for them, and ends event streams (SSE) at once.
+  const open = new Map<ServerResponse, IncomingMessage>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    open.set(res, req);
+    res.once('close', () => open.delete(res));
+  });
   let stopping = false;
   /**
-   * SIGTERM or SIGINT: /readyz turns 503 and no new connection is taken; requests under
-   * way (uploads, downloads) get SHUTDOWN_TIMEOUT to finish, then what is left is cut;
-   * jobs get what remains of it before their leases go back to the queue; the database
-   * is closed and the process exits 0.
+   * SIGTERM or SIGINT: from the first moment `/readyz` answers 503 and every new request
+   * 503 with `Connection: close`, while the listener still accepts (a balancer sees the
+   * 503s, not refused connections). Subscriptions (SSE) end at once: their clients
+   * reconnect elsewhere. Requests, jobs and webhook attempts under way get until
+   * SHUTDOWN_TIMEOUT less a margin for the final closes; then what is left is cut, and
+   * jobs and deliveries go back to be retried by any gateway. The process exits 0 by
+   * SHUTDOWN_TIMEOUT whatever is still running.
    */
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    const deadline = Date.now() + config.shutdownTimeout * 1000;
+    const timeoutMs = config.shutdownTimeout * 1000;
+    const deadline = Date.now() + timeoutMs;
+    const drainBy = deadline - Math.min(1000, timeoutMs / 5);
     app.logger.info({ signal, timeoutSeconds: config.shutdownTimeout }, 'shutting down');
+    // The hard stop: whatever hangs in the final closes, the process is gone by the deadline.
+    setTimeout(() => {
+      app.logger.warn('the shutdown timeout came: exiting with work still closing');
+      process.exit(0);
+    }, timeoutMs).unref();
     app.beginShutdown();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Keep-alive connections with nothing under way go now; busy ones once their answer is out.
+    for (const [res, req] of open) if (/text\/event-stream/.test(req.headers.accept ?? '')) res.destroy();
     const idle = setInterval(() => server.closeIdleConnections(), 100);
     server.closeIdleConnections();
-    const drained = await Promise.race([
-      closed.then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))),
-    ]);
-    clearInterval(idle);
-    if (!drained) {
-      app.logger.warn('requests still under way at the shutdown timeout were cut');
+    const requestsDone = (async () => {
+      while (open.size > 0 && Date.now() < drainBy) await new Promise((resolve) => setTimeout(resolve, 50));
+      clearInterval(idle);
+      if (open.size > 0)
+        app.logger.warn({ requests: open.size }, 'requests still under way at the shutdown timeout were cut');
+      server.close();
       server.closeAllConnections();
-    }
+    })();
+    // Background work drains alongside the requests, under the same deadline.
+    const background = app.close({ jobDeadlineMs: Math.max(0, drainBy - Date.now()), requestsDone });
     try {
-      await app.close({ jobDeadlineMs: Math.max(0, deadline - Date.now()) });
+      await background;
       app.logger.info('stopped');
       process.exit(0);
     } catch (error) {

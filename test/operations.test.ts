@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
@@ -107,9 +108,32 @@ describe('operations: metrics and readiness', () => {
   let app: TestApp;
   let server: Awaited<ReturnType<typeof listen>>;
   before(async () => {
-    app = await createTestApp({ METRICS_TOKEN: TOKEN, SWEEP_INTERVAL: '0' });
+    app = await createTestApp({ METRICS_TOKEN: TOKEN, SWEEP_INTERVAL: '0', METRICS_MAX_OPERATIONS: '30' });
     server = await listen(app.handler);
   });
+  const scrape = async () => {
+    const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(response.status, 200);
+    return response.text();
+  };
+  /** The series (sample lines) requests feed; background jobs feed others meanwhile. */
+  const seriesOf = (text: string) => text.split('\n').filter((line) => /^assetgate_(http|graphql)_/.test(line));
+  const operationLabels = (text: string) =>
+    new Set([...text.matchAll(/assetgate_graphql_operations_total\{operation="([^"]*)"/g)].map((m) => m[1]));
+  const postQuery = async (query: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query }),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  };
+  /** Runs `count` calls of `send`, 50 at a time. */
+  const flood = async (count: number, send: (i: number) => Promise<unknown>) => {
+    for (let i = 0; i < count; i += 50)
+      await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => send(i + j)));
+  };
   after(async () => {
     await server.close();
     await app.dispose();
@@ -141,12 +165,9 @@ describe('operations: metrics and readiness', () => {
     });
     assert.equal(uploaded.status, 200);
     await uploaded.arrayBuffer();
-    const refused = await fetch(`${server.url}/graphql`, {
-      method: 'POST',
-      headers: { ...app.authHeaders, 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'query Missing { asset(id: "nonsense") { id } }' }),
-    });
-    await refused.arrayBuffer();
+    // A name is labelled once a key's request under it succeeded; its failures count under it after that.
+    assert.equal(await postQuery('query Missing { viewer { org } }', app.authHeaders), 200);
+    assert.equal(await postQuery('query Missing { asset(id: "nonsense") { id } }', app.authHeaders), 200);
     const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type')!, /^text\/plain/);
@@ -164,6 +185,65 @@ describe('operations: metrics and readiness', () => {
     assert.match(text, /assetgate_renditions_made \d+/);
     assert.match(text, /process_cpu_user_seconds_total/);
     assert.match(text, /nodejs_eventloop_lag_seconds/);
+  });
+
+  test('labels come from closed sets: 1,000 invented operation names and 1,000 invented paths add a handful of series', async () => {
+    assert.equal(await postQuery('query Known { viewer { org } }', app.authHeaders), 200);
+    await scrape(); // the scrape itself is a request: its series exist from now on
+    const before = await scrape();
+    const random = () => Math.random().toString(36).slice(2);
+    await flood(1000, async () => assert.equal(await postQuery(`query X${random()} { __typename }`), 200));
+    const methods = ['GET', 'POST', 'DELETE', 'PROPFIND', 'PURGE', 'MKCOL', 'REPORT'];
+    await flood(
+      1000,
+      (i) =>
+        new Promise<void>((resolve, reject) => {
+          const prefix = ['/', '/download/', '/dl/', '/tus/', '/nope/', '/graphql-'][i % 6];
+          const sent = request(`${server.url}${prefix}${random()}/${random()}`, {
+            method: methods[i % methods.length],
+          });
+          sent.on('response', (res) => res.resume().on('end', resolve));
+          sent.on('error', reject);
+          sent.end();
+        }),
+    );
+    // A name of 3,012 characters from a key, which succeeds: kept cut to 64.
+    const long = `L${'o'.repeat(3010)}g`;
+    assert.equal(await postQuery(`query ${long} { viewer { org } }`, app.authHeaders), 200);
+    assert.equal(await postQuery('query Known { viewer { org } }', app.authHeaders), 200);
+    const after = await scrape();
+    const added = seriesOf(after).length - seriesOf(before).length;
+    // At most: `other` and the long name as operations, and one refusal count per route and status
+    // for the invented paths; never one series per name, path or method.
+    assert.ok(added <= 2 + 12, `${added} series added`);
+    const labels = operationLabels(after);
+    assert.ok(labels.has('other'), [...labels].join(', '));
+    assert.ok(labels.has(long.slice(0, 64)), 'the long name, cut to 64 characters');
+    assert.ok([...labels].every((label) => label.length <= 64));
+    assert.ok(![...labels].some((label) => label.startsWith('X')), 'no invented name is a label');
+    const methodsSeen = new Set([...after.matchAll(/method="([^"]*)"/g)].map((m) => m[1]));
+    assert.deepEqual(
+      [...methodsSeen].filter((m) => !['GET', 'POST', 'PUT', 'PATCH'].includes(m)),
+      [],
+    );
+    assert.match(after, /assetgate_http_refused_total\{route="unknown",status="404"\} [1-9]/);
+    const routes = new Set([...after.matchAll(/route="([^"]*)"/g)].map((m) => m[1]));
+    assert.deepEqual(
+      [...routes].filter((route) => !['/graphql', 'unknown', ...app.routes, ...app.pages].includes(route)),
+      [],
+    );
+    const known = (text: string) =>
+      Number(/assetgate_graphql_operations_total\{operation="Known",outcome="ok"\} (\d+)/.exec(text)?.[1]);
+    assert.equal(known(after), known(before) + 1, 'a known operation is still counted under its name');
+  });
+
+  test('a key names at most METRICS_MAX_OPERATIONS operations; the rest count as other', async () => {
+    await flood(60, async (i) =>
+      assert.equal(await postQuery(`query Named${i} { viewer { org } }`, app.authHeaders), 200),
+    );
+    const labels = operationLabels(await scrape());
+    labels.delete('other');
+    assert.equal(labels.size, 30, [...labels].join(', '));
   });
 
   test('/metrics is not served without METRICS_TOKEN', async () => {
@@ -212,7 +292,7 @@ describe('operations: metrics and readiness', () => {
 });
 
 describe('operations: shutdown of the server process', () => {
-  test('SIGTERM: no new connection is taken, an upload under way finishes and is kept, the process exits 0', async () => {
+  test('SIGTERM: /readyz and new requests answer 503 while draining, an upload under way finishes and is kept, the process exits 0', async () => {
     const data = tempDir('assetgate-shutdown-');
     let server = await startServer(data.dir, { env: { RATE_LIMIT: '0', SHUTDOWN_TIMEOUT: '20s' } });
     try {
@@ -244,7 +324,18 @@ describe('operations: shutdown of the server process', () => {
         () => Promise.resolve(server.output()),
         (out) => out.includes('shutting down'),
       );
-      await assert.rejects(fetch(`${server.url}/healthz`), 'no new connection is taken');
+      // Still accepting, but answering 503: a balancer sees the drain instead of refused connections.
+      const readyz = await fetch(`${server.url}/readyz`);
+      assert.equal(readyz.status, 503);
+      assert.equal(((await readyz.json()) as any).shuttingDown, true);
+      const refused = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ query: '{ viewer { org } }' }),
+      });
+      assert.equal(refused.status, 503, 'no new work is taken');
+      assert.equal(refused.headers.get('connection'), 'close');
+      assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
       upload.write(Buffer.alloc(100_000, 1));
       await new Promise((r) => setTimeout(r, 200));
       upload.end(Buffer.alloc(100_000, 1));
@@ -263,6 +354,61 @@ describe('operations: shutdown of the server process', () => {
       assert.equal(asset.data.asset.size, 300000);
     } finally {
       server.child.kill('SIGKILL');
+      data.remove();
+    }
+  });
+
+  test('SIGTERM with a webhook attempt that never ends: the receiver is let go, the process exits 0, and the next process delivers it', async () => {
+    const data = tempDir('assetgate-shutdown-');
+    let answer = false;
+    let open = 0;
+    const ids: string[] = [];
+    const receiver = createServer((req, res) => {
+      open++;
+      req.socket.once('close', () => open--);
+      ids.push(String(req.headers['webhook-id']));
+      req.resume();
+      if (answer) res.end();
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const env = { RATE_LIMIT: '0', SHUTDOWN_TIMEOUT: '2s', WEBHOOK_TIMEOUT: '60s', WEBHOOK_ALLOW: '127.0.0.1/32' };
+    let server = await startServer(data.dir, { env });
+    try {
+      const gql = async (query: string) =>
+        (await (
+          await fetch(`${server.url}/graphql`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ query }),
+          })
+        ).json()) as any;
+      const key = server.key;
+      const made = await gql(
+        `mutation { createWebhook(input: { url: "${hookUrl}", events: ["asset.created"] }) { webhook { id } } }`,
+      );
+      assert.equal(made.errors, undefined, JSON.stringify(made.errors));
+      const url = await gql('mutation { createUploadUrl(input: { filename: "a.txt" }) { uploadUrl } }');
+      const put = await fetch(`${server.url}${new URL(url.data.createUploadUrl.uploadUrl).pathname}`, {
+        method: 'PUT',
+        body: 'hello',
+      });
+      assert.equal(put.status, 200);
+      for (let i = 0; i < 200 && ids.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(ids.length, 1, 'the attempt reached the receiver');
+      const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+      server.child.kill('SIGTERM');
+      assert.equal(await exited, 0, server.output());
+      for (let i = 0; i < 100 && open > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(open, 0, "the receiver's socket was closed");
+      answer = true;
+      server = await startServer(data.dir, { env });
+      for (let i = 0; i < 200 && ids.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(ids.slice(0, 2), [ids[0], ids[0]], 'the same delivery, sent again by the next process');
+    } finally {
+      server.child.kill('SIGKILL');
+      receiver.closeAllConnections();
+      receiver.close();
       data.remove();
     }
   });
@@ -290,7 +436,8 @@ describe('operations: shutdown of the server process', () => {
       server.child.kill('SIGTERM');
       assert.equal(await exited, 0, server.output());
       const took = Date.now() - started;
-      assert.ok(took >= 900 && took < 10_000, `exited after ${took} ms`);
+      // Held until the drain ends (the timeout less its margin for the final closes, a fifth of 1 s), not cut at once.
+      assert.ok(took >= 700 && took < 10_000, `exited after ${took} ms`);
       hanging.destroy();
     } finally {
       server.child.kill('SIGKILL');

@@ -34,6 +34,50 @@ async function receiver(answer: (n: number) => number = () => 200) {
   };
 }
 
+/**
+ * An endpoint that reads each request and then never answers it (or, with `trickle`,
+ * answers 200 and sends one byte of body every 100 ms, forever): counts the requests it
+ * holds open, until the gateway closes them.
+ */
+async function stuckEndpoint(options: { trickle?: boolean } = {}) {
+  let received = 0;
+  let open = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const server: Server = createServer((req, res) => {
+    received++;
+    open++;
+    req.socket.once('close', () => open--);
+    req.resume();
+    if (!options.trickle) return;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('.'), 100);
+    timers.add(timer);
+    req.socket.once('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/stuck`,
+    received: () => received,
+    open: () => open,
+    close: () => {
+      for (const timer of timers) clearInterval(timer);
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Waits for `done` to hold, up to a generous `ms` overall: for arrivals, never to time them. */
+async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+    value = await read();
+  }
+  return value;
+}
+
 /** Checks a Standard Webhooks signature independently of the product's code. */
 function verify(secret: string, request: Received): boolean {
   const id = request.headers['webhook-id'] as string;
@@ -229,6 +273,79 @@ forEachDialect((dialect) => {
       } finally {
         await down.close();
         await app.gql('mutation($id: ID!) { deleteWebhook(input: { id: $id }) { deletedId } }', { id: broken.id });
+      }
+    });
+
+    test("one org's endpoints that never answer hold their share of slots only: another org's delivery arrives meanwhile", async () => {
+      // Four slots: an org gets two at most, a webhook one; the attempts' deadline is far off.
+      const fair = await createTestApp(
+        {
+          SWEEP_INTERVAL: '0',
+          WEBHOOK_ALLOW: '127.0.0.1/32',
+          WEBHOOK_TIMEOUT: '60s',
+          WEBHOOK_CONCURRENCY: '4',
+          WEBHOOK_ENDPOINT_CONCURRENCY: '1',
+        },
+        {},
+        dialect,
+      );
+      const stuck = await stuckEndpoint();
+      const endpoint = await receiver();
+      try {
+        for (let i = 0; i < 3; i++) {
+          const made = await fair.gql(CREATE, { url: `${stuck.url}/${i}`, events: ['asset.created'] });
+          assert.equal(made.errors, undefined, JSON.stringify(made.errors));
+        }
+        for (let i = 0; i < 3; i++) await upload(fair, `stuck ${i}`); // nine deliveries to endpoints that hang
+        assert.equal(await eventually(stuck.received, (n) => n >= 2), 2, 'acme holds two slots');
+        const globex = await fair.createKey('globex');
+        const hook = await fair.gql(
+          CREATE,
+          { url: endpoint.url, events: ['asset.created'] },
+          { authorization: `Bearer ${globex}` },
+        );
+        assert.equal(hook.errors, undefined, JSON.stringify(hook.errors));
+        await fair.services.assets.upload(
+          { orgId: 'globex', mode: 'live' },
+          { stream: Readable.from([Buffer.from('on time')]), filename: 'b.txt' },
+        );
+        await eventually(
+          async () => endpoint.received.length,
+          (n) => n >= 1,
+        );
+        assert.equal(endpoint.received.length, 1, "globex's delivery arrived");
+        assert.equal(JSON.parse(endpoint.received[0]!.body).type, 'asset.created');
+        // …while acme's attempts were all still hanging, none answered nor cut, and none more started.
+        assert.deepEqual([stuck.received(), stuck.open()], [2, 2]);
+      } finally {
+        await fair.dispose();
+        await stuck.close();
+        await endpoint.close();
+      }
+    });
+
+    test('an attempt has one deadline for connect, send and answer: an endpoint that trickles its answer is cut and retried later', async () => {
+      const short = await createTestApp(
+        { SWEEP_INTERVAL: '0', WEBHOOK_ALLOW: '127.0.0.1/32', WEBHOOK_TIMEOUT: '1s' },
+        {},
+        dialect,
+      );
+      const trickle = await stuckEndpoint({ trickle: true });
+      try {
+        const { webhook } = (await short.gql(CREATE, { url: trickle.url, events: ['asset.created'] })).data
+          .createWebhook;
+        await upload(short, 'slowly answered');
+        const [delivery] = await eventually(
+          async () => (await short.gql(DELIVERIES, { id: webhook.id })).data.webhookDeliveries,
+          (list: any[]) => list[0]?.lastError != null,
+        );
+        assert.equal(delivery.status, 'PENDING', 'to be retried');
+        assert.equal(delivery.attempts, 1);
+        assert.match(delivery.lastError, /no complete answer within 1 s/);
+        assert.equal(await eventually(trickle.open, (n) => n === 0), 0, "the endpoint's socket was closed");
+      } finally {
+        await short.dispose();
+        await trickle.close();
       }
     });
 

@@ -11,6 +11,13 @@ import type {
   WebhooksTable,
 } from './types.js';
 
+/** A due delivery, with what fair sharing needs to know of it. */
+export interface DueDelivery {
+  id: string;
+  webhook_id: string;
+  org_id: string;
+}
+
 /** The asset event feed, the webhooks of each tenant and their deliveries. */
 export class WebhookRepository {
   constructor(private readonly db: Db) {}
@@ -130,31 +137,42 @@ export class WebhookRepository {
   }
 
   /**
-   * Claims up to `limit` due pending deliveries for `leaseMs`: each is counted as one
-   * more attempt, and no other worker (here or on another gateway) takes it while the
-   * lease lasts. A worker that dies lets its lease run out and the delivery is due again.
+   * Claims due pending deliveries for a lease: each is counted as one more attempt, and
+   * no other worker (here or on another gateway) takes it while the lease lasts. A worker
+   * that dies lets its lease run out and the delivery is due again. Of up to `scan` due
+   * deliveries, oldest first and none of the webhooks or orgs in `skip`, `choose` picks
+   * the ones to claim (the caller's fair share rules).
    */
-  async claimDue(now: string, leaseUntil: string, limit: number): Promise<WebhookDeliveryRow[]> {
+  async claimDue(
+    now: string,
+    leaseUntil: string,
+    options: {
+      scan: number;
+      skip: { webhooks: readonly string[]; orgs: readonly string[] };
+      choose: (due: DueDelivery[]) => string[];
+    },
+  ): Promise<WebhookDeliveryRow[]> {
     return this.db.transaction().execute(async (trx) => {
+      const { webhooks, orgs } = options.skip;
       const due = await trx
-        .selectFrom('webhook_deliveries')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('run_at', '<=', now)
-        .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
-        .orderBy('run_at')
-        .limit(limit)
+        .selectFrom('webhook_deliveries as d')
+        .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
+        .select(['d.id', 'd.webhook_id', 'w.org_id'])
+        .where('d.status', '=', 'pending')
+        .where('d.run_at', '<=', now)
+        .where((eb) => eb.or([eb('d.locked_until', 'is', null), eb('d.locked_until', '<', now)]))
+        .$if(webhooks.length > 0, (qb) => qb.where('d.webhook_id', 'not in', webhooks))
+        .$if(orgs.length > 0, (qb) => qb.where('w.org_id', 'not in', orgs))
+        .orderBy('d.run_at')
+        .limit(options.scan)
         .execute();
-      if (due.length === 0) return [];
+      const chosen = due.length === 0 ? [] : options.choose(due);
+      if (chosen.length === 0) return [];
       return (
         trx
           .updateTable('webhook_deliveries')
           .set((eb) => ({ locked_until: leaseUntil, attempts: eb('attempts', '+', 1), updated_at: now }))
-          .where(
-            'id',
-            'in',
-            due.map((row) => row.id),
-          )
+          .where('id', 'in', chosen)
           .where('status', '=', 'pending')
           // Re-checked on the row itself: of two gateways that read the same due row, one claims it.
           .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
@@ -162,6 +180,19 @@ export class WebhookRepository {
           .execute()
       );
     });
+  }
+
+  /**
+   * An attempt cut short by this gateway (it is shutting down): the claim is given back
+   * uncounted and the delivery is due at once, for any gateway to send.
+   */
+  async release(delivery: WebhookDeliveryRow, now: string): Promise<void> {
+    await this.db
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({ locked_until: null, run_at: now, attempts: eb('attempts', '-', 1), updated_at: now }))
+      .where('id', '=', delivery.id)
+      .where('status', '=', 'pending')
+      .execute();
   }
 
   /** The earliest time a pending delivery is due, if any: when the worker should look next. */

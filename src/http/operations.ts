@@ -5,6 +5,7 @@ import type { Plugin } from 'graphql-yoga';
 import { sql } from 'kysely';
 import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/database.js';
+import { OPERATION_NAME_MAX } from '../observability/metric-labels.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Context } from '../schema/context.js';
 import { AppError } from '../errors.js';
@@ -87,23 +88,30 @@ export function createMetricsRoute(metrics: Metrics, token: string | null) {
   });
 }
 
-/** Counts GraphQL operations by name and outcome, and names the operation in the request's log line. */
+/**
+ * Counts GraphQL operations by name and outcome, and names the operation in the request's
+ * log line. A name becomes a label once a key's request under it succeeded (see
+ * `createOperationNames`): names an anonymous caller invents all count as `other`.
+ */
 export function useOperationMetrics(metrics: Metrics): Plugin<Context> {
   return {
     onExecute({ args }) {
       const operation = getOperationAST(args.document, args.operationName);
-      const name = operation?.name?.value ?? `anonymous ${operation?.operation ?? 'operation'}`;
-      const req = (args.contextValue as Context).req;
-      if (req) annotate(req, { operation: name });
+      const name = (operation?.name?.value ?? `anonymous ${operation?.operation ?? 'operation'}`).slice(
+        0,
+        OPERATION_NAME_MAX,
+      );
+      const context = args.contextValue as Context;
+      if (context.req) annotate(context.req, { operation: name });
       return {
         onExecuteDone({ result }) {
           if (Symbol.asyncIterator in result) return; // a subscription: its events are not operations
           const first = result.errors?.[0];
-          if (!first) return metrics.operation(name, 'ok');
+          if (!first) return metrics.operation(name, 'ok', context.principal != null);
           const original = first.originalError;
           const code =
             first.extensions?.code ?? (original instanceof AppError ? original.code : 'INTERNAL_SERVER_ERROR');
-          metrics.operation(name, String(code));
+          metrics.operation(name, String(code), false);
         },
       };
     },

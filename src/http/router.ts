@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { AppError, BadUserInputError } from '../errors.js';
+import { AppError, BadUserInputError, ServiceUnavailableError } from '../errors.js';
 import { sendError } from './respond.js';
 import { settleUnreadBody } from './unread-body.js';
 
@@ -63,10 +63,19 @@ export function createRouter(options: {
   routes: Record<string, Route>;
   log: (error: unknown) => void;
   observe?: (req: IncomingMessage, res: ServerResponse, route: string) => void;
+  /** True while the gateway drains: new requests get 503 and `Connection: close`, probes excepted. */
+  draining?: () => boolean;
 }): Router {
-  const { graphql, exact, routes, log, observe } = options;
+  const { graphql, exact, routes, log, observe, draining } = options;
   const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
+    if (draining?.()) {
+      res.setHeader('Connection', 'close');
+      if (path !== '/readyz' && path !== '/healthz') {
+        observe?.(req, res, 'draining');
+        throw new ServiceUnavailableError(1, 'This gateway is shutting down.');
+      }
+    }
     if (path === '/graphql' || path.startsWith('/graphql/')) {
       observe?.(req, res, '/graphql');
       if (allowed(req, res, GRAPHQL_METHODS)) await graphql(req, res);

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createOperationNames, methodLabel } from './metric-labels.js';
 
 /** Where the gauges read what they report, when scraped. */
 export interface MetricsSources {
@@ -12,15 +13,18 @@ export interface MetricsSources {
  * The gateway's Prometheus metrics (prom-client), on a registry of its own: HTTP requests
  * by route and status, GraphQL operations by name and outcome, bytes uploaded and
  * downloaded, uploads in flight, rate-limit refusals, jobs by state and their durations,
- * extraction failures, renditions, and Node's process defaults.
+ * extraction failures, renditions, and Node's process defaults. Every label comes from a
+ * closed set: routes from the route table, methods from the ones served, statuses from
+ * the answers given, operation names from those known (see `createOperationNames`).
  */
-export function createMetrics(sources: MetricsSources) {
+export function createMetrics(sources: MetricsSources, options: { maxOperations: number }) {
+  const operationNames = createOperationNames(options.maxOperations);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const requests = new Histogram({
     name: 'assetgate_http_request_duration_seconds',
-    help: 'HTTP requests by route, method and status, and how long they took.',
+    help: 'HTTP requests answered (not refused with a 4xx) by route, method and status, and how long they took.',
     labelNames: ['route', 'method', 'status'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
     registers,
@@ -29,6 +33,14 @@ export function createMetrics(sources: MetricsSources) {
     name: 'assetgate_graphql_operations_total',
     help: 'GraphQL operations by operation name and outcome (ok, or the first error code).',
     labelNames: ['operation', 'outcome'],
+    registers,
+  });
+  // Refusals are counted without a method or a duration: whatever a caller invents, they add
+  // one series per route and status, not a histogram per method.
+  const refused = new Counter({
+    name: 'assetgate_http_refused_total',
+    help: 'HTTP requests refused with a client error (4xx), by route and status.',
+    labelNames: ['route', 'status'],
     registers,
   });
   const uploaded = new Counter({
@@ -103,7 +115,9 @@ export function createMetrics(sources: MetricsSources) {
       bytesOut: number;
       upload: boolean;
     }) {
-      requests.observe({ route: facts.route, method: facts.method, status: String(facts.status) }, facts.seconds);
+      const status = String(facts.status);
+      if (facts.status >= 400 && facts.status < 500) refused.inc({ route: facts.route, status });
+      else requests.observe({ route: facts.route, method: methodLabel(facts.method), status }, facts.seconds);
       if (facts.upload) uploaded.inc(facts.bytesIn);
       if ((facts.route === '/download/' || facts.route === '/dl/') && facts.method === 'GET')
         downloaded.inc(facts.bytesOut);
@@ -111,7 +125,9 @@ export function createMetrics(sources: MetricsSources) {
     },
     uploadStarted: () => uploadsInFlight.inc(),
     uploadEnded: () => uploadsInFlight.dec(),
-    operation: (name: string, outcome: string) => operations.inc({ operation: name, outcome }),
+    /** Counts an operation; `trusted` (a key's request that succeeded) may make its name known. */
+    operation: (name: string, outcome: string, trusted: boolean) =>
+      operations.inc({ operation: operationNames.label(name, trusted), outcome }),
     job: (kind: string, outcome: string, seconds: number) => jobDuration.observe({ kind, outcome }, seconds),
     extractionFailed: () => extractionFailures.inc(),
   };

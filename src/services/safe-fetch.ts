@@ -60,7 +60,12 @@ interface Outgoing {
 
 const GET: Outgoing = { method: 'GET', headers: { 'user-agent': 'assetgate-import/1', accept: '*/*' } };
 
-function requestOnce(url: URL, options: SafeFetchOptions, outgoing: Outgoing = GET): Promise<IncomingMessage> {
+function requestOnce(
+  url: URL,
+  options: SafeFetchOptions,
+  outgoing: Outgoing = GET,
+  signal?: AbortSignal,
+): Promise<IncomingMessage> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (ipaddr.isValid(host) && !isAddressAllowed(host, options.allow) && !options.allow.includes(host)) {
     return Promise.reject(new FetchRefused(`${host} is an address that may not be fetched`));
@@ -75,6 +80,7 @@ function requestOnce(url: URL, options: SafeFetchOptions, outgoing: Outgoing = G
         ...(outgoing.body !== undefined && { 'content-length': String(Buffer.byteLength(outgoing.body)) }),
       },
       timeout: options.idleTimeoutMs,
+      signal,
     });
     req.end(outgoing.body);
     const connectTimer = setTimeout(
@@ -130,21 +136,31 @@ export async function safeFetch(
  * POSTs `body` under the same rules as `safeFetch` (http and https only, every address
  * checked after DNS and connected to as checked); redirects are not followed (a
  * webhook that redirects is a failed delivery). Resolves the response's status, its
- * body read to the end and dropped.
+ * body read to the end and dropped. `signal` ends the whole exchange (connect, send,
+ * answer, body) wherever it is: the socket is closed and the promise rejects.
  */
 export async function safePost(
   raw: string,
   body: string,
-  request: { headers: Record<string, string>; options: SafeFetchOptions },
+  request: { headers: Record<string, string>; options: SafeFetchOptions; signal?: AbortSignal },
 ): Promise<number> {
   const url = new URL(raw);
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new FetchRefused(`${url.protocol} URLs may not be reached`);
-  const response = await requestOnce(url, request.options, { method: 'POST', headers: request.headers, body });
+  const { signal } = request;
+  const outgoing = { method: 'POST', headers: request.headers, body };
+  const response = await requestOnce(url, request.options, outgoing, signal);
   response.resume();
-  await new Promise<void>((resolve, reject) => {
-    response.once('end', resolve);
-    response.once('error', reject);
-  });
+  const abort = () => response.destroy(new FetchRefused('the exchange was cut short', { cause: signal?.reason }));
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    if (signal?.aborted) abort();
+    await new Promise<void>((resolve, reject) => {
+      response.once('end', resolve);
+      response.once('error', reject);
+    });
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
   return response.statusCode ?? 0;
 }

@@ -2,7 +2,14 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import dns from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import { nowIso } from '../db/database.js';
-import { ASSET_EVENT_TYPES, type AssetEventType, type AssetRow, type Tenant, type WebhookRow } from '../db/types.js';
+import {
+  ASSET_EVENT_TYPES,
+  type AssetEventType,
+  type AssetRow,
+  type Tenant,
+  type WebhookDeliveryRow,
+  type WebhookRow,
+} from '../db/types.js';
 import type { WebhookRepository } from '../db/webhook-repository.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
@@ -60,26 +67,46 @@ export interface WebhookServiceDeps {
   retryDelaysMs: readonly number[];
   /** Failed attempts in a row after which a webhook is disabled. */
   disableAfter: number;
+  /** Longest attempt, ms: connect, send and answer together; past it the attempt fails and is retried. */
+  timeoutMs: number;
+  /** Attempts this gateway runs at once, all orgs and webhooks together; one org takes half at most. */
+  concurrency: number;
+  /** Attempts at once to one webhook. */
+  perEndpoint: number;
+  /** Told when a webhook is disabled: its failures ran out. */
+  onDisabled?: (webhook: WebhookRow, reason: string) => void;
   clock: () => number;
   logError: (error: unknown) => void;
 }
 
-/** At most this many deliveries are claimed, and sent at once, per turn of one worker. */
-const BATCH = 8;
-/** How long a claimed delivery is this worker's: past it, another may send it again. */
-const LEASE_MS = 60_000;
+/** How long a claimed delivery is this worker's past its deadline: then another may send it again. */
+const LEASE_MARGIN_MS = 60_000;
+
+/** An attempt under way, and what it counts against. */
+interface Attempt {
+  webhookId: string;
+  orgId: string;
+  done: Promise<void>;
+}
 
 /**
  * Webhooks: each asset event is kept in the org's feed and handed, as a durable
  * delivery, to every webhook of the org and mode that listens to its type. Deliveries
  * are signed (Standard Webhooks), sent under the SSRF rules of URL imports, retried
  * with backoff, and a webhook that keeps failing is disabled with the reason.
+ *
+ * Attempts are finite and fair: each has one deadline for the whole exchange; a gateway
+ * runs `concurrency` at once, at most `perEndpoint` to one webhook and half of them for
+ * one org, so a slow or dead endpoint holds its own share of slots and no one else's.
  */
 export class WebhookService {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
   #again = false;
+  readonly #attempts = new Map<string, Attempt>();
+  /** Aborted when the gateway stops: attempts still under way are given back, not failed. */
+  readonly #shutdown = new AbortController();
 
   constructor(private readonly deps: WebhookServiceDeps) {}
 
@@ -191,23 +218,75 @@ export class WebhookService {
     return this.deps.webhooks.deliveries(webhookId, first);
   }
 
-  /** Sends every delivery due now, batch by batch; how many were attempted. */
+  /** Sends every delivery due now and waits for the attempts; how many were made. */
   async deliverDue(): Promise<number> {
     let attempted = 0;
     for (;;) {
-      const now = this.deps.clock();
-      const claimed = await this.deps.webhooks.claimDue(
-        nowIso(() => now),
-        nowIso(() => now + LEASE_MS),
-        BATCH,
-      );
-      if (claimed.length === 0) return attempted;
-      await Promise.all(claimed.map((delivery) => this.#deliver(delivery)));
-      attempted += claimed.length;
+      attempted += await this.#fill();
+      if (this.#attempts.size === 0) return attempted;
+      await Promise.race([...this.#attempts.values()].map((attempt) => attempt.done));
     }
   }
 
-  async #deliver(delivery: Parameters<WebhookRepository['delivered']>[0]): Promise<void> {
+  /** The most attempts one org runs at once: half the slots, so another org always finds some. */
+  get #orgShare(): number {
+    return Math.max(1, Math.ceil(this.deps.concurrency / 2));
+  }
+
+  /** Claims what the free slots and the shares allow, and starts sending it; how many were started. */
+  async #fill(): Promise<number> {
+    let started = 0;
+    for (;;) {
+      const free = this.deps.concurrency - this.#attempts.size;
+      if (free <= 0 || this.#shutdown.signal.aborted) return started;
+      const perHook = new Map<string, number>();
+      const perOrg = new Map<string, number>();
+      for (const attempt of this.#attempts.values()) {
+        perHook.set(attempt.webhookId, (perHook.get(attempt.webhookId) ?? 0) + 1);
+        perOrg.set(attempt.orgId, (perOrg.get(attempt.orgId) ?? 0) + 1);
+      }
+      const full = (counts: Map<string, number>, cap: number) =>
+        [...counts].filter(([, n]) => n >= cap).map(([id]) => id);
+      const orgOf = new Map<string, string>();
+      const now = this.deps.clock();
+      const claimed = await this.deps.webhooks.claimDue(
+        nowIso(() => now),
+        nowIso(() => now + this.deps.timeoutMs + LEASE_MARGIN_MS),
+        {
+          scan: free * 4,
+          skip: { webhooks: full(perHook, this.deps.perEndpoint), orgs: full(perOrg, this.#orgShare) },
+          choose: (due) => {
+            const chosen: string[] = [];
+            for (const d of due) {
+              if (chosen.length >= free) break;
+              const hook = perHook.get(d.webhook_id) ?? 0;
+              const org = perOrg.get(d.org_id) ?? 0;
+              if (hook >= this.deps.perEndpoint || org >= this.#orgShare) continue;
+              perHook.set(d.webhook_id, hook + 1);
+              perOrg.set(d.org_id, org + 1);
+              orgOf.set(d.id, d.org_id);
+              chosen.push(d.id);
+            }
+            return chosen;
+          },
+        },
+      );
+      // Nothing fit (or another gateway took it): what is left waits for a slot to free up.
+      if (claimed.length === 0) return started;
+      for (const delivery of claimed) {
+        const done = this.#deliver(delivery)
+          .catch(this.deps.logError)
+          .finally(() => {
+            this.#attempts.delete(delivery.id);
+            this.wake();
+          });
+        this.#attempts.set(delivery.id, { webhookId: delivery.webhook_id, orgId: orgOf.get(delivery.id)!, done });
+      }
+      started += claimed.length;
+    }
+  }
+
+  async #deliver(delivery: WebhookDeliveryRow): Promise<void> {
     const { webhooks } = this.deps;
     const [hook, event] = await Promise.all([
       webhooks.findWebhookAnyTenant(delivery.webhook_id),
@@ -223,6 +302,7 @@ export class WebhookService {
     }
     const timestamp = Math.floor(this.deps.clock() / 1000);
     const body = JSON.stringify({ type: event.type, timestamp: event.at, data: JSON.parse(event.asset) });
+    const deadline = AbortSignal.timeout(this.deps.timeoutMs);
     let status: number | null = null;
     let error: string;
     try {
@@ -235,6 +315,7 @@ export class WebhookService {
           'webhook-signature': signWebhook(hook.secret, event.id, timestamp, body),
         },
         options: { ...this.deps.fetch, maxRedirects: 0 },
+        signal: AbortSignal.any([deadline, this.#shutdown.signal]),
       });
       if (status >= 200 && status < 300) {
         await webhooks.delivered(delivery, status, this.#now());
@@ -242,11 +323,18 @@ export class WebhookService {
       }
       error = `HTTP ${status}`;
     } catch (thrown) {
-      error = (thrown as Error).message;
+      // Cut short by this gateway's shutdown, not by the endpoint: any gateway sends it again.
+      if (this.#shutdown.signal.aborted) return webhooks.release(delivery, this.#now());
+      error = deadline.aborted
+        ? `no complete answer within ${this.deps.timeoutMs / 1000} s`
+        : (thrown as Error).message;
     }
     const delay = this.deps.retryDelaysMs[delivery.attempts - 1];
     const retryAt = delay === undefined ? null : nowIso(() => this.deps.clock() + delay);
-    await webhooks.failed(delivery, { status, error, retryAt }, this.#now(), this.deps.disableAfter);
+    const outcome = { status, error, retryAt };
+    if (await webhooks.failed(delivery, outcome, this.#now(), this.deps.disableAfter)) {
+      this.deps.onDisabled?.(hook, error);
+    }
   }
 
   /** Runs the worker: at once when woken, and whenever the next retry is due. */
@@ -274,10 +362,11 @@ export class WebhookService {
 
   async #turn(): Promise<void> {
     try {
-      await this.deliverDue();
+      await this.#fill();
       if (this.#stopped) return;
-      const next = await this.deps.webhooks.nextDue();
       // Another gateway may queue deliveries without waking this one: look at least every 5 s.
+      // While attempts are under way, each one's end looks again (what is due may wait for a slot).
+      const next = this.#attempts.size > 0 ? undefined : await this.deps.webhooks.nextDue();
       const wait = next === undefined ? 5000 : Math.min(5000, Math.max(50, Date.parse(next) - this.deps.clock()));
       this.#timer = setTimeout(() => this.wake(), wait);
       this.#timer.unref();
@@ -288,10 +377,19 @@ export class WebhookService {
     }
   }
 
-  /** Stops the worker after the deliveries under way. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the worker: no new attempt starts; those under way get `deadlineMs` (none when
+   * not given) to finish, then they are cut and their deliveries given back, due at once.
+   */
+  async stop(deadlineMs = 0): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running;
+    const attempts = () => Promise.all([...this.#attempts.values()].map((attempt) => attempt.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([attempts(), new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
+    clearTimeout(timer);
+    this.#shutdown.abort();
+    await attempts();
   }
 }
