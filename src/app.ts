@@ -242,6 +242,7 @@ async function createServices(
     assets: assetRepository,
     jobs: jobRepository,
     renditions,
+    events,
     clock,
     wake: () => queue.wake(),
   });

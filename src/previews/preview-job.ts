@@ -3,7 +3,8 @@ import { nowIso } from '../db/database.js';
 import type { JobRepository } from '../db/job-repository.js';
 import type { AssetRow, JobRow } from '../db/types.js';
 import { AppError } from '../errors.js';
-import { metadataOf } from '../services/asset-metadata.js';
+import { type AssetMetadata, metadataOf } from '../services/asset-metadata.js';
+import type { AssetEvents } from '../services/asset-events.js';
 import type { RenditionService } from '../services/renditions.js';
 import { PREVIEWABLE } from './previews.js';
 
@@ -11,20 +12,19 @@ import { PREVIEWABLE } from './previews.js';
 export const POSTER_WIDTH = 768;
 
 /** Whether an asset's preview was made (`imageUrl` and `srcSet` are then non-null), or why it could not be. */
-export interface PreviewState {
-  status: 'READY' | 'FAILED';
-  reason?: string;
-}
+export type PreviewState = NonNullable<AssetMetadata['preview']>;
 
 /** The preview state of an asset (none yet: undefined). */
 export function previewStateOf(asset: Pick<AssetRow, 'metadata'>): PreviewState | undefined {
-  return (metadataOf(asset) as { preview?: PreviewState }).preview;
+  return metadataOf(asset).preview;
 }
 
 export interface PreviewJobDeps {
   assets: AssetRepository;
   jobs: Pick<JobRepository, 'enqueue'>;
   renditions: RenditionService;
+  /** Subscribers of the asset hear that its preview exists (or failed). */
+  events: Pick<AssetEvents, 'publish'>;
   clock: () => number;
   /** Tells the job runner that work is waiting. */
   wake: () => void;
@@ -39,10 +39,11 @@ export interface PreviewJobDeps {
 export function createPreviewJob(deps: PreviewJobDeps) {
   const record = async (asset: AssetRow, preview: PreviewState) => {
     const metadata = { ...metadataOf(asset), preview };
-    await deps.assets.updateIfBlobAnyTenant(asset.id, asset.blob_key!, {
+    const updated = await deps.assets.updateIfBlobAnyTenant(asset.id, asset.blob_key!, {
       metadata: JSON.stringify(metadata),
       updated_at: nowIso(deps.clock),
     });
+    if (updated) await deps.events.publish(updated);
   };
   return {
     /** Queues the preview of `asset` when it has one to make. */
