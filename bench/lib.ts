@@ -232,18 +232,23 @@ export const MiB = 1024 * 1024;
  */
 export async function distinctPngs(source: string, dir: string, prefix: string, count: number): Promise<string[]> {
   const png = await readFile(source);
-  const iend = png.length - 12; // the IEND chunk closes every PNG
   const files: string[] = [];
   for (let i = 0; i < count; i++) {
-    const data = Buffer.concat([Buffer.from('Comment\0'), Buffer.from(`${prefix}-${i}`)]);
-    const chunk = Buffer.alloc(12 + data.length);
-    chunk.writeUInt32BE(data.length, 0);
-    chunk.write('tEXt', 4, 'latin1');
-    data.copy(chunk, 8);
-    chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
     const file = path.join(dir, `${prefix}-${i}.png`);
-    await writeFile(file, Buffer.concat([png.subarray(0, iend), chunk, png.subarray(iend)]));
+    await writeFile(file, withComment(png, `${prefix}-${i}`));
     files.push(file);
   }
   return files;
+}
+
+/** `png` with a text chunk (`Comment`) holding `text`: the same picture, other bytes. */
+export function withComment(png: Buffer, text: string): Buffer {
+  const iend = png.length - 12; // the IEND chunk closes every PNG
+  const data = Buffer.concat([Buffer.from('Comment\0'), Buffer.from(text)]);
+  const chunk = Buffer.alloc(12 + data.length);
+  chunk.writeUInt32BE(data.length, 0);
+  chunk.write('tEXt', 4, 'latin1');
+  data.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
+  return Buffer.concat([png.subarray(0, iend), chunk, png.subarray(iend)]);
 }

@@ -81,6 +81,22 @@ export interface Config {
   extractTimeout: number;
   /** Heap cap of an extraction worker, MiB. @env EXTRACT_MEMORY @default 256 */
   extractMemoryMb: number;
+  /**
+   * Seconds an extraction worker thread may stay idle before it exits and gives its heap
+   * (and libvips' buffers) back; the next job starts a new one. @default 10
+   */
+  extractIdleTimeout: number;
+  /**
+   * SQLite page cache of the serving connection, bytes (`PRAGMA cache_size`): hot pages of
+   * the tables, indexes and full-text index are kept in memory up to this. @default 8 MiB
+   */
+  sqliteCacheSize: number;
+  /**
+   * Seconds without a request after which, if requests came before, the process runs one
+   * full garbage collection, so the heap a burst grew shrinks back while the gateway is
+   * idle; 0: never (V8 alone keeps it). @default 10
+   */
+  idleGcDelay: number;
   /** Longest side of each thumbnail made for images, pixels. @default [256] */
   thumbnailSizes: number[];
   /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
@@ -203,6 +219,9 @@ export const CONFIG_VARIABLES = [
   'JOB_CONCURRENCY',
   'EXTRACT_TIMEOUT',
   'EXTRACT_MEMORY',
+  'EXTRACT_IDLE_TIMEOUT',
+  'SQLITE_CACHE_SIZE',
+  'IDLE_GC_DELAY',
   'THUMBNAIL_SIZES',
   'MAX_IMAGE_PIXELS',
   'IMAGE_WIDTHS',
@@ -490,6 +509,9 @@ function processing(env: Env, cores: number) {
     jobConcurrency: integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64),
     extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
     extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
+    extractIdleTimeout: duration(env, 'EXTRACT_IDLE_TIMEOUT', 10, 0),
+    sqliteCacheSize: bytes(env, 'SQLITE_CACHE_SIZE', 8 * 1024 ** 2),
+    idleGcDelay: duration(env, 'IDLE_GC_DELAY', 10, 0),
     // Ascending: the first is the smallest, which `thumbnailUrl` names.
     thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1e10),

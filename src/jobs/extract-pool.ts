@@ -9,6 +9,11 @@ export interface ExtractPoolOptions {
   timeoutMs: number;
   /** Heap cap of a worker, MiB; a worker over it is terminated. @default 256 */
   memoryMb: number;
+  /**
+   * How long a worker may wait for work before it exits, giving its heap and libvips'
+   * buffers back to the system; the next job starts a new one (about 100 ms). @default 10000
+   */
+  idleTimeoutMs: number;
 }
 
 /** An extraction that could not be done on these bytes: the asset ends FAILED with `reason`. */
@@ -40,7 +45,7 @@ export function createExtractPool(options: ExtractPoolOptions) {
     filename: new URL(`./extract-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url).href,
     maxThreads: options.threads,
     minThreads: 0,
-    idleTimeout: 30_000,
+    idleTimeout: options.idleTimeoutMs,
     resourceLimits: { maxOldGenerationSizeMb: options.memoryMb, maxYoungGenerationSizeMb: 32 },
     execArgv: fromSource ? ['--import', 'tsx'] : [],
   });
@@ -57,6 +62,10 @@ export function createExtractPool(options: ExtractPoolOptions) {
     render: (request: RenderRequest): Promise<RenderResult> => call('render', request),
     /** Makes a rendition of one page of a PDF (see `renderPage`), under the same caps. */
     renderPage: (request: PageRenderRequest): Promise<RenderResult> => call('renderPage', request),
+    /** Worker threads alive now: none once the pool has been idle for `idleTimeoutMs`. */
+    get threads(): number {
+      return pool.threads.length;
+    },
     close: () => pool.destroy(),
   };
 }
