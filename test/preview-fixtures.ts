@@ -12,8 +12,20 @@ export function makeVideo(seconds: number, size = '320x240', ffmpeg = process.en
   try {
     const out = path.join(dir, 'clip.mp4');
     execFileSync(ffmpeg, [
-      '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc=duration=${seconds}:size=${size}:rate=10`,
-      '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', out,
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=duration=${seconds}:size=${size}:rate=10`,
+      '-pix_fmt',
+      'yuv420p',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      out,
     ]);
     return fs.readFileSync(out);
   } finally {

@@ -166,9 +166,12 @@ forEachDialect(() => {
       }
       const csv = await app.gql(query, { id: ids.csv });
       assert.equal(csv.data.asset.imageUrl, null);
-      const second = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(width: 256, format: WEBP, page: 2) } }', {
-        id: ids.pdf,
-      });
+      const second = await app.gql(
+        'query($id: ID!) { asset(id: $id) { imageUrl(width: 256, format: WEBP, page: 2) } }',
+        {
+          id: ids.pdf,
+        },
+      );
       const url = new URL(second.data.asset.imageUrl);
       assert.equal(url.searchParams.get('page'), '2');
       const past = await app.gql('query($id: ID!) { asset(id: $id) { imageUrl(page: 9) } }', { id: ids.pdf });
@@ -186,7 +189,10 @@ forEachDialect(() => {
     });
 
     test('a broken PDF and a truncated video end in a clear 415 while the server answers', async () => {
-      const broken = await upload(Buffer.concat([pdfWithText(2).subarray(0, 200), Buffer.from('garbage')]), 'broken.pdf');
+      const broken = await upload(
+        Buffer.concat([pdfWithText(2).subarray(0, 200), Buffer.from('garbage')]),
+        'broken.pdf',
+      );
       const video = makeVideo(3);
       const truncated = await upload(video.subarray(0, Math.floor(video.length / 3)), 'cut.mp4');
       const answers = await Promise.all([

@@ -57,9 +57,13 @@ const COMMON = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '2
 export function createFfmpeg(options: FfmpegOptions) {
   function run(args: string[], onStdout?: (stdout: Readable) => Promise<void>): Promise<void> {
     const kib = String(Math.max(1, Math.floor(options.memoryBytes / 1024)));
-    const child = spawn('/bin/sh', ['-c', 'ulimit -v "$1" || exit 125; shift; exec "$@"', 'ffmpeg', kib, options.path, ...COMMON, ...args], {
-      stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      '/bin/sh',
+      ['-c', 'ulimit -v "$1" || exit 125; shift; exec "$@"', 'ffmpeg', kib, options.path, ...COMMON, ...args],
+      {
+        stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       if (stderr.length < STDERR_KEPT) stderr += chunk.toString('utf8');
@@ -95,13 +99,24 @@ export function createFfmpeg(options: FfmpegOptions) {
     async frame(input: string, seconds: number, out: string, maxSide: number): Promise<void> {
       const side = String(Math.floor(maxSide));
       await run([
-        '-protocol_whitelist', 'file',
-        '-ss', seconds.toFixed(3),
-        '-i', `file:${input}`,
-        '-map', '0:v:0',
-        '-frames:v', '1',
-        '-vf', `scale=w='min(iw,${side})':h='min(ih,${side})':force_original_aspect_ratio=decrease`,
-        '-f', 'image2', '-c:v', 'png', '-y', `file:${out}`,
+        '-protocol_whitelist',
+        'file',
+        '-ss',
+        seconds.toFixed(3),
+        '-i',
+        `file:${input}`,
+        '-map',
+        '0:v:0',
+        '-frames:v',
+        '1',
+        '-vf',
+        `scale=w='min(iw,${side})':h='min(ih,${side})':force_original_aspect_ratio=decrease`,
+        '-f',
+        'image2',
+        '-c:v',
+        'png',
+        '-y',
+        `file:${out}`,
       ]);
       // A time past the last frame (a truncated file) ends without error and without a picture.
       if (!(await stat(out).catch(() => null))?.size) throw new FfmpegFailure(`the video has no frame at ${seconds} s`);
@@ -109,7 +124,21 @@ export function createFfmpeg(options: FfmpegOptions) {
     /** Streams the first audio stream of `input`, mono 16-bit little-endian at `rate` Hz, to `read`. */
     pcm(input: string, rate: number, read: (stdout: Readable) => Promise<void>): Promise<void> {
       return run(
-        ['-protocol_whitelist', 'file', '-i', `file:${input}`, '-map', '0:a:0', '-ac', '1', '-ar', String(rate), '-f', 's16le', 'pipe:1'],
+        [
+          '-protocol_whitelist',
+          'file',
+          '-i',
+          `file:${input}`,
+          '-map',
+          '0:a:0',
+          '-ac',
+          '1',
+          '-ar',
+          String(rate),
+          '-f',
+          's16le',
+          'pipe:1',
+        ],
         read,
       );
     },
