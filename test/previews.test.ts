@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { createTestApp, forEachDialect, freePort, listen, processed, type TestApp } from './helpers.js';
+import { createLogger } from '../src/observability/logger.js';
 import { makeVideo } from './preview-fixtures.js';
 import { pdfWithText, wav } from './samples.js';
 
@@ -208,5 +209,74 @@ forEachDialect(() => {
       }
       assert.equal(answers[2].status, 200);
     });
+  });
+});
+
+forEachDialect(() => {
+  describe('previews without ffmpeg, and ffmpeg past its bounds', () => {
+    const upload = async (app: TestApp, bytes: Buffer, filename: string) => {
+      const asset = await app.services.assets.upload(
+        { orgId: 'acme', mode: 'live' },
+        { stream: Readable.from([bytes]), filename },
+      );
+      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
+      await processed(app, id);
+      return id;
+    };
+    test('no ffmpeg: the server starts, says so once, answers video and audio 415; PDFs still render', async () => {
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(...String(chunk).split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const port = await freePort();
+      const app = await createTestApp(
+        { PUBLIC_URL: `http://127.0.0.1:${port}`, FFMPEG_PATH: '/nonexistent/ffmpeg' },
+        { logger: createLogger({ level: 'info', format: 'json' }, sink) },
+      );
+      const server = await listen(app.handler, undefined, port);
+      try {
+        assert.equal(lines.filter((line) => /previews are off/.test(line)).length, 1, 'said once at start');
+        const tone = await upload(app, wav(1, 8000, 0.5), 'tone.wav');
+        const doc = await upload(app, pdfWithText(1), 'doc.pdf');
+        const refused = await fetch(`${server.url}/download/${tone}?w=128`, { headers: app.authHeaders });
+        assert.equal(refused.status, 415);
+        const body = ((await refused.json()) as any).error;
+        assert.equal(body.code, 'UNSUPPORTED_MEDIA_TYPE');
+        assert.match(body.message, /ffmpeg/);
+        assert.equal((await fetch(`${server.url}/download/${doc}?w=128`, { headers: app.authHeaders })).status, 200);
+        const failure = await processed(app, tone, 'status metadata { previewFailure }');
+        assert.equal(failure.status, 'READY', 'the asset stays READY');
+        assert.match(failure.metadata.previewFailure, /ffmpeg/);
+        assert.equal(lines.filter((line) => /previews are off/.test(line)).length, 1, 'and only once');
+      } finally {
+        await server.close();
+        await app.dispose();
+      }
+    });
+
+    for (const [name, env, reason] of [
+      ['FFMPEG_MEMORY', { FFMPEG_MEMORY: '4MiB' }, /cannot be decoded/],
+      ['EXTRACT_TIMEOUT', { EXTRACT_TIMEOUT: '50ms' }, /took longer than 50 ms/],
+    ] as const) {
+      test(`an ffmpeg run past ${name} ends in a clear 415, not a hang or a 500`, async () => {
+        const port = await freePort();
+        const app = await createTestApp({ PUBLIC_URL: `http://127.0.0.1:${port}`, ...env });
+        const server = await listen(app.handler, undefined, port);
+        try {
+          const clip = await upload(app, makeVideo(2), 'clip.mp4');
+          const response = await fetch(`${server.url}/download/${clip}?t=1&w=128`, { headers: app.authHeaders });
+          assert.equal(response.status, 415);
+          const body = ((await response.json()) as any).error;
+          assert.equal(body.code, 'UNSUPPORTED_MEDIA_TYPE');
+          assert.match(body.message, reason);
+        } finally {
+          await server.close();
+          await app.dispose();
+        }
+      });
+    }
   });
 });

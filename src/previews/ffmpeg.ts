@@ -115,6 +115,9 @@ export function createFfmpeg(options: FfmpegOptions) {
         'image2',
         '-c:v',
         'png',
+        // Read once, right away, by the renderer: speed over size.
+        '-compression_level',
+        '1',
         '-y',
         `file:${out}`,
       ]);

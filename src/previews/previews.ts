@@ -98,7 +98,10 @@ export function createPreviewMaker(deps: PreviewMakerDeps) {
       if (!deps.ffmpeg) throw new UnsupportedMediaTypeError(FFMPEG_MISSING);
       const picture = path.join(work, source.kind === 'frame' ? 'frame.png' : 'waveform.svg');
       if (source.kind === 'frame') {
-        await deps.ffmpeg.frame(request.path, source.at, picture, FRAME_MAX_SIDE);
+        // Scaled by ffmpeg to what the box needs (the frame covers it), not decoded at full size twice.
+        const factor = Math.max((request.width ?? 0) / source.width, (request.height ?? 0) / source.height);
+        const side = Math.min(FRAME_MAX_SIDE, Math.ceil(factor * Math.max(source.width, source.height)) + 2);
+        await deps.ffmpeg.frame(request.path, source.at, picture, side);
       } else {
         let levels: number[] = [];
         await deps.ffmpeg.pcm(request.path, WAVEFORM_RATE, async (pcm) => {
