@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import sharp from 'sharp';
-import { createTestApp, forEachDialect, freePort, listen, processed, type TestApp } from './helpers.js';
+import { createTestApp, forEachDialect, freePort, listen, processed, type TestApp, uploadTo } from './helpers.js';
 import { createLogger } from '../src/observability/logger.js';
 import { makeVideo } from './preview-fixtures.js';
 import { pdfWithText, wav } from './samples.js';
@@ -41,15 +41,7 @@ forEachDialect(() => {
       const body = Buffer.from(await response.arrayBuffer());
       return { body, meta: await sharp(body).metadata() };
     };
-    const upload = async (bytes: Buffer, filename: string) => {
-      const asset = await app.services.assets.upload(
-        { orgId: 'acme', mode: 'live' },
-        { stream: Readable.from([bytes]), filename },
-      );
-      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
-      await processed(app, id);
-      return id;
-    };
+    const upload = (bytes: Buffer, filename: string) => uploadTo(app, bytes, filename);
     const error = async (response: Response) => ((await response.json()) as any).error;
 
     before(async () => {
@@ -214,15 +206,7 @@ forEachDialect(() => {
 
 forEachDialect(() => {
   describe('previews without ffmpeg, and ffmpeg past its bounds', () => {
-    const upload = async (app: TestApp, bytes: Buffer, filename: string) => {
-      const asset = await app.services.assets.upload(
-        { orgId: 'acme', mode: 'live' },
-        { stream: Readable.from([bytes]), filename },
-      );
-      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
-      await processed(app, id);
-      return id;
-    };
+    const upload = uploadTo;
     test('no ffmpeg: the server starts, says so once, answers video and audio 415; PDFs still render', async () => {
       const lines: string[] = [];
       const sink = new Writable({
@@ -259,7 +243,7 @@ forEachDialect(() => {
 
     for (const [name, env, reason] of [
       ['FFMPEG_MEMORY', { FFMPEG_MEMORY: '4MiB' }, /cannot be decoded/],
-      ['EXTRACT_TIMEOUT', { EXTRACT_TIMEOUT: '50ms' }, /took longer than 50 ms/],
+      ['EXTRACT_TIMEOUT', { EXTRACT_TIMEOUT: '50ms' }, /ffmpeg took longer than 50 ms/],
     ] as const) {
       test(`an ffmpeg run past ${name} ends in a clear 415, not a hang or a 500`, async () => {
         const port = await freePort();

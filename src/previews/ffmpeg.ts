@@ -78,7 +78,7 @@ export function createFfmpeg(options: FfmpegOptions) {
       child.on('error', reject);
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        if (timedOut) reject(new FfmpegFailure(`processing took longer than ${options.timeoutMs} ms`));
+        if (timedOut) reject(new FfmpegFailure(`ffmpeg took longer than ${options.timeoutMs} ms`));
         else if (code !== 0) {
           const reason = stderr.trim().split('\n').slice(-2).join(' ').slice(0, 300);
           reject(new FfmpegFailure(`the file cannot be decoded (${reason || signal || `exit ${code}`})`));
