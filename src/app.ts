@@ -46,6 +46,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { annotate, createRequestObserver } from './http/observe.js';
 import { createBrowserRoutes } from './http/browser-route.js';
+import { createGraphiQLPage } from './http/graphiql-page.js';
 import { createMetricsRoute, GRAPHIQL_EXAMPLE, readiness, sendJson, useOperationMetrics } from './http/operations.js';
 import { fsck, type FsckOptions, type FsckReport } from './services/fsck.js';
 import { createExtractPool } from './jobs/extract-pool.js';
@@ -365,6 +366,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   let shuttingDown = false;
 
   const authentication = useAuthentication((key) => apiKeys.authenticate(key));
+  const graphiql = createGraphiQLPage({ title: 'assetgate GraphiQL', defaultQuery: GRAPHIQL_EXAMPLE });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema: buildSchema(),
     graphqlEndpoint: '/graphql',
@@ -373,13 +375,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     landingPage: false,
     batching: false,
     // GraphiQL whole from the gateway (no CDN), opening on an example and a hint for the key.
-    // Loaded on the first visit: its bundle is 28 MiB of strings in the heap of every process.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    graphiql: {
-      title: 'assetgate GraphiQL',
-      defaultQuery: GRAPHIQL_EXAMPLE,
-      headers: JSON.stringify({ Authorization: 'Bearer sk_live_…' }, null, 2),
-    },
+    renderGraphiQL: graphiql.render,
     logging: false, // unexpected errors are logged by maskError; expected ones are answers, not logs
     maskedErrors: { maskError: createMaskError(logError) },
     context: ({ request, req }): Context => {
@@ -390,6 +386,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return { services, principal, tenant: principal && tenantOf(principal), clientAddress, req: node };
     },
     plugins: [
+      graphiql.useGraphiQLPolicy(),
       authentication.plugin,
       useGraphQLUpload({
         maxFileSize: config.maxFileSize,

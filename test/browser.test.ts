@@ -239,14 +239,60 @@ describe('the asset browser and GraphiQL in headless Chromium', () => {
     });
   });
 
+  test('GraphiQL from an empty profile: opens clean under a policy, Docs list Asset, runs with the key of the tab, keeps nothing in localStorage', async () => {
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const graphiql = await fresh.newPage();
+    const errors: string[] = [];
+    graphiql.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    graphiql.on('pageerror', (error) => errors.push(error.message));
+    try {
+      const response = await graphiql.goto(`${server.url}/graphql`);
+      const policy = response!.headers()['content-security-policy'] ?? '';
+      assert.match(policy, /default-src 'none'/);
+      assert.match(policy, /script-src 'sha256-[^']+'(;|$)/);
+      assert.doesNotMatch(policy, /script-src[^;]*unsafe/);
+      await graphiql.locator('.graphiql-container').first().waitFor();
+      await graphiql.locator('[aria-label="Show Documentation Explorer"]').click();
+      await graphiql.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().click();
+      await graphiql.locator('.graphiql-doc-explorer').getByText('Asset', { exact: true }).first().waitFor();
+      assert.doesNotMatch((await graphiql.locator('.graphiql-response').textContent()) ?? '', /error/i);
+      assert.match((await graphiql.locator('.graphiql-query-editor').textContent()) ?? '', /query\s+Viewer/);
+
+      // The key entered on the asset page in this tab is GraphiQL's header there.
+      await graphiql.goto(`${server.url}/`);
+      await graphiql.locator('#key').fill(app.key);
+      await graphiql.locator('#key-form button[type=submit]').click();
+      await graphiql.locator('#org', { hasText: 'acme' }).waitFor();
+      await graphiql.goto(`${server.url}/graphql?query=${encodeURIComponent('{ viewer { org scopes } }')}`);
+      await graphiql.locator('.graphiql-container').first().waitFor();
+      await graphiql.locator('.graphiql-execute-button').click();
+      await graphiql.locator('.graphiql-response', { hasText: '"org": "acme"' }).waitFor();
+      const stored = await graphiql.evaluate(() => JSON.stringify({ ...localStorage }));
+      assert.doesNotMatch(stored, new RegExp(app.key.slice(-12)), 'no key in localStorage');
+      assert.deepEqual(
+        errors.filter((text) => /Content Security Policy|ISO-8859-1|Error fetching/i.test(text)),
+        [],
+      );
+    } catch (error) {
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await graphiql.screenshot({ path: path.join(SCREENSHOTS, 'graphiql-fresh.png'), fullPage: true });
+      (error as Error).message += `\npage errors: ${errors.join(' | ') || 'none'}`;
+      throw error;
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test('GraphiQL renders offline and runs a query with the key from its headers tab', async () => {
     const graphiql = await context.newPage();
     const asked: string[] = [];
     graphiql.on('request', (request) => asked.push(request.url()));
     await graphiql.addInitScript(
       ([key]) => {
-        localStorage.setItem('graphiql:query', '{ viewer { org scopes } }');
-        localStorage.setItem('graphiql:headers', JSON.stringify({ Authorization: `Bearer ${key}` }));
+        sessionStorage.setItem('graphiql:query', '{ viewer { org scopes } }');
+        sessionStorage.setItem('graphiql:headers', JSON.stringify({ Authorization: `Bearer ${key}` }));
       },
       [app.key],
     );

@@ -22,7 +22,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** What GraphiQL opens with: who the key is, the first page of assets, and an upload URL. */
 export const GRAPHIQL_EXAMPLE = `# Welcome to assetgate. Put your API key in the Headers tab below:
-#   { "Authorization": "Bearer sk_live_…" }
+#   { "Authorization": "Bearer sk_live_..." }
 # then run an operation with ▶.
 
 query Viewer {

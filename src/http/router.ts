@@ -7,7 +7,7 @@ import { settleUnreadBody } from './unread-body.js';
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 /** What every entry of the route table declares: the methods it answers (any other is 405). */
-interface Answers {
+export interface Answers {
   readonly methods: readonly Method[];
 }
 
