@@ -299,49 +299,51 @@ async function main() {
     s2Ratio <= 2 ? 'met' : 'missed',
   );
 
-  // T1: a large file of the same size resumable (tus, 8 MiB chunks) against one PUT to a signed upload URL, interleaved.
+  // T1: a large file of the same size resumable (tus: one PATCH, as tus-js-client sends by default,
+  // and 8 MiB chunks) against one PUT to a signed upload URL, interleaved.
   const CHUNK = 8 * MiB;
-  const t1 = { tus: [] as number[], put: [] as number[], rssGrowth: [] as number[] };
-  for (let run = 0; run < RUNS; run++) {
+  const t1 = { tus: [] as number[], one: [] as number[], put: [] as number[], rssGrowth: [] as number[] };
+  /** One tus upload of the file in PATCHes of `chunk` bytes; MB/s. Its asset is deleted after. */
+  const tusUpload = async (chunk: number) => {
     await resetPeak(pid);
     const before = await memory(pid);
     flushDisk();
     let tusAsset = '';
-    t1.tus.push(
-      SIZE.u1 /
-        MiB /
-        ((await timed(async () => {
-          const created = await fetch(`${url}/tus/`, {
-            method: 'POST',
-            headers: {
-              ...auth,
-              'tus-resumable': '1.0.0',
-              'upload-length': String(SIZE.u1),
-              'upload-metadata': `filename ${Buffer.from('big.bin').toString('base64')}`,
-            },
-          });
-          const location = new URL(created.headers.get('location')!).pathname;
-          for (let offset = 0; offset < SIZE.u1; offset += CHUNK) {
-            const length = Math.min(CHUNK, SIZE.u1 - offset);
-            const answer = await send(
-              `${url}${location}`,
-              'PATCH',
-              {
-                stream: createReadStream(bigTus, { start: offset, end: offset + length - 1 }),
-                length,
-                contentType: 'application/offset+octet-stream',
-              },
-              { ...auth, 'tus-resumable': '1.0.0', 'upload-offset': String(offset) },
-            );
-            if (answer.status !== 204) throw new Error(`tus PATCH answered ${answer.status}: ${answer.text}`);
-          }
-          tusAsset = Buffer.from(`Asset:${location.split('/').pop()}`).toString('base64url');
-        })) /
-          1000),
-    );
+    const ms = await timed(async () => {
+      const created = await fetch(`${url}/tus/`, {
+        method: 'POST',
+        headers: {
+          ...auth,
+          'tus-resumable': '1.0.0',
+          'upload-length': String(SIZE.u1),
+          'upload-metadata': `filename ${Buffer.from('big.bin').toString('base64')}`,
+        },
+      });
+      const location = new URL(created.headers.get('location')!).pathname;
+      for (let offset = 0; offset < SIZE.u1; offset += chunk) {
+        const length = Math.min(chunk, SIZE.u1 - offset);
+        const answer = await send(
+          `${url}${location}`,
+          'PATCH',
+          {
+            stream: createReadStream(bigTus, { start: offset, end: offset + length - 1, highWaterMark: MiB }),
+            length,
+            contentType: 'application/offset+octet-stream',
+          },
+          { ...auth, 'tus-resumable': '1.0.0', 'upload-offset': String(offset) },
+        );
+        if (answer.status !== 204) throw new Error(`tus PATCH answered ${answer.status}: ${answer.text}`);
+      }
+      tusAsset = Buffer.from(`Asset:${location.split('/').pop()}`).toString('base64url');
+    });
     t1.rssGrowth.push((await memory(pid)).hwm - before.rss);
     await settled();
     await removeAsset(tusAsset);
+    return SIZE.u1 / MiB / (ms / 1000);
+  };
+  for (let run = 0; run < RUNS; run++) {
+    t1.tus.push(await tusUpload(CHUNK));
+    t1.one.push(await tusUpload(SIZE.u1));
     flushDisk();
     const made = await gql(
       'mutation($size: Float) { createUploadUrl(input: { filename: "big.bin", size: $size }) { uploadUrl asset { id } } }',
@@ -363,16 +365,30 @@ async function main() {
     await removeAsset(made.data.createUploadUrl.asset.id);
   }
   const t1Ratio = median(t1.tus) / median(t1.put);
+  const t1OneRatio = median(t1.one) / median(t1.put);
   const t1Peak = Math.max(...t1.rssGrowth);
-  results.T1 = { mbPerSecond: { tus: median(t1.tus), put: median(t1.put) }, runs: t1, rssGrowthBytes: t1Peak };
+  results.T1 = {
+    mbPerSecond: { tus: median(t1.tus), tusOnePatch: median(t1.one), put: median(t1.put) },
+    runs: t1,
+    rssGrowthBytes: t1Peak,
+  };
   row(
-    'T1 resumable upload',
-    `${SIZE.u1 / MiB} MiB over tus in 8 MiB chunks`,
+    'T1 resumable upload, one PATCH',
+    `${SIZE.u1 / MiB} MiB over tus in one PATCH (tus-js-client's default)`,
+    `${fmt(median(t1.one))} MB/s`,
+    `${fmt(median(t1.put))} MB/s (one PUT to a signed upload URL)`,
+    fmt(t1OneRatio, 2),
+    '≥ 0.9',
+    t1OneRatio >= 0.9 ? 'met' : 'missed',
+  );
+  row(
+    'T1 resumable upload, 8 MiB chunks',
+    `${SIZE.u1 / MiB} MiB over tus in 8 MiB chunks (each fsynced before its 204)`,
     `${fmt(median(t1.tus))} MB/s`,
     `${fmt(median(t1.put))} MB/s (one PUT to a signed upload URL)`,
     fmt(t1Ratio, 2),
-    `≥ 0.8, RSS growth ${fmt(t1Peak / MiB)} MiB < 64`,
-    t1Ratio >= 0.8 && t1Peak < 64 * MiB ? 'met' : 'missed',
+    `≥ 0.7, RSS growth ${fmt(t1Peak / MiB)} MiB < 64`,
+    t1Ratio >= 0.7 && t1Peak < 64 * MiB ? 'met' : 'missed',
   );
 
   // U2: many small uploads, 8 at a time.
@@ -382,6 +398,8 @@ async function main() {
     durable: [] as number[],
     graphql: [] as number[],
     graphqlDurable: [] as number[],
+    /** Time until every image of the run is READY (placeholder made) ÷ the time to upload them. */
+    ready: [] as number[],
   };
   const smalls = Array.from({ length: SIZE.u2 }, (_, i) => i);
   // Run `run`'s own files, the same for assetgate and each baseline.
@@ -396,8 +414,11 @@ async function main() {
     return SIZE.u2 / (ms / 1000);
   };
   for (let run = 0; run < RUNS; run++) {
+    const uploadStarted = performance.now();
     u2.assetgate.push(await smallUploads(run, `${url}/graphql`, { ...auth, 'x-graphql-yoga-csrf': '1' }));
+    const uploadMs = performance.now() - uploadStarted;
     await settled(); // thumbnails are made in the background: let them finish before the baseline runs
+    u2.ready.push((performance.now() - uploadStarted) / uploadMs);
     u2.busboy.push(await smallUploads(run, `http://127.0.0.1:${busboy.port}/`));
     u2.durable.push(await smallUploads(run, `http://127.0.0.1:${durable.port}/`));
     u2.graphql.push(
@@ -409,6 +430,7 @@ async function main() {
   }
   const u2Ratio = median(u2.assetgate) / median(u2.busboy);
   results.U2 = {
+    readyOverUpload: median(u2.ready),
     filesPerSecond: {
       assetgate: median(u2.assetgate),
       busboy: median(u2.busboy),
@@ -426,6 +448,25 @@ async function main() {
     fmt(u2Ratio, 2),
     '≥ 0.4',
     u2Ratio >= 0.4 ? 'met' : 'missed',
+  );
+  const u2FloorRatio = median(u2.assetgate) / median(u2.graphqlDurable);
+  row(
+    "U2 ÷ the stack's durable floor",
+    `${SIZE.u2} × 20 KB PNG, 8 concurrent`,
+    `${fmt(median(u2.assetgate), 0)} files/s`,
+    `${fmt(median(u2.graphqlDurable), 0)} files/s (yoga + graphql-upload-minimal, each file fsynced: graphqlFloorFsync)`,
+    fmt(u2FloorRatio, 2),
+    '≥ 0.8',
+    u2FloorRatio >= 0.8 ? 'met' : 'missed',
+  );
+  row(
+    'U2-ready',
+    `time until all ${SIZE.u2} images are READY with their placeholder`,
+    `${fmt(median(u2.ready), 2)}× the upload time`,
+    'the time to upload them',
+    fmt(median(u2.ready), 2),
+    '≤ 1.5',
+    median(u2.ready) <= 1.5 ? 'met' : 'missed',
   );
 
   // U3: batches of 100 files.
@@ -570,8 +611,8 @@ async function main() {
     `${fmt(rps(l1.assetgate), 0)} req/s, p50 ${lat(l1.assetgate, 'p50')} ms, p99 ${lat(l1.assetgate, 'p99')} ms`,
     `${fmt(rps(l1.baseline), 0)} req/s, p50 ${lat(l1.baseline, 'p50')} ms, p99 ${lat(l1.baseline, 'p99')} ms`,
     fmt(l1Ratio, 2),
-    '≥ 0.5',
-    l1Ratio >= 0.5 && errors === 0 ? 'met' : 'missed',
+    '≥ 0.7',
+    l1Ratio >= 0.7 && errors === 0 ? 'met' : 'missed',
   );
   row(
     'L1 floor',
@@ -621,8 +662,8 @@ async function main() {
     `${fmt(rps(o1.logged), 0)} req/s`,
     `${fmt(rps(o1.silent), 0)} req/s (the same gateway, silent)`,
     fmt(o1Ratio, 2),
-    '≥ 0.9',
-    o1Ratio >= 0.9 ? 'met' : 'missed',
+    '≥ 0.97',
+    o1Ratio >= 0.97 ? 'met' : 'missed',
   );
 
   // L2: a page deep in the list, a searched one, and a filtered and searched one, against the first page.
@@ -828,9 +869,9 @@ async function main() {
     'server RSS',
     `idle ${fmt(idle.rss / MiB)} MiB; after ${SIZE.assets.toLocaleString('en')} assets and L1 ${fmt(afterList.rss / MiB)} MiB; U1 peak growth ${fmt(u1Peak / MiB)} MiB`,
     '',
-    '',
-    '',
-    'reported',
+    `${fmt(afterList.rss / MiB)} MiB after L1`,
+    '≤ 300 MiB after L1',
+    afterList.rss <= 300 * MiB ? 'met' : 'missed',
   );
 
   // The scale-out rows run on their own gateways: this one is done.

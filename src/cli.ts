@@ -2,17 +2,10 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FILES_COMMANDS, FILES_USAGE, type FilesCommand, type FilesIo, runFilesCommand } from './cli-files.js';
 import { ApiKeyService, scopesOf } from './auth/api-key-service.js';
-import { type BlobStore, createBlobStore } from './blob/index.js';
 import { type Config, loadConfig } from './config.js';
-import { fsck, FsckError, type FsckReport, isClean } from './services/fsck.js';
-import { ApiKeyRepository } from './db/api-key-repository.js';
-import { createDatabase, dialectOf, type Db } from './db/database.js';
-import { migrateOrThrow } from './db/migrate.js';
-import { AssetRepository } from './db/asset-repository.js';
-import { UploadPartRepository } from './db/upload-part-repository.js';
-import { RenditionRepository } from './db/rendition-repository.js';
-import { BlobRepository } from './db/blob-repository.js';
-import { OrgRepository } from './db/org-repository.js';
+import { fsck, FsckError, type FsckReport, isClean } from './services/lifecycle/fsck.js';
+import { openDatabase, openStorage, type Storage } from './features/storage.js';
+import { dialectOf } from './db/database.js';
 import type { ApiKeyRow } from './db/types.js';
 import { AppError, ConfigError } from './errors.js';
 import { decodeGlobalId, encodeGlobalId } from './global-id.js';
@@ -112,27 +105,18 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
   const config = configFrom(env, io);
   const url = config && openedDatabase(config, io);
   if (!config || !url) return FSCK_EXIT.failed;
-  let db: Db | undefined;
-  let blobs: BlobStore | undefined;
+  let storage: Storage | undefined;
   try {
     try {
-      db = createDatabase({ url });
-      await migrateOrThrow(db);
+      storage = await openStorage(config);
     } catch (error) {
       throw new FsckError('opening the database', error);
     }
-    blobs = createBlobStore(config.blobStore, config.dataDir, config.s3);
-    const report = await fsck(
-      {
-        assets: new AssetRepository(db),
-        blobs,
-        copies: new BlobRepository(db),
-        orgs: new OrgRepository(db),
-        parts: new UploadPartRepository(db),
-        renditions: new RenditionRepository(db),
-      },
-      { repair: values.repair, checksums: values.checksums, orphanGraceMs: config.fsckGrace * 1000 },
-    );
+    const report = await fsck(storage, {
+      repair: values.repair,
+      checksums: values.checksums,
+      orphanGraceMs: config.fsckGrace * 1000,
+    });
     if (values.json) io.out(JSON.stringify(report));
     else printReport(report, !!values.repair, io);
     return isClean(report) || values.repair ? FSCK_EXIT.consistent : FSCK_EXIT.inconsistent;
@@ -141,8 +125,7 @@ async function runFsck(args: string[], env: Record<string, string | undefined>, 
     io.err(`assetgate fsck: ${(error instanceof FsckError ? error : new FsckError('the check', error)).message}`);
     return FSCK_EXIT.failed;
   } finally {
-    await blobs?.close();
-    await db?.destroy();
+    await storage?.close();
   }
 }
 
@@ -215,10 +198,10 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const config = configFrom(env, io);
   const url = config && openedDatabase(config, io, command === 'create');
   if (!config || !url) return 1;
-  const db = createDatabase({ url });
+  const database = await openDatabase(config);
   try {
-    await migrateOrThrow(db);
-    const keys = new ApiKeyService(new ApiKeyRepository(db), new OrgRepository(db));
+    const { repos } = database;
+    const keys = new ApiKeyService(repos.apiKeys, repos.orgs);
     if (command === 'create') {
       if (!values.org || !values.scope?.length) {
         io.err(`keys create needs --org and at least one --scope\n\n${USAGE}`);
@@ -261,6 +244,6 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     }
     throw error;
   } finally {
-    await db.destroy();
+    await database.close();
   }
 }

@@ -172,6 +172,19 @@ export interface Config {
   logLevel: LogLevel;
   /** `json` (one line per event) or `pretty` (for people). @default json */
   logFormat: 'json' | 'pretty';
+  /**
+   * Bytes of JSON log lines that may wait for stdout (written asynchronously); while
+   * stdout takes nothing and this much waits, new lines are dropped. @default 16MiB
+   */
+  logBuffer: number;
+  /**
+   * Seconds a checked API key is trusted without reading its row again: a key revoked
+   * through another gateway or the CLI stops within this time (at once on the gateway
+   * that revoked it); 0 reads the row on every request. @default 5
+   */
+  keyCacheTtl: number;
+  /** API keys kept checked at most; the least recently used go first. @default 10000 */
+  keyCacheMax: number;
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
   /**
@@ -256,6 +269,9 @@ export const CONFIG_VARIABLES = [
   'HTTP_IDLE_TIMEOUT',
   'LOG_LEVEL',
   'LOG_FORMAT',
+  'LOG_BUFFER',
+  'KEY_CACHE_TTL',
+  'KEY_CACHE_MAX',
   'METRICS_TOKEN',
   'METRICS_MAX_OPERATIONS',
   'SHUTDOWN_TIMEOUT',
@@ -436,6 +452,9 @@ function operations(env: Env) {
   return {
     logLevel: level as LogLevel,
     logFormat: format as 'json' | 'pretty',
+    logBuffer: bytes(env, 'LOG_BUFFER', 16 * 1024 ** 2),
+    keyCacheTtl: duration(env, 'KEY_CACHE_TTL', 5, 0),
+    keyCacheMax: integer(env, 'KEY_CACHE_MAX', 10_000, 1, 10_000_000),
     metricsToken: token,
     metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),

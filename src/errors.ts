@@ -86,8 +86,16 @@ export class ForbiddenError extends AppError {
 
 export class NotFoundError extends AppError {
   readonly code = 'NOT_FOUND';
-  constructor(what = 'Asset') {
-    super(`${what} not found.`);
+  constructor(what = 'Asset', message = `${what} not found.`) {
+    super(message);
+  }
+}
+
+/** A failure of the server's own, answered without detail (the cause is logged, never shown). */
+export class UnexpectedError extends AppError {
+  readonly code = 'INTERNAL_SERVER_ERROR';
+  constructor(options?: ErrorOptions) {
+    super('Unexpected error.', options);
   }
 }
 

@@ -3,6 +3,7 @@ import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createHttpServer } from './http/server.js';
+import { flushLog } from './observability/logger.js';
 
 /** The server's entry point: the only module that reads `process.env`. */
 async function main(): Promise<void> {
@@ -78,9 +79,11 @@ async function main(): Promise<void> {
     try {
       await background;
       app.logger.info('stopped');
+      await flushLog(app.logger, Math.max(0, deadline - Date.now()));
       process.exit(0);
     } catch (error) {
       app.logger.error({ err: error }, 'shutdown failed');
+      await flushLog(app.logger, 1000);
       process.exit(1);
     }
   };

@@ -142,6 +142,16 @@ forEachDialect((dialect) => {
         assert.equal(result.errors?.[0].extensions.code, 'BAD_USER_INPUT', query);
         assert.equal(typeof result.errors?.[0].extensions.field, 'string', query);
       }
+      // The field is what the document names where graphql-js found the mistake.
+      for (const [query, variables, field] of [
+        ['{ nope }', {}, 'nope'],
+        ['{ assets(first: 1, color: RED) { totalCount } }', {}, 'color'],
+        ['query($n: Int!) { assets(first: $n) { totalCount } }', { n: 'many' }, 'n'],
+      ] as const) {
+        const result = await app.gql(query, variables);
+        assert.equal(result.status, 400, query);
+        assert.equal(result.errors?.[0].extensions.field, field, query);
+      }
       const ok = await app.gql('{ assets(first: 1) { totalCount } }');
       assert.equal(ok.errors, undefined, 'the server keeps serving');
     });

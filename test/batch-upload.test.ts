@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import type { AssetRow } from '../src/db/types.js';
 import { BadUserInputError, PayloadTooLargeError } from '../src/errors.js';
-import { type BatchFile, uploadBatch } from '../src/services/batch-upload.js';
+import { type BatchFile, uploadBatch } from '../src/services/uploads/batch-upload.js';
 
 /** A batch file whose bytes are `text`, opened when the batch asks for it (`opened` records the order). */
 function file(name: string, text: string, opened: string[]) {

@@ -138,7 +138,7 @@ describe('the asset browser and GraphiQL in headless Chromium', () => {
       // A mark on the page: had it reloaded to learn the news, the mark would be gone.
       await page.evaluate(() => ((window as unknown as { mark: number }).mark = 1));
       runner = createJobRunner({
-        jobs: app.services.jobRepository,
+        jobs: app.repositories.jobs,
         handlers: jobHandlersOf(app.services),
         onGiveUp: (job, error) => app.services.processing.giveUp(job, error),
         concurrency: 1,

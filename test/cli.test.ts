@@ -29,7 +29,8 @@ describe('the assetgate command (real process)', () => {
 
   /** Asks the server, built on the same DATA_DIR, who a key is. */
   async function whoami(key: string) {
-    const app = await createApp(loadConfig({ DATA_DIR: data.dir }));
+    // The CLI revokes from another process: with KEY_CACHE_TTL 0 this server reads a key's row on every request.
+    const app = await createApp(loadConfig({ DATA_DIR: data.dir, KEY_CACHE_TTL: '0' }));
     try {
       const response = await app.yoga.fetch('http://x/graphql', {
         method: 'POST',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { utimes } from 'node:fs/promises';
+import { stat, utimes } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BlobStore, ByteRange } from '../src/blob/index.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
-import { isClean } from '../src/services/fsck.js';
+import { isClean } from '../src/services/lifecycle/fsck.js';
 import {
   assertConsistent,
   createTestApp,
@@ -99,7 +99,7 @@ forEachDialect(() => {
         assert.equal(full.errors[0].extensions.code, 'INTERNAL_SERVER_ERROR');
         assert.doesNotMatch(full.errors[0].message, /ENOSPC/, 'internal details are masked');
         assert.deepEqual(await listFiles(path.join(data.dir, 'blobs')), [], 'no blob, no temporary file');
-        assert.deepEqual(await app.services.orgs.usage('acme'), { used: 0, reserved: 0 });
+        assert.deepEqual(await app.repositories.orgs.usage('acme'), { used: 0, reserved: 0 });
 
         store.mode = 'ok';
         const stored = (await upload('kept bytes')).data.uploadAsset.asset;
@@ -214,14 +214,30 @@ forEachDialect(() => {
           `--${boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: UPLOAD, variables: { f: null } })}\r\n--${boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n{"0":["variables.f"]}\r\n--${boundary}\r\nContent-Disposition: form-data; name="0"; filename="big.bin"\r\n\r\n`,
         );
         for (let i = 0; i < 10; i++) req.write(Buffer.alloc(1024 * 1024, 7));
-        await new Promise((r) => setTimeout(r, 300));
+        // The kill comes once the upload is being written: a temporary file holding a MiB or more.
+        const blobsDir = path.join(data.dir, 'blobs');
+        const written = async () => {
+          for (const name of (await listFiles(blobsDir)).filter((f) => f.includes('.tmp-'))) {
+            const info = await stat(path.join(blobsDir, name)).catch(() => null);
+            if (info && info.size >= 1024 * 1024) return true;
+          }
+          return false;
+        };
+        let writing = await written();
+        for (let i = 0; i < 200 && !writing; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          writing = await written();
+        }
+        assert.ok(writing, 'the upload is being written to a temporary file when the server is killed');
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
         req.destroy();
 
-        // What the crash left: at most a temporary file; age it as time would.
-        const left = await listFiles(path.join(data.dir, 'blobs'));
-        for (const name of left.filter((f) => f.includes('.tmp-'))) {
+        // What the crash left: a temporary file and nothing else new; age it as time would.
+        const left = await listFiles(blobsDir);
+        const temporaries = left.filter((f) => f.includes('.tmp-'));
+        assert.equal(temporaries.length, 1, `the kill left the upload's temporary file: ${left.join(', ')}`);
+        for (const name of temporaries) {
           const old = new Date(Date.now() - 3 * 3600_000);
           await utimes(path.join(data.dir, 'blobs', name), old, old);
         }

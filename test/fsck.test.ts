@@ -14,7 +14,7 @@ import { decodeGlobalId, encodeGlobalId } from '../src/global-id.js';
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrateOrThrow } from '../src/db/migrate.js';
-import { isClean } from '../src/services/fsck.js';
+import { isClean } from '../src/services/lifecycle/fsck.js';
 import {
   assertConsistent,
   createTestApp,

@@ -348,7 +348,7 @@ export async function processed(app: TestApp, id: string, fields = 'id status fa
  */
 export async function assertConsistent(app: TestApp): Promise<void> {
   await app.jobs?.idle();
-  const { isClean } = await import('../src/services/fsck.js');
+  const { isClean } = await import('../src/services/lifecycle/fsck.js');
   const report = await app.fsck({ checksums: true, orphanGraceMs: 0, now: Date.now() + 1000 });
   if (!isClean(report)) throw new Error(`inconsistent store: ${JSON.stringify(report)}`);
 }

@@ -365,6 +365,19 @@ forEachDialect(() => {
         },
       ],
       [
+        'an oversize multipart field',
+        async () => {
+          const form = new FormData();
+          const padding = ' '.repeat(1_000_001);
+          form.append('operations', `{"query": ${JSON.stringify(UPLOAD)},${padding}"variables": { "f": null }}`);
+          form.append('map', JSON.stringify({ 0: ['variables.f'] }));
+          form.append('0', new Blob(['x']), 'x.txt');
+          const result = await multipart(form);
+          expectError(result, 'PAYLOAD_TOO_LARGE', 413);
+          assert.equal(result.json.errors[0].extensions.limit, 1_000_000, 'the field limit, not the file limit');
+        },
+      ],
+      [
         'too many files',
         async () => {
           const files = Array.from(
@@ -376,6 +389,21 @@ forEachDialect(() => {
             'BAD_USER_INPUT',
             400,
           );
+        },
+      ],
+      [
+        'a map naming more files than allowed, whatever the parts that follow',
+        async () => {
+          const form = new FormData();
+          form.append('operations', JSON.stringify({ query: UPLOAD_MANY, variables: { f: [null, null, null, null] } }));
+          form.append(
+            'map',
+            JSON.stringify({ 0: ['variables.f.0'], 1: ['variables.f.1'], 2: ['variables.f.2'], 3: ['variables.f.3'] }),
+          );
+          form.append('0', new Blob(['x']), 'x.txt');
+          const result = await multipart(form);
+          expectError(result, 'BAD_USER_INPUT', 400);
+          assert.equal(result.json.errors[0].extensions.field, 'files');
         },
       ],
       [
@@ -539,7 +567,7 @@ forEachDialect(() => {
         const refused = results.filter((r) => r.errors?.[0].extensions.code === 'INSUFFICIENT_STORAGE').length;
         assert.equal(stored + refused, 20);
         assert.ok(stored <= 2, `${stored} stored`);
-        const usage = await app.services.orgs.usage('acme');
+        const usage = await app.repositories.orgs.usage('acme');
         assert.ok(usage.used <= 10_000_000, `used ${usage.used}`);
         assert.equal(usage.used, 9_900_000 + stored * 40_000);
         assert.equal(usage.reserved, 0, 'every reservation settled or released');
@@ -616,7 +644,7 @@ forEachDialect(() => {
         await app.db.updateTable('orgs').set({ used_bytes: 99 }).where('id', '=', 'acme').execute();
         const found = await app.fsck({ repair: true });
         assert.deepEqual(found.usageMismatches, [{ orgId: 'acme', recorded: 99, actual: 1234 }]);
-        assert.equal((await app.services.orgs.usage('acme')).used, 1234);
+        assert.equal((await app.repositories.orgs.usage('acme')).used, 1234);
         await assertConsistent(app);
       } finally {
         await app.dispose();

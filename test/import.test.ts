@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { isAddressAllowed } from '../src/services/safe-fetch.js';
+import { isAddressAllowed } from '../src/adapters/safe-fetch.js';
 import { createTestApp, processed, type TestApp, forEachDialect } from './helpers.js';
 
 forEachDialect(() => {

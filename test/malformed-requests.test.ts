@@ -10,21 +10,6 @@ import { createTestApp, type ServerProcess, startServer, tempDir } from './helpe
  * no request, however malformed, ends it.
  */
 
-/** Every route the server has; checked against the app's own list below, so a new route cannot be missed. */
-const ROUTES = [
-  '/graphql',
-  '/healthz',
-  '/readyz',
-  '/metrics',
-  '/',
-  '/browser/app.js',
-  '/browser/app.css',
-  '/browser/thumbhash.js',
-  '/download/',
-  '/dl/',
-  '/up/',
-  '/tus/',
-];
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 const BAD_PATHS = [
   '%',
@@ -39,11 +24,15 @@ const BAD_PATHS = [
   'v1.%FF.%FE.%FD',
 ];
 
-/** One request written to a socket as is; resolves the status the server answered (0: it hung up first). */
+/**
+ * One request written to a socket as is; resolves the status the server answered (0: it
+ * hung up first, or did not answer in 10 s). The socket stays open for writing, as a
+ * client's does while it waits for the answer: the request says `Connection: close`.
+ */
 function raw(port: number, head: string, body = ''): Promise<number> {
   return new Promise((resolve) => {
     let received = '';
-    const socket = connect(port, '127.0.0.1', () => socket.end(head + body));
+    const socket = connect(port, '127.0.0.1', () => socket.write(head + body));
     socket.setEncoding('latin1');
     socket.on('data', (chunk) => (received += chunk));
     socket.on('error', () => undefined); // the server may reset a request it refused; the status says enough
@@ -52,6 +41,7 @@ function raw(port: number, head: string, body = ''): Promise<number> {
   });
 }
 
+/** The head of a request (with the Content-Length of `body`, which the caller sends after it). */
 const request = (method: string, path: string, headers: string[] = [], body = '') =>
   `${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${[
     ...headers,
@@ -59,6 +49,12 @@ const request = (method: string, path: string, headers: string[] = [], body = ''
   ]
     .map((h) => `${h}\r\n`)
     .join('')}\r\n`;
+
+/** A whole request: its head and its body. */
+const whole = (method: string, path: string, headers: string[], body: string): [string, string] => [
+  request(method, path, headers, body),
+  body,
+];
 
 const MULTIPART = 'multipart/form-data; boundary=b';
 const part = (name: string, value: string) =>
@@ -77,11 +73,11 @@ const BAD_REQUESTS: [string, (route: string) => [string, string?]][] = [
   ['two Content-Lengths', (r) => [`PUT ${r}x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab`]],
   ['a broken chunked body', (r) => [`PUT ${r}x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n`]],
   ['headers of 80 KiB', (r) => [request('GET', r, [`X-Big: ${'a'.repeat(80 * 1024)}`])]],
-  ['a JSON body that does not parse', (r) => [request('POST', r, ['Content-Type: application/json'], '{"query": ')]],
-  ['a JSON body of the wrong shape', (r) => [request('POST', r, ['Content-Type: application/json'], '[1,"x",null]')]],
+  ['a JSON body that does not parse', (r) => whole('POST', r, ['Content-Type: application/json'], '{"query": ')],
+  ['a JSON body of the wrong shape', (r) => whole('POST', r, ['Content-Type: application/json'], '[1,"x",null]')],
   [
     'multipart without a boundary',
-    (r) => [request('POST', r, ['Content-Type: multipart/form-data', 'x-graphql-yoga-csrf: 1'], 'junk')],
+    (r) => whole('POST', r, ['Content-Type: multipart/form-data', 'x-graphql-yoga-csrf: 1'], 'junk'),
   ],
   [
     'multipart with an empty body',
@@ -89,51 +85,49 @@ const BAD_REQUESTS: [string, (route: string) => [string, string?]][] = [
   ],
   [
     'multipart whose operations are not JSON',
-    (r) => [
-      request(
-        'POST',
-        r,
-        [`Content-Type: ${MULTIPART}`, 'x-graphql-yoga-csrf: 1'],
-        `${part('operations', '{')}--b--\r\n`,
-      ),
-    ],
+    (r) =>
+      whole('POST', r, [`Content-Type: ${MULTIPART}`, 'x-graphql-yoga-csrf: 1'], `${part('operations', '{')}--b--\r\n`),
   ],
   [
     'multipart with neither operations nor map',
-    (r) => [request('POST', r, [`Content-Type: ${MULTIPART}`, 'x-graphql-yoga-csrf: 1'], `${part('x', '1')}--b--\r\n`)],
+    (r) => whole('POST', r, [`Content-Type: ${MULTIPART}`, 'x-graphql-yoga-csrf: 1'], `${part('x', '1')}--b--\r\n`),
   ],
   [
     'multipart with a part header cut off',
-    (r) => [request('POST', r, [`Content-Type: ${MULTIPART}`, 'x-graphql-yoga-csrf: 1'], '--b\r\nContent-Disp')],
+    (r) => whole('POST', r, [`Content-Type: ${MULTIPART}`, 'x-graphql-yoga-csrf: 1'], '--b\r\nContent-Disp'),
   ],
-  ['an unknown Content-Type', (r) => [request('POST', r, ['Content-Type: application/x-nonsense'], '\x00\x01')]],
+  ['an unknown Content-Type', (r) => whole('POST', r, ['Content-Type: application/x-nonsense'], '\x00\x01')],
 ];
 
 describe('malformed requests against the server process', () => {
   const data = tempDir('assetgate-malformed-');
   let server: ServerProcess;
+  /** Every route the server has, from the app's own route table: a new route cannot be missed. */
+  let routes: string[] = [];
   const answers: { what: string; status: number }[] = [];
 
   before(async () => {
     server = await startServer(data.dir, { env: { RATE_LIMIT: '0', MAX_FILE_SIZE: '1MiB' } });
+    const app = await createTestApp();
+    try {
+      routes = Object.keys(app.table);
+    } finally {
+      await app.dispose();
+    }
   });
   after(() => {
     server.child.kill('SIGKILL');
     data.remove();
   });
 
-  test('the corpus covers every route the app serves', async () => {
-    const app = await createTestApp();
-    try {
-      for (const route of [...app.routes, ...app.pages])
-        assert.ok(ROUTES.includes(route), `${route} is not in the corpus`);
-    } finally {
-      await app.dispose();
+  test('the route table holds the routes the contract names', () => {
+    for (const route of ['/graphql', '/download/', '/dl/', '/up/', '/tus/', '/healthz', '/readyz', '/metrics', '/']) {
+      assert.ok(routes.includes(route), `${route} is missing from the route table`);
     }
   });
 
   test('malformed paths on every route and method are answered 4xx (or as usual), never 5xx', async () => {
-    for (const route of ROUTES) {
+    for (const route of routes) {
       for (const path of BAD_PATHS) {
         for (const method of METHODS) {
           const status = await raw(server.port, request(method, `${route}${path}`));
@@ -151,12 +145,12 @@ describe('malformed requests against the server process', () => {
 
   test('malformed headers and bodies on every route are answered 4xx (or as usual), never 5xx', async () => {
     const bad: { what: string; status: number }[] = [];
-    for (const route of ROUTES) {
+    for (const route of routes) {
       for (const [what, make] of BAD_REQUESTS) {
         const [head, body] = make(route);
         const status = await raw(server.port, head, body);
-        // The HTTP parser may hang up on bytes that are not HTTP at all; anything it answers must be 4xx.
-        if (status >= 500) bad.push({ what: `${what} on ${route}`, status });
+        // A connection dropped without an answer is a failure too: the client learns nothing.
+        if (status === 0 || status >= 500) bad.push({ what: `${what} on ${route}`, status });
       }
     }
     assert.deepEqual(bad, []);

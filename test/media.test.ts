@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { embedUrlFor, parseHttpUrl } from '../src/services/embed.js';
-import { classify, isActiveType, sniffMediaType } from '../src/services/media-type.js';
-import { normalizeTags, sanitizeFilename, slugify } from '../src/services/naming.js';
+import { embedUrlFor, parseHttpUrl } from '../src/services/assets/embed.js';
+import { classify, isActiveType, sniffMediaType } from '../src/adapters/media-type.js';
+import { normalizeTags, sanitizeFilename, slugify } from '../src/services/assets/naming.js';
 import { BadUserInputError } from '../src/errors.js';
 import { pdf, png } from './helpers.js';
 

@@ -269,14 +269,14 @@ forEachDialect(() => {
           filename: 'r.pdf',
         });
         // A worker claims the job and dies: no completion, no heartbeat.
-        const claimed = await app.services.jobRepository.claim(
+        const claimed = await app.repositories.jobs.claim(
           'dead-worker',
           new Date(now).toISOString(),
           new Date(now + 60_000).toISOString(),
         );
         assert.equal(claimed?.asset_id, row.id);
         const restarted = createJobRunner({
-          jobs: app.services.jobRepository,
+          jobs: app.repositories.jobs,
           handlers: jobHandlersOf(app.services),
           onGiveUp: (job, error) => app.services.processing.giveUp(job, error),
           concurrency: 1,
@@ -286,17 +286,17 @@ forEachDialect(() => {
         restarted.start();
         await restarted.idle();
         assert.equal(
-          (await app.services.assetRepository.findByIdAnyTenant(row.id))?.status,
+          (await app.repositories.assets.findByIdAnyTenant(row.id))?.status,
           'PROCESSING',
           'the lease still holds',
         );
         now += 61_000;
         await restarted.idle();
         await restarted.stop();
-        const done = await app.services.assetRepository.findByIdAnyTenant(row.id);
+        const done = await app.repositories.assets.findByIdAnyTenant(row.id);
         assert.equal(done?.status, 'READY');
         assert.equal(done?.page_count, 2);
-        const job = await app.services.jobRepository.find(claimed!.id);
+        const job = await app.repositories.jobs.find(claimed!.id);
         assert.equal(job?.status, 'done');
         assert.equal(job?.attempts, 2);
       } finally {
@@ -314,7 +314,7 @@ forEachDialect(() => {
         );
         const attempts: number[] = [];
         const runner = createJobRunner({
-          jobs: app.services.jobRepository,
+          jobs: app.repositories.jobs,
           handlers: {
             ...jobHandlersOf(app.services),
             extract: async (job) => {
@@ -342,7 +342,7 @@ forEachDialect(() => {
         await runner.idle();
         await runner.stop();
         assert.deepEqual(attempts, [1, 2, 3]);
-        const asset = await app.services.assetRepository.findByIdAnyTenant(row.id);
+        const asset = await app.repositories.assets.findByIdAnyTenant(row.id);
         assert.equal(asset?.status, 'FAILED');
         assert.match(asset?.failure_reason ?? '', /after 3 attempts: store unavailable/);
       } finally {
@@ -356,7 +356,7 @@ forEachDialect(() => {
       let now = Date.parse('2026-05-01T00:00:00Z');
       const app = await createTestApp({}, { clock: () => now, runJobs: false });
       try {
-        const jobs = app.services.jobRepository;
+        const jobs = app.repositories.jobs;
         const iso = (ms: number) => new Date(ms).toISOString();
         const ids: string[] = [];
         for (const name of ['a.txt', 'b.txt', 'c.txt']) {
@@ -409,7 +409,7 @@ forEachDialect(() => {
       let now = Date.parse('2026-05-01T00:00:00Z');
       const app = await createTestApp({}, { clock: () => now, runJobs: false });
       try {
-        const jobs = app.services.jobRepository;
+        const jobs = app.repositories.jobs;
         const iso = (ms: number) => new Date(ms).toISOString();
         const claim = async () => (await jobs.claim('w', iso(now), iso(now + 60_000)))!.asset_id;
         const flood = await upload(app, 'flood', 20);
@@ -442,7 +442,7 @@ forEachDialect(() => {
           .where('status', '=', 'queued')
           .execute();
         assert.equal(waiting.length, 1);
-        const claimed = await app.services.jobRepository.claim(
+        const claimed = await app.repositories.jobs.claim(
           'w',
           new Date().toISOString(),
           new Date(Date.now() + 60_000).toISOString(),

@@ -79,7 +79,7 @@ forEachDialect((dialect) => {
       assert.deepEqual(await search('zebra harbour'), []);
       assert.deepEqual(await search('ebra'), [], 'words match from their start, not inside');
       // The index lives beside the assets: no asset row read for a page, a download or an event carries the text.
-      const [row] = await app.services.assetRepository.findByIds(TENANT, [decodeGlobalId(ids['minutes.txt']).id]);
+      const [row] = await app.repositories.assets.findByIds(TENANT, [decodeGlobalId(ids['minutes.txt']).id]);
       assert.equal(row?.title, 'Meeting notes');
       assert.ok(!JSON.stringify(row).includes('zebra'), Object.keys(row!).join(', '));
     });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisRateLimiter } from '../src/services/redis-rate-limiter.js';
-import { RedisUploadSlots } from '../src/services/redis-upload-slots.js';
+import { RedisRateLimiter } from '../src/adapters/redis-rate-limiter.js';
+import { RedisUploadSlots } from '../src/adapters/redis-upload-slots.js';
 import { createTestApp, freePort, REDIS_URL } from './helpers.js';
 
 /**

@@ -460,7 +460,7 @@ forEachDialect(() => {
           .where('id', '=', decodeId(crashed.asset.id))
           .execute();
         assert.ok(
-          await app.services.assetRepository.claimUploadAnyTenant(row.id, row.url_version, new Date(now).toISOString()),
+          await app.repositories.assets.claimUploadAnyTenant(row.id, row.url_version, new Date(now).toISOString()),
         );
 
         let finish!: () => void;

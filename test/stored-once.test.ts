@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { decodeGlobalId, encodeGlobalId } from '../src/global-id.js';
-import { isClean } from '../src/services/fsck.js';
+import { isClean } from '../src/services/lifecycle/fsck.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrateOrThrow, migrateTo } from '../src/db/migrate.js';
 import {
@@ -57,9 +57,9 @@ forEachDialect((dialect) => {
       return { status: response.status, body: await response.text() };
     };
     const keyOf = async (id: string) =>
-      (await app.services.assetRepository.findByIdAnyTenant(decodeGlobalId(id).id))!.blob_key;
+      (await app.repositories.assets.findByIdAnyTenant(decodeGlobalId(id).id))!.blob_key;
     const copyOf = (checksum: string, tenant: { orgId: string; mode: 'live' | 'test' } = ACME) =>
-      app.services.copies.find(tenant, checksum);
+      app.repositories.copies.find(tenant, checksum);
 
     test('a second upload of the same bytes points at the first copy; each delete releases one holder, the last the bytes', async () => {
       const text = 'the same report, uploaded twice';

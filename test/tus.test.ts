@@ -120,7 +120,7 @@ forEachDialect(() => {
 
     const idOf = (location: string) => new URL(location).pathname.split('/').pop()!;
     const globalId = (location: string) => Buffer.from(`Asset:${idOf(location)}`).toString('base64url');
-    const usage = () => app.services.orgs.usage('acme');
+    const usage = () => app.repositories.orgs.usage('acme');
     const partCount = async () => (await app.db.selectFrom('upload_parts').select('blob_key').execute()).length;
 
     test('OPTIONS tells the version, the extensions, the largest upload and the checksum algorithms', async () => {
@@ -391,7 +391,7 @@ forEachDialect(() => {
         assert.equal(over.status, 507);
         assert.equal(((await over.json()) as any).error.code, 'INSUFFICIENT_STORAGE');
       } finally {
-        await app.services.orgs.resetUsed('acme');
+        await app.repositories.orgs.resetUsed('acme');
       }
       const noName = await tus('/tus/', { method: 'POST', headers: { 'upload-length': '10' } });
       assert.equal(noName.status, 400);

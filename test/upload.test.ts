@@ -363,7 +363,7 @@ forEachDialect(() => {
           );
           const reservations = statements.filter((sql) => /"reserved_bytes" = "reserved_bytes" \+/.test(sql));
           assert.equal(reservations.length, quota ? 1 : 0, statements.join('\n'));
-          assert.deepEqual(await app.services.orgs.usage('acme'), { used: 3000, reserved: 0 });
+          assert.deepEqual(await app.repositories.orgs.usage('acme'), { used: 3000, reserved: 0 });
         } finally {
           await app.dispose();
         }
@@ -490,7 +490,7 @@ forEachDialect(() => {
         ['variables.input.file', new Blob([new Uint8Array(Buffer.alloc(300_000, 7))]), 'long.bin'],
       ]);
       const asset = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
-      const row = await app.services.assetRepository.findByIdAnyTenant(idOf(asset.id));
+      const row = await app.repositories.assets.findByIdAnyTenant(idOf(asset.id));
       await truncate(app.blobs.localPath!(row!.blob_key!)!, 5);
       const response = await fetch(server.url + new URL(asset.url).pathname, { headers: app.authHeaders });
       assert.equal(response.headers.get('content-length'), '300000');

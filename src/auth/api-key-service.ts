@@ -58,12 +58,28 @@ export function scopesOf(record: Pick<ApiKeyRow, 'scopes'>): Scope[] {
   return SCOPES.filter((scope) => held.has(scope));
 }
 
-/** Creates, lists, revokes and checks API keys. */
+/** How long a checked key is trusted without reading its row again, and how many are kept. */
+export interface KeyCacheOptions {
+  /** Milliseconds (KEY_CACHE_TTL); 0 reads the row on every request. */
+  ttlMs: number;
+  /** Keys kept at most (KEY_CACHE_MAX); the least recently checked go first. */
+  max: number;
+}
+
+/**
+ * Creates, lists, revokes and checks API keys. A valid key, once read, is trusted for
+ * `cache.ttlMs` without reading its row again (at most `cache.max` of them): a key
+ * revoked on this gateway stops at once, one revoked elsewhere (another gateway, the
+ * CLI) within that time. Expiry is checked on every request. Unknown keys are never kept.
+ */
 export class ApiKeyService {
+  readonly #cache = new Map<string, { record: ApiKeyRow; until: number }>();
+
   constructor(
     private readonly keys: ApiKeyRepository,
     private readonly orgs: OrgRepository,
     private readonly clock: () => number = Date.now,
+    private readonly cache: KeyCacheOptions = { ttlMs: 0, max: 0 },
   ) {}
 
   /** Creates the org if needed and a key in it. The secret is returned once and stored hashed. */
@@ -128,6 +144,7 @@ export class ApiKeyService {
   async revoke(id: string, scope?: KeyScope): Promise<ApiKeyRow> {
     const record = await this.keys.revoke(id, nowIso(this.clock), scope?.orgId, scope?.mode);
     if (!record) throw new NotFoundError('API key');
+    this.#cache.delete(record.key_hash);
     return record;
   }
 
@@ -138,17 +155,38 @@ export class ApiKeyService {
    */
   async authenticate(key: string): Promise<Principal> {
     if (!KEY.test(key)) throw new UnauthenticatedError();
-    const record = await this.keys.findByHash(hashKey(key));
+    const hash = hashKey(key);
     const now = this.clock();
-    if (!record || !this.#valid(record, now)) throw new UnauthenticatedError();
-    if (!record.last_used_at || Date.parse(record.last_used_at) < now - TOUCH_EVERY_MS) {
-      await this.keys.touch(
-        record.id,
-        nowIso(() => now),
-        nowIso(() => now - TOUCH_EVERY_MS),
-      );
+    const record = this.#cached(hash, now) ?? (await this.keys.findByHash(hash));
+    if (!record || !this.#valid(record, now)) {
+      this.#cache.delete(hash);
+      throw new UnauthenticatedError();
     }
+    if (!record.last_used_at || Date.parse(record.last_used_at) < now - TOUCH_EVERY_MS) {
+      record.last_used_at = nowIso(() => now);
+      await this.keys.touch(record.id, record.last_used_at, nowIso(() => now - TOUCH_EVERY_MS));
+    }
+    this.#keep(hash, record, now);
     return principalOf(record);
+  }
+
+  #cached(hash: string, now: number): ApiKeyRow | undefined {
+    const entry = this.#cache.get(hash);
+    if (entry && entry.until <= now) this.#cache.delete(hash);
+    return entry && entry.until > now ? entry.record : undefined;
+  }
+
+  /**
+   * Keeps a valid record, or moves it to the young end; the oldest go past `max`. Its
+   * time runs from when its row was read, never renewed by use: a key in constant use
+   * that was revoked elsewhere still stops within the TTL.
+   */
+  #keep(hash: string, record: ApiKeyRow, now: number): void {
+    if (this.cache.ttlMs <= 0 || this.cache.max <= 0) return;
+    const entry = this.#cache.get(hash);
+    this.#cache.delete(hash);
+    this.#cache.set(hash, { record, until: entry?.until ?? now + this.cache.ttlMs });
+    while (this.#cache.size > this.cache.max) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
   /**

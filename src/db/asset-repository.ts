@@ -1,144 +1,23 @@
+import { type Expression, type Insertable, type SqlBool, sql, type Transaction, type Updateable } from 'kysely';
 import {
-  type Expression,
-  type ExpressionBuilder,
-  type Insertable,
-  type SqlBool,
-  sql,
-  type Transaction,
-  type Updateable,
-} from 'kysely';
-import { type Db, isPostgres, isUniqueViolation } from './database.js';
+  type AssetBuilder,
+  type AssetQueryFilter,
+  countOf,
+  type TenantAssetUsage,
+  usageOf,
+  filterExpression,
+  type PageRequest,
+  pageOf,
+  writeSearchText,
+} from './asset-queries.js';
+import { visibleSql } from './asset-visibility.js';
+
+import { atomic, type Db, isPostgres } from './database.js';
 import type { AssetRow, AssetsTable, AssetVersionRow, Database, ListedAssetRow, Tenant } from './types.js';
-
-type Executor = Db | Transaction<Database>;
-
-/**
- * What a page may be ordered by: a column with an index ending in `id`, or `relevance`
- * (how well a row matches the search: only with one).
- */
-export type SortColumn = 'created_at' | 'updated_at' | 'title' | 'size' | 'relevance';
-type IndexedColumn = Exclude<SortColumn, 'relevance'>;
-export type Direction = 'asc' | 'desc';
-
-/** Filters of `assets(filter:)`, already decoded to internal ids. */
-export interface AssetQueryFilter {
-  ids?: readonly string[];
-  types?: readonly string[];
-  statuses?: readonly string[];
-  search?: string;
-  tags?: readonly string[];
-  directoryId?: string;
-  isPublic?: boolean;
-  createdAfter?: string;
-  createdBefore?: string;
-  /** `sha256:<hex>`: the assets holding exactly these bytes. */
-  checksum?: string;
-  /** The trash instead of the live assets. */
-  trashed?: boolean;
-}
-
-/** One keyset page request: rows strictly after `cursor` in the walking direction. */
-export interface PageRequest {
-  filter: AssetQueryFilter;
-  column: SortColumn;
-  direction: Direction;
-  limit: number;
-  cursor?: { value: string | number; id: string };
-  /** Walk towards the start (`last`/`before`): rows come back in display order all the same. */
-  backward: boolean;
-  /**
-   * Only these columns (and `id` and the sort column, which cursors need); every one when
-   * absent. The rows are typed whole: the caller reads only what it asked for.
-   */
-  columns?: readonly (keyof AssetRow)[];
-  /** Also each row's tags, sorted, as `tags`: read by the page query itself, not a second one. */
-  withTags?: boolean;
-}
-
-type AssetBuilder = ExpressionBuilder<Database, 'assets'>;
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-function filterExpression(
-  eb: AssetBuilder,
-  tenant: Tenant,
-  filter: AssetQueryFilter,
-  postgres: boolean,
-): Expression<SqlBool> {
-  const conditions: Expression<SqlBool>[] = [
-    eb('assets.org_id', '=', tenant.orgId),
-    eb('assets.mode', '=', tenant.mode),
-    eb('assets.exhausted_at', 'is', null),
-    eb('assets.trashed_at', filter.trashed ? 'is not' : 'is', null),
-  ];
-  if (filter.ids) conditions.push(filter.ids.length ? eb('assets.id', 'in', filter.ids) : sql<boolean>`1 = 0`);
-  if (filter.types) conditions.push(filter.types.length ? eb('assets.type', 'in', filter.types) : sql<boolean>`1 = 0`);
-  if (filter.statuses) {
-    conditions.push(filter.statuses.length ? eb('assets.status', 'in', filter.statuses) : sql<boolean>`1 = 0`);
-  }
-  const words = filter.search ? searchWords(filter.search) : [];
-  if (words.length > 0) {
-    // Every word, as a prefix, in the title, tags, filename, description or extracted text: the
-    // engine's full-text index (FTS5 on SQLite, a GIN-indexed tsvector on PostgreSQL) finds them.
-    conditions.push(
-      postgres
-        ? sql<boolean>`assets.id in (select asset_id from asset_search where vector @@ to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')}))`
-        : sql<boolean>`assets.rowid in (select rowid from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')})`,
-    );
-  } else if (filter.search) {
-    // No word at all (only punctuation): the characters themselves, anywhere, literally.
-    const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
-    // An ASCII term can only match ASCII letters, which the engine's own lower() folds; other
-    // terms fold every script (SQLite's built-in lower() would not, and costs a third as much).
-    const lower = /^[\x00-\x7f]*$/.test(filter.search) || postgres ? sql`lower` : sql`unicode_lower`;
-    conditions.push(
-      eb.or(
-        (['title', 'description', 'filename'] as const).map(
-          (column) => sql<boolean>`${lower}(${eb.ref(`assets.${column}`)}) like ${pattern} escape '\\'`,
-        ),
-      ),
-    );
-  }
-  for (const tag of filter.tags ?? []) {
-    conditions.push(
-      eb.exists(
-        eb
-          .selectFrom('asset_tags')
-          .select('asset_tags.asset_id')
-          .whereRef('asset_tags.asset_id', '=', 'assets.id')
-          .where('asset_tags.tag', '=', tag),
-      ),
-    );
-  }
-  if (filter.directoryId !== undefined) conditions.push(eb('assets.directory_id', '=', filter.directoryId));
-  if (filter.isPublic !== undefined) conditions.push(eb('assets.is_public', '=', filter.isPublic ? 1 : 0));
-  if (filter.createdAfter) conditions.push(eb('assets.created_at', '>', filter.createdAfter));
-  if (filter.createdBefore) conditions.push(eb('assets.created_at', '<', filter.createdBefore));
-  if (filter.checksum !== undefined) conditions.push(eb('assets.checksum', '=', filter.checksum));
-  return eb.and(conditions);
-}
 
 /** Asset `id` of `tenant` while it is live: neither used up (exhausted) nor in the trash. */
 function liveAsset(eb: AssetBuilder, tenant: Tenant, id: string): Expression<SqlBool> {
-  return eb.and([
-    eb('assets.id', '=', id),
-    eb('assets.org_id', '=', tenant.orgId),
-    eb('assets.mode', '=', tenant.mode),
-    eb('assets.exhausted_at', 'is', null),
-    eb('assets.trashed_at', 'is', null),
-  ]);
-}
-
-/** More writes that commit (or roll back) together with an asset's: e.g. queueing its job. */
-export type Alongside = (trx: Transaction<Database>, asset: AssetRow) => Promise<unknown>;
-
-/** Several alongside writes, in order. */
-export function alongsideAll(...writes: Alongside[]): Alongside {
-  return async (trx, asset) => {
-    for (const write of writes) await write(trx, asset);
-  };
+  return eb.and([eb('assets.id', '=', id), visibleSql(eb, { shelf: 'live', audience: tenant })]);
 }
 
 /** An asset's tags as the one string search indexes (`search_tags`). */
@@ -154,32 +33,12 @@ async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: rea
     .execute();
 }
 
-/**
- * The words of a search, each matched as a prefix: letters and digits of any script,
- * lower-cased, at most 16. Everything else (quotes, `%`, `_`, operators) only separates
- * words, so nothing in a search is syntax to the engine.
- */
-export function searchWords(search: string): string[] {
-  return (search.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 16);
-}
-
 /** Data access for assets and their tags. Every method is scoped to a tenant. */
 export class AssetRepository {
   private readonly postgres: boolean;
 
   constructor(private readonly db: Db) {
     this.postgres = isPostgres(db);
-  }
-
-  /**
-   * An asset's tags, sorted, as one value of its row: a text[] on PostgreSQL, JSON
-   * text on SQLite (parsed by the caller). Each is a seek on the (asset_id, tag) key.
-   */
-  private tagList(eb: AssetBuilder) {
-    const tags = eb.selectFrom('asset_tags').whereRef('asset_tags.asset_id', '=', 'assets.id');
-    return this.postgres
-      ? sql<string[]>`array(${tags.select('asset_tags.tag').orderBy('asset_tags.tag')})`
-      : tags.select(sql<string[]>`json_group_array(asset_tags.tag order by asset_tags.tag)`.as('tags'));
   }
 
   /** Rows for `ids` in the tenant, aligned with `ids` (`undefined` where there is none). */
@@ -201,76 +60,20 @@ export class AssetRepository {
       .selectFrom('assets')
       .selectAll()
       .where('id', 'in', ids)
-      .where('is_public', '=', 1)
-      .where('exhausted_at', 'is', null)
-      .where('trashed_at', 'is', null)
+      .where((eb) => visibleSql(eb, { shelf: 'live', audience: 'anyone' }))
       .execute();
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id));
   }
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
-  /**
-   * How well each row matches `words` (higher is better): BM25 over the FTS5 row on SQLite
-   * (title weighted most, then tags and filename, description, extracted text), `ts_rank`
-   * of the weighted vector on PostgreSQL. A float8 either way, so a cursor carries it exactly.
-   */
-  private relevance(words: string[]) {
-    return this.postgres
-      ? sql<number>`(select ts_rank(vector, to_tsquery('simple', ${words.map((w) => `${w}:*`).join(' & ')}))::float8 from asset_search where asset_id = assets.id)`
-      : sql<number>`(select -bm25(assets_fts, 10.0, 5.0, 5.0, 2.0, 1.0) from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')} and assets_fts.rowid = assets.rowid)`;
+  page(tenant: Tenant, request: PageRequest): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
+    return pageOf(this.db, tenant, request);
   }
 
-  async page(tenant: Tenant, request: PageRequest): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
-    const { column, cursor, limit } = request;
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`page limit ${limit}`);
-    const walk: Direction = request.backward ? (request.direction === 'asc' ? 'desc' : 'asc') : request.direction;
-    const words = column === 'relevance' ? searchWords(request.filter.search ?? '') : [];
-    if (column === 'relevance' && words.length === 0) {
-      throw new RangeError('relevance orders the results of a search with words');
-    }
-    // The sort key: an indexed column, or the relevance computed for each matching row.
-    const key = column === 'relevance' ? this.relevance(words) : sql.ref(`assets.${column as IndexedColumn}`);
-    const from = this.db.selectFrom('assets');
-    const wanted = [...new Set([...(request.columns ?? []), 'id', ...(column === 'relevance' ? [] : [column])])];
-    const selected = request.columns
-      ? from.select((wanted as IndexedColumn[]).map((c) => `assets.${c}` as const))
-      : from.selectAll();
-    const columns = column === 'relevance' ? selected.select(key.as('relevance')) : selected;
-    let query = (request.withTags ? columns.select((eb) => this.tagList(eb).as('tags')) : columns)
-      .$castTo<ListedAssetRow>()
-      .where((eb) => filterExpression(eb, tenant, request.filter, this.postgres));
-    if (cursor) {
-      // (key, id) beyond the cursor, written so the first term is an index range on an indexed key.
-      const op = walk === 'asc' ? '>' : '<';
-      const inclusive = walk === 'asc' ? '>=' : '<=';
-      query = query.where((eb) =>
-        eb.and([eb(key, inclusive, cursor.value), eb.or([eb(key, op, cursor.value), eb('assets.id', op, cursor.id)])]),
-      );
-    }
-    const rows = await query
-      .orderBy(key, walk)
-      .orderBy('assets.id', walk)
-      // Written into the SQL (a checked integer): SQLite runs a page measurably faster with
-      // its LIMIT known when the statement is prepared than with a bound one.
-      .limit(sql.lit(limit + 1))
-      .execute();
-    if (request.withTags && !this.postgres) {
-      for (const row of rows) row.tags = JSON.parse(row.tags as unknown as string) as string[];
-    }
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
-    if (request.backward) page.reverse();
-    return { rows: page, hasMore };
-  }
-
-  async count(tenant: Tenant, filter: AssetQueryFilter): Promise<number> {
-    const row = await this.db
-      .selectFrom('assets')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where((eb) => filterExpression(eb, tenant, filter, this.postgres))
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+  /** How many of the tenant's assets pass `filter`. */
+  count(tenant: Tenant, filter: AssetQueryFilter): Promise<number> {
+    return countOf(this.db, tenant, filter);
   }
 
   /** Tags of each asset, aligned with `assetIds`, sorted. */
@@ -292,13 +95,12 @@ export class AssetRepository {
   }
 
   /**
-   * Inserts an asset with its tags in one transaction. The slug is made unique in
-   * the tenant: on a clash the id's first characters are appended.
+   * Inserts an asset with its tags (in one transaction, or in the unit of work's). The
+   * slug is made unique in the tenant: on a clash the id's first characters are appended.
    */
   async insert(
     row: Insertable<AssetsTable> & { id: string; slug: string },
     tags: readonly string[],
-    alongside?: Alongside,
   ): Promise<AssetRow> {
     const taken = await this.db
       .selectFrom('assets')
@@ -307,28 +109,21 @@ export class AssetRepository {
       .where('mode', '=', row.mode)
       .where('slug', '=', row.slug)
       .executeTakeFirst();
-    const first = taken ? { ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` } : row;
-    try {
-      return await this.#insertWithTags(first, tags, alongside);
-    } catch (error) {
-      // Two writers picked the same free slug at once: the loser takes the suffixed one.
-      if (!isUniqueViolation(error) || first !== row) throw error;
-      return this.#insertWithTags({ ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` }, tags, alongside);
-    }
-  }
-
-  #insertWithTags(
-    row: Insertable<AssetsTable> & { id: string },
-    tags: readonly string[],
-    alongside?: Alongside,
-  ): Promise<AssetRow> {
-    return this.db.transaction().execute(async (trx) => {
-      const inserted = await trx
-        .insertInto('assets')
-        .values({ ...row, search_tags: searchTagsOf(tags) })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await alongside?.(trx, inserted);
+    const suffixed = { ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` };
+    return atomic(this.db, async (trx) => {
+      const values = (slug: Insertable<AssetsTable>) => ({ ...slug, search_tags: searchTagsOf(tags) });
+      // Two writers may pick the same free slug at once: the loser takes the suffixed one. Not
+      // by catching the unique violation: on PostgreSQL that would abort the caller's transaction.
+      const inserted =
+        (taken
+          ? undefined
+          : await trx
+              .insertInto('assets')
+              .values(values(row))
+              .onConflict((oc) => oc.columns(['org_id', 'mode', 'slug']).doNothing())
+              .returningAll()
+              .executeTakeFirst()) ??
+        (await trx.insertInto('assets').values(values(suffixed)).returningAll().executeTakeFirstOrThrow());
       await insertTags(trx, inserted, tags);
       return inserted;
     });
@@ -347,7 +142,7 @@ export class AssetRepository {
       withTags.is_public === 0
         ? { ...withTags, url_version: sql<number>`url_version + (case when is_public = 1 then 1 else 0 end)` }
         : withTags;
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       const updated = await trx
         .updateTable('assets')
         .set(set)
@@ -361,25 +156,20 @@ export class AssetRepository {
     });
   }
 
-  /** Deletes the row (tags cascade; only while in `status` when given) and returns it, or `undefined` when there was none. */
-  async delete(
-    tenant: Tenant,
-    id: string,
-    alongside?: Alongside,
-    status?: AssetRow['status'],
-  ): Promise<AssetRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .deleteFrom('assets')
-        .where('id', '=', id)
-        .where('org_id', '=', tenant.orgId)
-        .where('mode', '=', tenant.mode)
-        .$if(status !== undefined, (q) => q.where('status', '=', status!))
-        .returningAll()
-        .executeTakeFirst();
-      if (row) await alongside?.(trx, row);
-      return row;
-    });
+  /**
+   * Deletes the row (tags cascade; only while in `status` when given) and returns it, or
+   * `undefined` when there was none. What it held beside the row is the caller's to
+   * forget in the same transaction.
+   */
+  async delete(tenant: Tenant, id: string, status?: AssetRow['status']): Promise<AssetRow | undefined> {
+    return this.db
+      .deleteFrom('assets')
+      .where('id', '=', id)
+      .where('org_id', '=', tenant.orgId)
+      .where('mode', '=', tenant.mode)
+      .$if(status !== undefined, (q) => q.where('status', '=', status!))
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /**
@@ -416,13 +206,8 @@ export class AssetRepository {
    * forgotten, and the old version's facts go to `asset_versions`. `undefined` when
    * the asset changed meanwhile.
    */
-  async replaceFile(
-    previous: AssetRow,
-    patch: Updateable<AssetsTable>,
-    now: string,
-    alongside?: Alongside,
-  ): Promise<AssetRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+  async replaceFile(previous: AssetRow, patch: Updateable<AssetsTable>, now: string): Promise<AssetRow | undefined> {
+    return atomic(this.db, async (trx) => {
       const updated = await trx
         .updateTable('assets')
         .set((eb) => ({
@@ -461,8 +246,7 @@ export class AssetRepository {
         })
         .execute();
       // What search found in the old bytes goes with them.
-      await this.setSearchText(previous.id, null, null, trx);
-      await alongside?.(trx, updated);
+      await writeSearchText(trx, this.postgres, { id: previous.id, blobKey: null, text: null });
       return updated;
     });
   }
@@ -471,18 +255,8 @@ export class AssetRepository {
    * What search finds in an asset's bytes (the text extraction read), while the asset
    * still holds `blobKey`; null forgets it (its bytes were replaced).
    */
-  async setSearchText(id: string, blobKey: string | null, text: string | null, db: Executor = this.db): Promise<void> {
-    const holds = blobKey === null ? sql`id = ${id}` : sql`id = ${id} and blob_key = ${blobKey}`;
-    if (this.postgres) {
-      const body = text === null ? sql`''::tsvector` : sql`setweight(to_tsvector('simple', ${text}), 'D')`;
-      await sql`update asset_search set body = ${body} where asset_id = (select id from assets where ${holds})`.execute(
-        db,
-      );
-    } else {
-      await sql`update assets_fts set body = ${text ?? ''} where rowid = (select rowid from assets where ${holds})`.execute(
-        db,
-      );
-    }
+  async setSearchText(id: string, blobKey: string | null, text: string | null): Promise<void> {
+    await writeSearchText(this.db, this.postgres, { id, blobKey, text });
   }
 
   /** Earlier versions of each asset, newest first, aligned with `assetIds`. */
@@ -497,45 +271,23 @@ export class AssetRepository {
     return assetIds.map((id) => rows.filter((row) => row.asset_id === id));
   }
 
-  /** Deletes (tags cascade) up to `limit` assets trashed before `before`, oldest first, in every tenant. */
-  async purgeTrashedAllTenants(before: string, limit: number, alongside?: Alongside): Promise<AssetRow[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const due = trx
-        .selectFrom('assets')
-        .select('id')
-        .where('trashed_at', '<', before)
-        .orderBy('trashed_at')
-        .limit(limit);
-      const rows = await trx.deleteFrom('assets').where('id', 'in', due).returningAll().execute();
-      for (const row of rows) await alongside?.(trx, row);
-      return rows;
-    });
+  /**
+   * Deletes (tags cascade) up to `limit` assets trashed before `before`, oldest first, in
+   * every tenant; what they held beside their rows is the caller's to forget in the same transaction.
+   */
+  async purgeTrashedAllTenants(before: string, limit: number): Promise<AssetRow[]> {
+    const due = this.db
+      .selectFrom('assets')
+      .select('id')
+      .where('trashed_at', '<', before)
+      .orderBy('trashed_at')
+      .limit(limit);
+    return this.db.deleteFrom('assets').where('id', 'in', due).returningAll().execute();
   }
 
   /** How many assets the tenant has and how many bytes they hold, and of those, how many are in the trash. */
-  async usage(
-    tenant: Tenant,
-  ): Promise<{ assetCount: number; bytesStored: number; trashedCount: number; trashedBytes: number }> {
-    const row = await this.db
-      .selectFrom('assets')
-      .select((eb) => {
-        const trashed = eb('trashed_at', 'is not', null);
-        return [
-          eb.fn.countAll<number>().as('n'),
-          eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('bytes'),
-          eb.fn.sum<number>(eb.case().when(trashed).then(1).else(0).end()).as('trashed_n'),
-          eb.fn.sum<number>(eb.case().when(trashed).then(eb.ref('size')).else(0).end()).as('trashed_bytes'),
-        ];
-      })
-      .where('org_id', '=', tenant.orgId)
-      .where('mode', '=', tenant.mode)
-      .executeTakeFirstOrThrow();
-    return {
-      assetCount: Number(row.n),
-      bytesStored: Number(row.bytes),
-      trashedCount: Number(row.trashed_n ?? 0),
-      trashedBytes: Number(row.trashed_bytes ?? 0),
-    };
+  usage(tenant: Tenant): Promise<TenantAssetUsage> {
+    return usageOf(this.db, tenant);
   }
 
   /** A row by id alone, exhausted or not: for signed URLs, which are capabilities in themselves. */
@@ -594,19 +346,14 @@ export class AssetRepository {
     id: string,
     status: string,
     patch: Updateable<AssetsTable>,
-    alongside?: Alongside,
   ): Promise<AssetRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('assets')
-        .set(patch)
-        .where('id', '=', id)
-        .where('status', '=', status)
-        .returningAll()
-        .executeTakeFirst();
-      if (updated) await alongside?.(trx, updated);
-      return updated;
-    });
+    return this.db
+      .updateTable('assets')
+      .set(patch)
+      .where('id', '=', id)
+      .where('status', '=', status)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /** Sets fields of a row as long as it still holds `blobKey`: not deleted or replaced meanwhile. */
@@ -624,10 +371,13 @@ export class AssetRepository {
       .executeTakeFirst();
   }
 
-  /** Deletes two-step uploads that never got their bytes and whose URL expired before `before`. */
-  async deleteAbandonedUploadsAllTenants(before: string, alongside?: Alongside): Promise<AssetRow[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const rows = await trx
+  /**
+   * Deletes two-step uploads that never got their bytes and whose URL expired before
+   * `before`; what they held is the caller's to forget in the same transaction.
+   */
+  async deleteAbandonedUploadsAllTenants(before: string): Promise<AssetRow[]> {
+    return (
+      this.db
         .deleteFrom('assets')
         .where('blob_key', 'is', null)
         .where('upload_expires_at', '<', before)
@@ -640,10 +390,8 @@ export class AssetRepository {
           ]),
         )
         .returningAll()
-        .execute();
-      for (const row of rows) await alongside?.(trx, row);
-      return rows;
-    });
+        .execute()
+    );
   }
 
   /** The heartbeat of a signed upload whose bytes are arriving: keeps the sweep away from it. */
@@ -664,30 +412,22 @@ export class AssetRepository {
 
   /**
    * Marks an asset whose stored bytes were lost or damaged FAILED and forgets its blob,
-   * unless its blob changed since it was checked; with `release` (run in the same
-   * transaction: the asset no longer holds the bytes) true when they may be deleted now,
-   * false when the asset changed or other assets still hold them.
+   * unless its blob changed since it was checked: false then.
    */
-  async markBytesLostAnyTenant(
-    id: string,
-    blobKey: string,
-    release: (trx: Transaction<Database>) => Promise<boolean>,
-  ): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const result = await trx
-        .updateTable('assets')
-        .set({
-          status: 'FAILED',
-          failure_reason: 'The stored bytes were lost or damaged.',
-          blob_key: null,
-          size: 0,
-          checksum: null,
-        })
-        .where('id', '=', id)
-        .where('blob_key', '=', blobKey)
-        .executeTakeFirst();
-      return result.numUpdatedRows > 0n && (await release(trx));
-    });
+  async markBytesLostAnyTenant(id: string, blobKey: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('assets')
+      .set({
+        status: 'FAILED',
+        failure_reason: 'The stored bytes were lost or damaged.',
+        blob_key: null,
+        size: 0,
+        checksum: null,
+      })
+      .where('id', '=', id)
+      .where('blob_key', '=', blobKey)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 
   /** Counts one completed download. */

@@ -1,8 +1,6 @@
-import { sql, type Transaction } from 'kysely';
-import { type Db, isPostgres } from './database.js';
-import type { AssetRow, BlobRow, Database, Tenant } from './types.js';
-
-type Executor = Db | Transaction<Database>;
+import { sql } from 'kysely';
+import { atomic, type Db, isPostgres } from './database.js';
+import type { AssetRow, BlobRow, Tenant } from './types.js';
 
 /** What the consistency check found wrong with one copy's count. */
 export interface RefCountMismatch {
@@ -32,15 +30,18 @@ export class BlobRepository {
   }
 
   /**
+   * Run these in the transaction that changes the asset's row (a repository of the unit of
+   * work's `transaction`).
+   *
    * Counts `asset`, just written with fresh bytes under its `blob_key`, as a holder of its
    * org's copy of them: when the org has no copy yet, that key becomes it. When it had one,
    * the row (and `asset`) is pointed at it and the fresh key is returned: those bytes are
    * redundant, to be deleted once this commits.
    */
-  async hold(trx: Transaction<Database>, asset: AssetRow, now: string): Promise<string | null> {
+  async hold(asset: AssetRow, now: string): Promise<string | null> {
     const { org_id, mode, checksum, blob_key, size } = asset;
     if (!blob_key || !checksum) throw new Error(`asset ${asset.id} holds no bytes to count`);
-    const { blob_key: key } = await trx
+    const { blob_key: key } = await this.db
       .insertInto('blobs')
       .values({ org_id, mode, checksum, blob_key, size, ref_count: 1, created_at: now })
       .onConflict((oc) =>
@@ -49,18 +50,14 @@ export class BlobRepository {
       .returning('blob_key')
       .executeTakeFirstOrThrow();
     if (key === blob_key) return null;
-    await trx.updateTable('assets').set({ blob_key: key }).where('id', '=', asset.id).execute();
+    await this.db.updateTable('assets').set({ blob_key: key }).where('id', '=', asset.id).execute();
     asset.blob_key = key;
     return blob_key;
   }
 
   /** Counts one more holder of the tenant's copy of `checksum`, if it has one: its key and size. */
-  async claimExisting(
-    trx: Transaction<Database>,
-    tenant: Tenant,
-    checksum: string,
-  ): Promise<{ blob_key: string; size: number } | undefined> {
-    const row = await trx
+  async claimExisting(tenant: Tenant, checksum: string): Promise<{ blob_key: string; size: number } | undefined> {
+    const row = await this.db
       .updateTable('blobs')
       .set({ ref_count: sql`ref_count + 1` })
       .where('org_id', '=', tenant.orgId)
@@ -76,15 +73,15 @@ export class BlobRepository {
    * once the transaction commits. A key no copy records (stored before copies were
    * counted) had one holder.
    */
-  async release(trx: Executor, key: string): Promise<boolean> {
-    const row = await trx
+  async release(key: string): Promise<boolean> {
+    const row = await this.db
       .updateTable('blobs')
       .set({ ref_count: sql`ref_count - 1` })
       .where('blob_key', '=', key)
       .returning('ref_count')
       .executeTakeFirst();
     if (row && row.ref_count > 0) return false;
-    if (row) await trx.deleteFrom('blobs').where('blob_key', '=', key).where('ref_count', '<=', 0).execute();
+    if (row) await this.db.deleteFrom('blobs').where('blob_key', '=', key).where('ref_count', '<=', 0).execute();
     return true;
   }
 
@@ -138,7 +135,7 @@ export class BlobRepository {
    * bytes are to be deleted.
    */
   async recount(key: string, now: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       let lock = trx.selectFrom('blobs').select('blob_key').where('blob_key', '=', key);
       if (this.#postgres) lock = lock.forUpdate();
       const copy = await lock.executeTakeFirst();

@@ -9,6 +9,7 @@ import {
   SqliteDialect,
   type SqliteDatabase,
   type SqliteStatement,
+  type Transaction,
 } from 'kysely';
 import pg from 'pg';
 import { FALLBACK_AUTOCHECKPOINT, startCheckpointer } from './checkpointer.js';
@@ -34,6 +35,14 @@ export interface DatabaseOptions {
 /** Which SQL engine a `Db` talks to, for the few places that must know. */
 export function dialectOf(url: string): 'sqlite' | 'postgres' {
   return url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+}
+
+/**
+ * Runs `fn` in a transaction of its own, or, when `db` is a transaction already (a
+ * repository bound to a unit of work), in that one: the caller's commit is the commit.
+ */
+export function atomic<T>(db: Db, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db as Transaction<Database>) : db.transaction().execute(fn);
 }
 
 /** Whether `db` talks to PostgreSQL, for the few statements the two engines write differently. */

@@ -42,23 +42,21 @@ export class JobRepository {
   constructor(private readonly db: Db) {}
 
   /**
-   * Queues a job for an asset in its org's next turn; pass `trx` to queue it together
-   * with the row it is about. A job of the same kind already waiting for the asset is
+   * Queues a job for an asset in its org's next turn, to run at `runAt` (default `now`);
+   * a repository of a unit of work queues it together with the row it is about. A job of the same kind already waiting for the asset is
    * not queued again (it will do the work): returns false then.
    */
   async enqueue(
     kind: JobKind,
     asset: { id: string; org_id: string },
-    now: string,
-    trx: Transaction<Database> | Db = this.db,
-    runAt: string = now,
+    { now, runAt = now }: { now: string; runAt?: string },
   ): Promise<boolean> {
     const waiting = sql<number>`(select 1 from jobs where asset_id = ${asset.id} and kind = ${kind} and status = 'queued')`;
-    const result = await trx
+    const result = await this.db
       .insertInto('jobs')
       .columns(['id', 'kind', 'asset_id', 'org_id', 'turn', 'status', 'run_at', 'created_at', 'updated_at'])
       .expression(
-        trx
+        this.db
           .selectNoFrom((eb) => [
             eb.val(randomUUID()).as('id'),
             eb.val(kind).as('kind'),

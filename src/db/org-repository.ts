@@ -1,14 +1,10 @@
-import { sql, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from './database.js';
-import type { Database } from './types.js';
-
-type Executor = Db | Transaction<Database>;
 
 /** Organizations: the unit of tenancy and of storage accounting. Created on demand. */
 export class OrgRepository {
   constructor(private readonly db: Db) {}
 
-  /** Creates the org unless it exists. */
   /** Creates the org; false when it existed already (another caller made it first). */
   async createIfAbsent(id: string, now: string): Promise<boolean> {
     const row = await this.db
@@ -44,8 +40,8 @@ export class OrgRepository {
   }
 
   /** Turns a reservation into stored bytes (`stored` of them); run it in the asset's transaction. */
-  async settle(orgId: string, reserved: number, stored: number, db: Executor = this.db): Promise<void> {
-    await db
+  async settle(orgId: string, reserved: number, stored: number): Promise<void> {
+    await this.db
       .updateTable('orgs')
       .set((eb) => ({
         reserved_bytes: eb('reserved_bytes', '-', reserved),
@@ -56,13 +52,13 @@ export class OrgRepository {
   }
 
   /** Gives back a reservation an upload did not use. */
-  async release(orgId: string, reserved: number, db: Executor = this.db): Promise<void> {
-    if (reserved > 0) await this.settle(orgId, reserved, 0, db);
+  async release(orgId: string, reserved: number): Promise<void> {
+    if (reserved > 0) await this.settle(orgId, reserved, 0);
   }
 
   /** Frees stored bytes of a deleted asset; run it in the delete's transaction. */
-  async free(orgId: string, bytes: number, db: Executor = this.db): Promise<void> {
-    if (bytes > 0) await this.settle(orgId, 0, -bytes, db);
+  async free(orgId: string, bytes: number): Promise<void> {
+    if (bytes > 0) await this.settle(orgId, 0, -bytes);
   }
 
   async usage(orgId: string): Promise<{ used: number; reserved: number }> {

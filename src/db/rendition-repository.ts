@@ -1,8 +1,6 @@
-import type { Insertable, Transaction } from 'kysely';
-import type { Db } from './database.js';
-import type { Database, RenditionRow, RenditionsTable } from './types.js';
-
-type Executor = Db | Transaction<Database>;
+import type { Insertable } from 'kysely';
+import { atomic, type Db } from './database.js';
+import type { RenditionRow, RenditionsTable } from './types.js';
 
 /** What names one kept rendition (with the blob it was recorded with) and what it occupies. */
 export type RenditionKey = Pick<RenditionRow, 'asset_id' | 'variant' | 'blob_key' | 'size'>;
@@ -26,7 +24,7 @@ export class RenditionRepository {
    * an asset deleted meanwhile is not recorded (undefined), and its blob is the caller's to delete.
    */
   async insert(row: Insertable<RenditionsTable>): Promise<RenditionRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       const asset = await trx.selectFrom('assets').select('id').where('id', '=', row.asset_id).executeTakeFirst();
       if (!asset) return undefined;
       await trx
@@ -44,8 +42,8 @@ export class RenditionRepository {
   }
 
   /** Forgets an asset's renditions; their blob keys, to delete once the transaction is done. */
-  async deleteAll(assetId: string, db: Executor = this.db): Promise<string[]> {
-    const rows = await db.deleteFrom('renditions').where('asset_id', '=', assetId).returning('blob_key').execute();
+  async deleteAll(assetId: string): Promise<string[]> {
+    const rows = await this.db.deleteFrom('renditions').where('asset_id', '=', assetId).returning('blob_key').execute();
     return rows.map((row) => row.blob_key);
   }
 

@@ -1,8 +1,5 @@
-import type { Transaction } from 'kysely';
-import type { Db } from './database.js';
-import type { AssetRow, Database, UploadPartRow } from './types.js';
-
-type Executor = Db | Transaction<Database>;
+import { atomic, type Db } from './database.js';
+import type { AssetRow, UploadPartRow } from './types.js';
 
 /** A chunk just written to the store, to be recorded as the next part of its upload. */
 export interface NewPart {
@@ -32,7 +29,7 @@ export class UploadPartRepository {
     expiresAt: string,
     now: string,
   ): Promise<{ asset: AssetRow; stale: string[] } | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       const row = await trx
         .updateTable('assets')
         .set((eb) => ({
@@ -77,8 +74,12 @@ export class UploadPartRepository {
   }
 
   /** Forgets an upload's parts; returns their blob keys for the caller to delete (after its transaction). */
-  async deleteAll(assetId: string, db: Executor = this.db): Promise<string[]> {
-    const rows = await db.deleteFrom('upload_parts').where('asset_id', '=', assetId).returning('blob_key').execute();
+  async deleteAll(assetId: string): Promise<string[]> {
+    const rows = await this.db
+      .deleteFrom('upload_parts')
+      .where('asset_id', '=', assetId)
+      .returning('blob_key')
+      .execute();
     return [...new Set(rows.map((row) => row.blob_key))];
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Insertable } from 'kysely';
-import type { Db } from './database.js';
+import { atomic, type Db } from './database.js';
 import type {
   AssetEventRow,
   AssetEventsTable,
@@ -27,7 +27,7 @@ export class WebhookRepository {
    * webhook of its tenant that listens to its type; the deliveries made.
    */
   async recordEvent(event: Insertable<AssetEventsTable>, now: string): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       await trx.insertInto('asset_events').values(event).execute();
       const hooks = await trx
         .selectFrom('webhooks')
@@ -152,7 +152,7 @@ export class WebhookRepository {
       choose: (due: DueDelivery[]) => string[];
     },
   ): Promise<WebhookDeliveryRow[]> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       const { webhooks, orgs } = options.skip;
       const due = await trx
         .selectFrom('webhook_deliveries as d')
@@ -207,7 +207,7 @@ export class WebhookRepository {
 
   /** A delivery that landed: the webhook's run of failures ends. */
   async delivered(delivery: WebhookDeliveryRow, status: number, now: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await atomic(this.db, async (trx) => {
       await trx
         .updateTable('webhook_deliveries')
         .set({ status: 'delivered', response_status: status, last_error: null, locked_until: null, updated_at: now })
@@ -228,7 +228,7 @@ export class WebhookRepository {
     now: string,
     disableAfter: number,
   ): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomic(this.db, async (trx) => {
       await trx
         .updateTable('webhook_deliveries')
         .set({

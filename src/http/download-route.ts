@@ -1,21 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { BlobStore } from '../blob/index.js';
-import type { AssetRepository } from '../db/asset-repository.js';
 import type { AssetRow } from '../db/types.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import { decodeGlobalId } from '../global-id.js';
-import { metadataOf } from '../services/asset-metadata.js';
-import type { AssetAccess } from '../services/asset-access.js';
-import type { DownloadUrlService } from '../services/download-urls.js';
-import { parseRendition, type RenditionParams, type RenditionService, versionOf } from '../services/renditions.js';
+import { metadataOf } from '../services/assets/asset-metadata.js';
+import type { AssetAccess } from '../services/assets/asset-access.js';
+import type { DownloadUrlService } from '../services/delivery/download-urls.js';
+import {
+  parseRendition,
+  type RenditionParams,
+  type RenditionService,
+  versionOf,
+} from '../services/delivery/renditions.js';
 import { annotate } from './observe.js';
 import { answering } from './router.js';
 import { serveBlob } from './serve-blob.js';
 
 export interface DownloadRouteDeps {
   access: AssetAccess;
-  assets: AssetRepository;
+  /** Counts one completed download of an asset. */
+  countDownload: (assetId: string) => Promise<void>;
   blobs: BlobStore;
   renditions: RenditionService;
   /** The caller's API key; null for a caller without a key. Throws UNAUTHENTICATED for a bad key. */
@@ -93,7 +98,7 @@ const ANIMATED_ORIGINALS = new Set(['image/gif', 'image/webp']);
 async function sendAsset(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: Pick<DownloadRouteDeps, 'assets' | 'blobs'>,
+  deps: Pick<DownloadRouteDeps, 'countDownload' | 'blobs'>,
   asset: AssetRow,
   options: { cacheControl: string; consume?: () => Promise<boolean> },
 ): Promise<void> {
@@ -106,7 +111,7 @@ async function sendAsset(
     checksum: asset.checksum,
     ...options,
   });
-  if (completed) await deps.assets.countDownloadAnyTenant(asset.id);
+  if (completed) await deps.countDownload(asset.id);
 }
 
 /**
@@ -142,7 +147,7 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
  * does not count. The trailing filename only helps tools name the file.
  */
 export function createSignedDownloadRoute(
-  deps: Pick<DownloadRouteDeps, 'assets' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
+  deps: Pick<DownloadRouteDeps, 'countDownload' | 'blobs' | 'renditions'> & { urls: DownloadUrlService },
 ) {
   return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, rest: string) => {
     const rendition = parseRendition(new URL(req.url ?? '/', 'http://localhost').searchParams);

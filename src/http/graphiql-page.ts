@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { GraphiQLOptions, Plugin } from 'graphql-yoga';
 
 /** Where the asset page keeps the key for this tab (web/browser.ts). */
@@ -13,21 +15,38 @@ const KEY_STORE = 'assetgate.key';
  * serving no GraphiQL should not hold.
  */
 export function createGraphiQLPage(options: GraphiQLOptions) {
-  let page: Promise<{ html: string; policy: string }> | undefined;
+  let page: Promise<Page> | undefined;
   const load = () => (page ??= build(options));
-  /** Adds the page's policy to the GraphiQL answer (an HTML answer of the GraphQL route). */
+  /**
+   * Adds the page's policy to the GraphiQL answer (an HTML answer of the GraphQL route), and
+   * sends it gzipped to a browser that takes gzip: 9 MB of script become about a quarter.
+   */
   const useGraphiQLPolicy = (): Plugin => ({
-    async onResponse({ response }) {
-      if (response.headers.get('content-type')?.startsWith('text/html')) {
-        response.headers.set('content-security-policy', (await load()).policy);
-        response.headers.set('referrer-policy', 'no-referrer');
-      }
+    async onResponse({ request, response, setResponse, fetchAPI }) {
+      if (!response.headers.get('content-type')?.startsWith('text/html')) return;
+      const { html, policy, gzipped } = await load();
+      const headers: Record<string, string> = {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': policy,
+        'referrer-policy': 'no-referrer',
+        vary: 'Accept-Encoding',
+      };
+      if (/\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')) {
+        headers['content-encoding'] = 'gzip';
+        setResponse(new fetchAPI.Response(gzipped, { status: 200, headers }));
+      } else setResponse(new fetchAPI.Response(html, { status: 200, headers }));
     },
   });
   return { render: async () => (await load()).html, useGraphiQLPolicy };
 }
 
-async function build(options: GraphiQLOptions): Promise<{ html: string; policy: string }> {
+interface Page {
+  html: string;
+  gzipped: Uint8Array<ArrayBuffer>;
+  policy: string;
+}
+
+async function build(options: GraphiQLOptions): Promise<Page> {
   const { css, editorWorkerService, favicon, graphqlWorker, js, jsonWorker } =
     await import('@graphql-yoga/render-graphiql/graphiql');
   const script = `
@@ -72,5 +91,5 @@ YogaGraphiQL.renderYogaGraphiQL(document.querySelector('#root'), {
     <script>${script}</script>
   </body>
 </html>`;
-  return { html, policy };
+  return { html, gzipped: new Uint8Array(await promisify(gzip)(html)), policy };
 }

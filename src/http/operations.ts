@@ -8,7 +8,7 @@ import type { Db } from '../db/database.js';
 import { OPERATION_NAME_MAX } from '../observability/metric-labels.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Context } from '../schema/context.js';
-import { AppError } from '../errors.js';
+import { AppError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import { annotate } from './observe.js';
 import { answering } from './router.js';
 
@@ -73,13 +73,12 @@ export async function readiness(deps: { db: Db; blobs: BlobStore; shuttingDown: 
 /** `/metrics`: Prometheus text for a caller with the bearer token; without METRICS_TOKEN there are none (404). */
 export function createMetricsRoute(metrics: Metrics, token: string | null) {
   return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse) => {
-    if (token === null)
-      return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'Metrics are off (METRICS_TOKEN).' } });
+    if (token === null) throw new NotFoundError('Metrics', 'Metrics are off (METRICS_TOKEN).');
     const given = Buffer.from(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
     const expected = Buffer.from(token);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
-      return sendJson(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'The metrics token is required.' } });
+      throw new UnauthenticatedError('The metrics token is required.');
     }
     res.statusCode = 200;
     res.setHeader('Content-Type', metrics.registry.contentType);

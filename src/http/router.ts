@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { AppError, BadUserInputError, ServiceUnavailableError } from '../errors.js';
+import { AppError, BadUserInputError, NotFoundError, ServiceUnavailableError, UnexpectedError } from '../errors.js';
 import { sendError } from './respond.js';
 import { settleUnreadBody } from './unread-body.js';
 
@@ -88,12 +88,7 @@ export function createRouter(options: {
     }
     const prefix = Object.keys(routes).find((p) => path.startsWith(p));
     observe?.(req, res, prefix ?? 'unknown');
-    if (!prefix) {
-      res.statusCode = 404;
-      res.setHeader('Content-Type', 'application/json');
-      res.end('{"error":{"code":"NOT_FOUND","message":"No such route."}}');
-      return;
-    }
+    if (!prefix) throw new NotFoundError('Route', 'No such route.');
     const route = routes[prefix];
     if (allowed(req, res, route.methods)) await route(req, res, decodePath(path.slice(prefix.length)));
   };
@@ -102,12 +97,7 @@ export function createRouter(options: {
       settleUnreadBody(req, res);
       if (error instanceof AppError) return sendError(res, error);
       log(error);
-      if (res.headersSent) res.destroy();
-      else {
-        res.statusCode = 500;
-        res.setHeader('Content-Type', 'application/json');
-        res.end('{"error":{"code":"INTERNAL_SERVER_ERROR","message":"Unexpected error."}}');
-      }
+      sendError(res, new UnexpectedError({ cause: error }));
     });
   };
   const table: RouteTable = {

@@ -3,8 +3,8 @@ import { finished, pipeline } from 'node:stream/promises';
 import parseRange from 'range-parser';
 import type { BlobStore } from '../blob/index.js';
 import { NotFoundError } from '../errors.js';
-import { contentDisposition } from '../services/content-disposition.js';
-import { isActiveType } from '../services/media-type.js';
+import { contentDisposition } from '../adapters/content-disposition.js';
+import { isActiveType } from '../adapters/media-type.js';
 
 /** What is needed to answer a download of one blob. */
 export interface BlobResponse {

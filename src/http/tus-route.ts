@@ -18,9 +18,10 @@ import {
   httpStatusOf,
 } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
-import type { UploadVerb } from '../services/asset-access.js';
-import type { ResumableUploadService } from '../services/resumable-uploads.js';
-import type { UploadSlots } from '../services/upload-slots.js';
+import { errorBody } from './respond.js';
+import type { UploadVerb } from '../services/assets/asset-access.js';
+import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
+import type { UploadSlots } from '../adapters/upload-slots.js';
 import { answering } from './router.js';
 
 const TUS_VERSION = '1.0.0';
@@ -41,14 +42,24 @@ interface Grant {
   createdId?: string;
   /** The answer is a domain error, sent as JSON like every other route's. */
   jsonError?: boolean;
+  /** The bytes a writing request carries, handed to the store as they are (see `AssetUploadStore`). */
+  body?: Readable;
 }
 
 /**
  * @tus/server's view of the uploads: each is an asset WAITING for its bytes, whose
  * chunks `ResumableUploadService` stores as parts. Expiry slides with every chunk, so it
  * is told per upload (410 past it), not as the store-wide period tus knows.
+ *
+ * A chunk's bytes do not travel through @tus/server: it would turn the request into a
+ * web stream and back and pass it through two more streams, which cost more CPU than
+ * storing the bytes and made it vary with how the socket's reads happened to fall. The
+ * request itself is handed over in `bodies`, by upload id, and @tus/server sees no body.
  */
 class AssetUploadStore extends DataStore {
+  /** The body of the one writing request per upload this gateway lets in (the 423 rule). */
+  readonly bodies = new Map<string, Readable>();
+
   constructor(private readonly uploads: ResumableUploadService) {
     super();
     this.extensions = EXTENSIONS;
@@ -68,7 +79,10 @@ class AssetUploadStore extends DataStore {
   }
 
   override write(stream: Readable, id: string, offset: number): Promise<number> {
-    return this.uploads.append(id, offset, stream);
+    const body = this.bodies.get(id);
+    if (!body) return this.uploads.append(id, offset, stream);
+    stream.resume(); // @tus/server's own, empty
+    return this.uploads.append(id, offset, body);
   }
 
   override getExpiration(): number {
@@ -153,9 +167,10 @@ export interface TusDeps {
 export function createTus(deps: TusDeps) {
   const grants = new WeakMap<Request, Grant>();
   const grantOf = (req: Request): Grant => grants.get(req) ?? {};
+  const store = new AssetUploadStore(deps.uploads);
   const server = new Server({
     path: '/tus',
-    datastore: new AssetUploadStore(deps.uploads),
+    datastore: store,
     maxSize: deps.maxFileSize,
     namingFunction: () => randomUUID(),
     generateUrl: (_req, { id }) => `${deps.publicUrl}/tus/${id}`,
@@ -166,6 +181,7 @@ export function createTus(deps: TusDeps) {
       const grant = grantOf(req);
       await deps.uploads.create(grant.principal!, upload.id, upload.size ?? -1, upload.metadata ?? {});
       grant.createdId = upload.id;
+      if (grant.body) store.bodies.set(upload.id, grant.body);
       return {};
     },
     async onUploadFinish(_req, upload) {
@@ -177,7 +193,7 @@ export function createTus(deps: TusDeps) {
         grantOf(req).jsonError = true;
         return {
           status_code: httpStatusOf(error.code),
-          body: JSON.stringify({ error: { code: error.code, message: error.message, ...error.extensions } }),
+          body: errorBody(error),
         };
       }
       if ('status_code' in error) {
@@ -209,12 +225,9 @@ export function createTus(deps: TusDeps) {
         if (!spooled.matches) return answer(res, 460, {}, 'Checksum Mismatch\n');
         body = createReadStream(spooled.file);
       }
-      const request = new Request(`http://gateway/tus/${id ?? ''}`, {
-        method: req.method,
-        headers: headersOf(req),
-        body: body && (Readable.toWeb(body) as ReadableStream),
-        duplex: 'half',
-      } as RequestInit);
+      grant.body = body;
+      if (id && body) store.bodies.set(id, body);
+      const request = new Request(`http://gateway/tus/${id ?? ''}`, { method: req.method, headers: headersOf(req) });
       grants.set(request, grant);
       const response = await server.handleWeb(request);
       response.headers.forEach((value, name) => res.setHeader(name, value));
@@ -237,6 +250,8 @@ export function createTus(deps: TusDeps) {
       res.end(Buffer.from(await response.arrayBuffer()));
     } finally {
       release?.();
+      const written = id ?? grant.createdId;
+      if (written && grant.body) store.bodies.delete(written);
       if (id && writes) busy.delete(id);
       if (spooled) await fsp.rm(spooled.dir, { recursive: true, force: true });
     }

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLargeError } from '../errors.js';
 import { encodeGlobalId } from '../global-id.js';
-import type { ResumableUploadService } from '../services/resumable-uploads.js';
-import type { UploadUrlService } from '../services/upload-urls.js';
+import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
+import type { UploadUrlService } from '../services/uploads/upload-urls.js';
 import { annotate } from './observe.js';
 import { answering } from './router.js';
 import type { Tus } from './tus-route.js';

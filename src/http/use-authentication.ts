@@ -23,3 +23,6 @@ export function useAuthentication(authenticate: (key: string) => Promise<Princip
   };
   return { plugin, principalOf: (request: Request) => principals.get(request) ?? null };
 }
+
+/** The authentication plugin and how the context finds each request's principal. */
+export type Authentication = ReturnType<typeof useAuthentication>;

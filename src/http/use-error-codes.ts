@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { getOperationAST, getVariableValues, GraphQLError, Kind } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { AppError, ERROR_CODES, type ErrorCode, httpStatusOf, setsResultStatus } from '../errors.js';
 
@@ -34,8 +34,30 @@ const CLIENT_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
-function fieldOf(message: string): string {
-  return /"\$?([A-Za-z_][\w.]*)"/.exec(message)?.[1] ?? 'query';
+/**
+ * What a client's GraphQL mistake is about, read from the document node graphql-js
+ * blames (never from its message): the variable, field, argument or type it names;
+ * `query` when it names none (a syntax error, a bad literal).
+ */
+function fieldOf(error: GraphQLError): string {
+  const node = error.nodes?.[0];
+  if (!node) return 'query';
+  if (node.kind === Kind.VARIABLE_DEFINITION || node.kind === Kind.VARIABLE) {
+    const variable = node.kind === Kind.VARIABLE ? node : node.variable;
+    return variable.name.value;
+  }
+  return 'name' in node && node.name ? node.name.value : 'query';
+}
+
+/** A request the client got wrong, as BAD_USER_INPUT naming what it is about. */
+function clientMistake(error: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT', field: fieldOf(error) },
+  });
 }
 
 /** Brings any error into the contract's set of codes (`extensions.code`). */
@@ -50,15 +72,7 @@ function normalize(error: GraphQLError): GraphQLError {
     (typeof code === 'string' && CLIENT_CODES.has(code)) ||
     (code === undefined && !error.originalError) ||
     (http?.status !== undefined && http.status >= 400 && http.status < 500);
-  if (clientFault) {
-    return new GraphQLError(error.message, {
-      nodes: error.nodes,
-      source: error.source,
-      positions: error.positions,
-      path: error.path,
-      extensions: { ...error.extensions, code: 'BAD_USER_INPUT', field: fieldOf(error.message) },
-    });
-  }
+  if (clientFault) return clientMistake(error);
   return new GraphQLError('Unexpected error.', { path: error.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
 
@@ -113,6 +127,14 @@ function withStatus(error: GraphQLError): GraphQLError {
  */
 export function useErrorCodes(): Plugin {
   return {
+    // The compiled executor (graphql-jit) reports bad variables without blaming their
+    // definition; graphql-js does, so its coercion runs first and a mistake stops there.
+    onExecute({ args, setResultAndStopExecution }) {
+      const definitions = getOperationAST(args.document, args.operationName)?.variableDefinitions;
+      if (!definitions?.length) return;
+      const coerced = getVariableValues(args.schema, definitions, args.variableValues ?? {});
+      if (coerced.errors) setResultAndStopExecution({ errors: coerced.errors.map(clientMistake) });
+    },
     onResultProcess({ result, setResult }) {
       const fix = (r: { data?: unknown; errors?: readonly GraphQLError[] }) => {
         if (!r.errors) return r;

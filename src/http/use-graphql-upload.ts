@@ -28,22 +28,26 @@ export function isMultipart(request: Request): boolean {
   );
 }
 
+/** Which of the parser's limits a request passed, as its limit events told (`watchParser`). */
+interface LimitHit {
+  hit?: 'files' | 'field' | 'fileSize';
+}
+
 /**
  * The domain error for a failure of the multipart parser (graphql-upload-minimal,
  * busboy), for the whole request or one of its files. Every such failure is the
- * client's: a body that is not what the spec asks for. The parser signals sizes with
- * 413 (its "too many files" too, which the contract calls BAD_USER_INPUT) and sends
- * busboy's own complaints (a malformed part, no boundary) without a status.
+ * client's: a body that is not what the spec asks for. The parser answers every limit
+ * with 413; which limit it was comes from the parser's limit events (too many files is
+ * BAD_USER_INPUT in the contract). busboy's own complaints (a malformed part, no
+ * boundary) come without a status.
  */
-function multipartError(error: unknown, options: GraphQLUploadOptions): AppError {
+function multipartError(error: unknown, options: GraphQLUploadOptions, limits: LimitHit): AppError {
   if (error instanceof AppError) return error;
   const status = (error as { status?: unknown } | null)?.status;
   const message = error instanceof Error ? error.message : String(error);
   if (status === 413) {
-    if (/max file uploads exceeded/.test(message)) {
-      return new BadUserInputError('files', `At most ${options.maxFiles} files per request.`);
-    }
-    if (/field/.test(message)) return new PayloadTooLargeError(MAX_FIELD_SIZE, 'A multipart field');
+    if (limits.hit === 'files') return new BadUserInputError('files', `At most ${options.maxFiles} files per request.`);
+    if (limits.hit === 'field') return new PayloadTooLargeError(MAX_FIELD_SIZE, 'A multipart field');
     return new PayloadTooLargeError(options.maxFileSize);
   }
   if (status === 499) return new BadUserInputError('file', 'The request was cut off before its files arrived.');
@@ -62,7 +66,7 @@ function collectUploads(value: unknown, found: Upload[] = []): Upload[] {
  * Marks which file streams a resolver took, so the rest can be drained when the
  * response is sent: a stream nobody reads would stall the parser and hang the request.
  */
-function track(upload: Upload, options: GraphQLUploadOptions): () => void {
+function track(upload: Upload, options: GraphQLUploadOptions, limits: LimitHit): () => void {
   let asked = false;
   upload.promise = upload.promise.then(
     (file: FileUpload) => ({
@@ -72,12 +76,12 @@ function track(upload: Upload, options: GraphQLUploadOptions): () => void {
         try {
           return file.createReadStream();
         } catch (error) {
-          throw Object.assign(multipartError(error, options), { filename: file.filename });
+          throw Object.assign(multipartError(error, options, limits), { filename: file.filename });
         }
       },
     }),
     (error: unknown) => {
-      throw multipartError(error, options);
+      throw multipartError(error, options, limits);
     },
   );
   upload.promise.catch(() => undefined); // a missing file is reported to the resolver that awaits it
@@ -99,16 +103,36 @@ function track(upload: Upload, options: GraphQLUploadOptions): () => void {
 }
 
 /**
- * busboy reports a malformed body twice (the error, then "Unexpected end of form"
- * on destroy) while graphql-upload-minimal listens once; the echo must not crash
- * the process. The first report fails the request as it should.
+ * Listens to the parser (busboy) the request is piped into. Its limit events tell which
+ * limit a request passed: too many files (`filesLimit`, or a `map` naming more than
+ * `maxFiles`, which graphql-upload-minimal refuses before any file), a field over its
+ * size (`valueTruncated`), a file over its size (the file's `limit`). And busboy reports
+ * a malformed body twice (the error, then "Unexpected end of form" on destroy) while
+ * graphql-upload-minimal listens once; the echo must not crash the process. The first
+ * report fails the request as it should.
  */
-function guardParserErrors(req: IncomingMessage): void {
+function watchParser(req: IncomingMessage, limits: LimitHit, maxFiles: number): void {
   const pipe = req.pipe.bind(req);
   req.pipe = <T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }) => {
     destination.on('error', () => undefined);
+    destination.once('filesLimit', () => (limits.hit ??= 'files'));
+    destination.on('field', (name: string, value: string, info: { valueTruncated: boolean }) => {
+      if (info.valueTruncated) limits.hit ??= 'field';
+      else if (name === 'map' && mapEntries(value) > maxFiles) limits.hit ??= 'files';
+    });
+    destination.on('file', (_name: string, file: Readable) => file.once('limit', () => (limits.hit ??= 'fileSize')));
     return pipe(destination, options);
   };
+}
+
+/** How many files a `map` field names; 0 when it is not an object (the parser refuses it then). */
+function mapEntries(value: string): number {
+  try {
+    const map: unknown = JSON.parse(value);
+    return map && typeof map === 'object' && !Array.isArray(map) ? Object.keys(map).length : 0;
+  } catch {
+    return 0; // not JSON: the parser refuses it as malformed
+  }
 }
 
 /**
@@ -121,7 +145,8 @@ export function useGraphQLUpload(options: GraphQLUploadOptions): Plugin {
   return {
     onRequestParse({ request, serverContext, setRequestParser }) {
       if (!isMultipart(request)) return;
-      const fail = (error: unknown) => toGraphQLError(multipartError(error, options), { wholeRequest: true });
+      const limits: LimitHit = {};
+      const fail = (error: unknown) => toGraphQLError(multipartError(error, options, limits), { wholeRequest: true });
       if (!PREFLIGHT_HEADERS.some((name) => request.headers.get(name))) {
         throw fail(
           new BadUserInputError(
@@ -144,7 +169,7 @@ export function useGraphQLUpload(options: GraphQLUploadOptions): Plugin {
           res.once('close', release);
         }
         let operations: unknown;
-        guardParserErrors(req);
+        watchParser(req, limits, options.maxFiles);
         try {
           // One byte over the limit lets the ingest tell "too large" from "exactly the limit".
           operations = await processRequest(req, res, {
@@ -157,7 +182,7 @@ export function useGraphQLUpload(options: GraphQLUploadOptions): Plugin {
         }
         drains.set(
           request,
-          collectUploads(operations).map((upload) => track(upload, options)),
+          collectUploads(operations).map((upload) => track(upload, options, limits)),
         );
         return operations as never;
       });

@@ -2,7 +2,7 @@ import { type DocumentNode, getOperationAST, Kind, type SelectionSetNode } from 
 import type { Plugin } from 'graphql-yoga';
 import { AppError, RateLimitedError } from '../errors.js';
 import type { Context } from '../schema/context.js';
-import type { RateLimiter } from '../services/rate-limiter.js';
+import type { RateLimiter } from '../adapters/rate-limiter.js';
 import { toGraphQLError } from './use-error-codes.js';
 
 /** Root fields an operation runs, aliases and fragment spreads included: what the limit counts. */

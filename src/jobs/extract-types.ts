@@ -1,4 +1,4 @@
-import type { AssetType } from '../services/media-type.js';
+import type { AssetType } from '../adapters/media-type.js';
 
 /** One extraction, as sent to a worker thread. */
 export interface ExtractRequest {

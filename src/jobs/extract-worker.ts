@@ -45,7 +45,7 @@ export default async function extract(request: ExtractRequest): Promise<ExtractR
     case 'VIDEO':
       return media(request);
     default:
-      // Only text-like files come here (see hasExtractor in services/processing.ts).
+      // Only text-like files come here (see hasExtractor in services/delivery/processing.ts).
       return text(request);
   }
 }

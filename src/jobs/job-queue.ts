@@ -1,26 +1,24 @@
-import type { Alongside } from '../db/asset-repository.js';
 import { nowIso } from '../db/database.js';
-import type { JobRepository } from '../db/job-repository.js';
+import type { Repositories } from '../db/repositories.js';
 import type { JobKind } from '../db/types.js';
+
+/** A job to queue for an asset, `delayMs` from now. */
+export interface QueuedJob {
+  kind: JobKind;
+  asset: { id: string; org_id: string };
+  delayMs?: number;
+}
 
 /**
  * How services queue work: inside the transaction that writes the asset, so a row
  * is never stored without its job, then a nudge to the runner to start at once.
  */
-export function createJobQueue(jobs: JobRepository, clock: () => number) {
+export function createJobQueue(clock: () => number) {
   let nudge: () => void = () => undefined;
   return {
-    /** A write that queues `kind` for the asset in the asset's own transaction (`delayMs` from now). */
-    alongside(kind: JobKind, delayMs = 0): Alongside {
-      return async (trx, asset) => {
-        await jobs.enqueue(
-          kind,
-          asset,
-          nowIso(clock),
-          trx,
-          nowIso(() => clock() + delayMs),
-        );
-      };
+    /** Queues `job` with the repositories of the transaction that writes its asset. */
+    async enqueue(tx: Repositories, { kind, asset, delayMs = 0 }: QueuedJob): Promise<void> {
+      await tx.jobs.enqueue(kind, asset, { now: nowIso(clock), runAt: nowIso(() => clock() + delayMs) });
     },
     /** Tells the runner that work is waiting. */
     wake(): void {

@@ -3,9 +3,9 @@ import { nowIso } from '../db/database.js';
 import type { JobRepository } from '../db/job-repository.js';
 import type { AssetRow, JobRow } from '../db/types.js';
 import { AppError } from '../errors.js';
-import { type AssetMetadata, metadataOf } from '../services/asset-metadata.js';
-import type { AssetEvents } from '../services/asset-events.js';
-import type { RenditionService } from '../services/renditions.js';
+import { type AssetMetadata, metadataOf } from '../services/assets/asset-metadata.js';
+import type { AssetEvents } from '../services/assets/asset-events.js';
+import type { RenditionService } from '../services/delivery/renditions.js';
 import { PREVIEWABLE } from './previews.js';
 
 /** Width of the preview made in the background: the asset page's picture, and a warm cache entry. */
@@ -49,7 +49,7 @@ export function createPreviewJob(deps: PreviewJobDeps) {
     /** Queues the preview of `asset` when it has one to make. */
     async queue(asset: AssetRow): Promise<void> {
       if (!PREVIEWABLE.has(asset.type) || asset.status !== 'READY') return;
-      await deps.jobs.enqueue('preview', asset, nowIso(deps.clock));
+      await deps.jobs.enqueue('preview', asset, { now: nowIso(deps.clock) });
       deps.wake();
     },
     async run(job: JobRow): Promise<void> {

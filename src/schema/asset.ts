@@ -3,9 +3,9 @@ import DataLoader from 'dataloader';
 import type { AssetRow, AssetVersionRow, ListedAssetRow } from '../db/types.js';
 import { defaultFieldResolver, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
-import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../services/asset-metadata.js';
-import { ACCESS_COLUMNS, mayRead } from '../services/asset-access.js';
-import { ASSET_TYPES } from '../services/media-type.js';
+import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../services/assets/asset-metadata.js';
+import { ACCESS_COLUMNS, mayRead } from '../services/assets/asset-access.js';
+import { ASSET_TYPES } from '../adapters/media-type.js';
 import { builder } from './builder.js';
 import { encodeGlobalId } from '../global-id.js';
 import type { Context } from './context.js';
@@ -103,7 +103,7 @@ export const ASSET_KEY_COLUMNS = ['id', 'blob_key', ...ACCESS_COLUMNS] as const 
 
 /** Earlier versions of assets, batched per request. */
 const versionsLoader = createContextCache(
-  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.versionsOfAnyTenant(ids)),
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetReads.versionsOf(ids)),
 );
 
 const AssetVersionRef = builder.objectRef<AssetVersionRow>('AssetVersion').implement({
@@ -125,7 +125,7 @@ const AssetVersionRef = builder.objectRef<AssetVersionRow>('AssetVersion').imple
 
 /** Tags of assets read one by one (by id, or returned by a mutation), batched per request. */
 const tagsLoader = createContextCache(
-  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetRepository.tagsOfAnyTenant(ids)),
+  (ctx: Context) => new DataLoader((ids: readonly string[]) => ctx.services.assetReads.tagsOf(ids)),
 );
 
 export const Asset = builder.loadableNode('Asset', {

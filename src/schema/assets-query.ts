@@ -1,9 +1,9 @@
 import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
-import { type AssetQueryFilter, type SortColumn, searchWords } from '../db/asset-repository.js';
+import { type AssetQueryFilter, type SortColumn, searchWords } from '../db/asset-queries.js';
 import type { AssetRow, ListedAssetRow } from '../db/types.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
-import { normalizeTags } from '../services/naming.js';
-import { type AssetPage, pageAssets } from '../services/pagination.js';
+import { normalizeTags } from '../services/assets/naming.js';
+import type { AssetPage } from '../services/assets/pagination.js';
 import { ASSET_KEY_COLUMNS, Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
 import { columnsFor, selectedFieldNames } from './projection.js';
 import { builder, tenantOf } from './builder.js';
@@ -138,14 +138,12 @@ builder.queryField('assets', (t) =>
         if (order.column === 'relevance' && searchWords(filter.search ?? '').length === 0) {
           throw new BadUserInputError('orderBy', 'RELEVANCE orders the results of a search: give filter.search words.');
         }
-        const page = await pageAssets(
-          ctx.services.assetRepository,
-          tenantOf(ctx),
+        const page = await ctx.services.assetReads.page(tenantOf(ctx), {
           args,
           filter,
           order,
-          selectedColumns(info),
-        );
+          read: selectedColumns(info),
+        });
         return {
           edges: page.rows.map((node) => new AssetEdge(node, page)),
           pageInfo: {

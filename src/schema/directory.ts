@@ -6,7 +6,7 @@ import { encodeGlobalId, idOfType } from '../global-id.js';
 export const Directory = builder.loadableNodeRef<DirectoryRow, string>('Directory', {
   id: { resolve: (directory) => directory.id },
   load: async (ids: string[], ctx) => {
-    const rows = ctx.tenant ? await ctx.services.directoryRepository.findByIds(ctx.tenant, ids) : [];
+    const rows = ctx.tenant ? await ctx.services.directories.findByIds(ctx.tenant, ids) : [];
     return ids.map((_, i) => rows[i] ?? new NotFoundError('Directory'));
   },
 });
@@ -28,7 +28,7 @@ builder.queryField('directories', (t) =>
     authScopes: { 'read:assets': true },
     args: { parentId: t.arg.globalID() },
     resolve: (_root, args, ctx) =>
-      ctx.services.directoryRepository.list(tenantOf(ctx), args.parentId ? idOfType(args.parentId, 'Directory') : null),
+      ctx.services.directories.list(tenantOf(ctx), args.parentId ? idOfType(args.parentId, 'Directory') : null),
   }),
 );
 

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import { BadUserInputError } from '../errors.js';
-import { normalizeTags } from '../services/naming.js';
-import { type UploadFailure, uploadBatch } from '../services/batch-upload.js';
+import { normalizeTags } from '../services/assets/naming.js';
+import { type UploadFailure, uploadBatch } from '../services/uploads/batch-upload.js';
 import { Asset } from './asset.js';
 import { builder, tenantOf } from './builder.js';
 import { idOfType } from '../global-id.js';

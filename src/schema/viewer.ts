@@ -67,21 +67,8 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     usage: t.field({
       type: UsageRef,
       resolve: async (p, _args, ctx) => {
-        const [mode, occupied, org, renditions] = await Promise.all([
-          ctx.services.assetRepository.usage(tenantOf(ctx)),
-          ctx.services.copies.occupied(tenantOf(ctx)),
-          ctx.services.orgs.usage(p.orgId),
-          ctx.services.renditionRepository.usage(p.orgId),
-        ]);
-        return {
-          ...mode,
-          bytesOccupied: occupied,
-          renditionCount: renditions.count,
-          renditionBytes: renditions.bytes,
-          orgBytesStored: org.used,
-          orgBytesReserved: org.reserved,
-          quotaBytes: ctx.services.config.orgStorageQuota,
-        };
+        const usage = await ctx.services.assetReads.usage(tenantOf(ctx));
+        return { ...usage, quotaBytes: ctx.services.config.orgStorageQuota };
       },
     }),
     rateLimit: t.field({

@@ -176,7 +176,7 @@ builder.queryField('assetEvents', (t) =>
         if (!Number.isInteger(first) || first < 0 || first > 100)
           throw new BadUserInputError('first', 'first is from 0 to 100.');
         const after = args.after ? seqOf(args.after) : 0;
-        const rows = await ctx.services.webhookRepository.eventsAfter(tenantOf(ctx), after, first);
+        const rows = await ctx.services.webhooks.eventsAfter(tenantOf(ctx), after, first);
         const page = rows.slice(0, first);
         return {
           edges: page.map((node) => ({ node, cursor: cursorOf(node) })),
@@ -186,7 +186,7 @@ builder.queryField('assetEvents', (t) =>
             startCursor: page.length ? cursorOf(page[0]!) : null,
             endCursor: page.length ? cursorOf(page.at(-1)!) : (args.after ?? null),
           },
-          totalCount: () => ctx.services.webhookRepository.countEvents(tenantOf(ctx)),
+          totalCount: () => ctx.services.webhooks.countEvents(tenantOf(ctx)),
         };
       },
     },
