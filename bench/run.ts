@@ -30,6 +30,7 @@ import {
   timed,
   distinctPngs,
 } from './lib.js';
+import { previewRows } from './previews.js';
 import { scaleOut } from './scale-out.js';
 
 const quick = process.argv.includes('--quick');
@@ -840,6 +841,26 @@ async function main() {
     `${fmt(r3Ratio, 2)}×`,
     '(one transform: about 1×)',
     'reported',
+  );
+
+  // P1, V1: cold previews of a PDF page and a video's poster frame.
+  Object.assign(
+    results,
+    await previewRows({
+      url,
+      auth,
+      work,
+      runs: RUNS,
+      row,
+      upload: async (file, name) => {
+        const response = await send(`${url}/graphql`, 'POST', uploadOp(file, name), {
+          ...auth,
+          'x-graphql-yoga-csrf': '1',
+        });
+        await settled();
+        return JSON.parse(response.text).data.uploadAsset.asset.id as string;
+      },
+    }),
   );
 
   results.M1 = { idleRss: idle.rss, afterSeedRss: seeded.rss, afterListRss: afterList.rss, u1PeakGrowth: u1Peak };

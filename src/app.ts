@@ -18,6 +18,7 @@ import type { JobRunner } from './jobs/job-runner.js';
 import type { Sweeper } from './services/lifecycle/sweeper.js';
 import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { FFMPEG_MISSING } from './previews/previews.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { surfaceOf } from './http/roles.js';
 import { refreshStatistics } from './db/statistics.js';
@@ -95,6 +96,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { maxOperations: config.metricsMaxOperations },
   );
   services.processing.onFailure(() => metrics.extractionFailed());
+  services.processing.onReady((asset) => services.previews.queue(asset));
+  if (!services.renditions.ffmpeg) logger.warn(FFMPEG_MISSING);
 
   const operations = createOperations(config, { db, blobs, metrics, backlog: services.backlog });
   const httpRoutes = createHttpRoutes({ config, services, blobs, logError });

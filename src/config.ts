@@ -128,6 +128,14 @@ export interface Config {
   renditionMaxPerAsset: number;
   /** New renditions (not yet kept) one client without a key may have made per minute, per address; 0: no limit. @default 60 */
   renditionAnonRate: number;
+  /**
+   * The ffmpeg that makes video frames and audio waveforms. Unset: `ffmpeg` on the PATH, else the
+   * binary of the optional npm package `@ffmpeg-installer/ffmpeg`; none found: video and audio
+   * previews are off (415), which the log says once at start. @default null
+   */
+  ffmpegPath: string | null;
+  /** Address space one ffmpeg run may take, bytes (units like MAX_FILE_SIZE); past it the run fails. Its time limit is EXTRACT_TIMEOUT. @default 1 GiB */
+  ffmpegMemory: number;
   /** Largest file an import from a URL may bring. @default 4 GiB */
   importMaxSize: number;
   /** Private networks (CIDR) or host names imports may reach all the same. @default [] */
@@ -253,6 +261,8 @@ export const CONFIG_VARIABLES = [
   'RENDITION_CACHE_MAX',
   'RENDITION_MAX_PER_ASSET',
   'RENDITION_ANON_RATE',
+  'FFMPEG_PATH',
+  'FFMPEG_MEMORY',
   'IMPORT_MAX_SIZE',
   'IMPORT_ALLOW',
   'IMPORT_CONNECT_TIMEOUT',
@@ -555,6 +565,8 @@ function processing(env: Env, cores: number) {
     renditionCacheMax: bytes(env, 'RENDITION_CACHE_MAX', 1024 ** 3),
     renditionMaxPerAsset: integer(env, 'RENDITION_MAX_PER_ASSET', 32, 1, 10_000),
     renditionAnonRate: integer(env, 'RENDITION_ANON_RATE', 60, 0, 1_000_000),
+    ffmpegPath: env.FFMPEG_PATH?.trim() || null,
+    ffmpegMemory: bytes(env, 'FFMPEG_MEMORY', 1024 ** 3),
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
     importAllow,
     webhookAllow,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createTestApp, freePort, listen, pdf, type TestApp } from './helpers.js';
+import { wav } from './samples.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
@@ -88,16 +89,27 @@ describe('the asset browser on a phone and a desktop, in headless Chromium', () 
     }
   });
 
-  test('files without a picture show a labelled icon of their kind', async () => {
+  test('PDFs and audio show their preview once made; files without a picture a labelled icon of their kind', async () => {
     const page = await openAt(1280);
     try {
       await page.locator('#files').setInputFiles([
         { name: 'report.pdf', mimeType: 'application/pdf', buffer: pdf() },
+        { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav(1, 8000, 0.8) },
         { name: 'table.csv', mimeType: 'text/csv', buffer: csv(300) },
+        { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('plain words') },
       ]);
-      const icon = (name: string) => page.locator('.card', { hasText: name }).locator('.file-icon');
-      await icon('report.pdf').waitFor();
+      const card = (name: string) => page.locator('.card', { hasText: name });
+      for (const name of ['report.pdf', 'tone.wav']) {
+        const img = card(name).locator('img.loaded');
+        await img.waitFor();
+        const drawn = await img.evaluate((el: HTMLImageElement) => ({ width: el.naturalWidth, src: el.src }));
+        assert.ok(drawn.width > 0, `${name}: the preview is a picture`);
+        assert.match(drawn.src, /w=256/, name);
+        assert.equal(await card(name).locator('.file-icon').count(), 0, `${name}: no icon once the preview shows`);
+      }
+      const icon = (name: string) => card(name).locator('.file-icon');
       await icon('table.csv').waitFor();
+      await icon('notes.txt').waitFor();
       const look = (name: string) =>
         icon(name).evaluate((el: HTMLElement) => ({
           kind: el.dataset.kind,
@@ -105,14 +117,15 @@ describe('the asset browser on a phone and a desktop, in headless Chromium', () 
           background: getComputedStyle(el).backgroundColor,
           width: el.getBoundingClientRect().width,
         }));
-      const [report, table] = [await look('report.pdf'), await look('table.csv')];
-      assert.deepEqual([report.kind, report.label], ['PDF', 'PDF']);
+      const [table, notes] = [await look('table.csv'), await look('notes.txt')];
       assert.deepEqual([table.kind, table.label], ['DATA', 'CSV']);
-      assert.notEqual(report.background, table.background, 'each kind has its colour');
-      for (const { background, width } of [report, table]) {
+      assert.equal(notes.kind, 'DOCUMENT');
+      assert.notEqual(table.background, notes.background, 'each kind has its colour');
+      for (const { background, width } of [table, notes]) {
         assert.doesNotMatch(background, /rgba\(0, 0, 0, 0\)|transparent/);
         assert.ok(width > 40, `the icon is drawn (${width}px wide)`);
       }
+      if (process.env.PREVIEW_SCREENSHOT) await page.screenshot({ path: process.env.PREVIEW_SCREENSHOT });
     } finally {
       await page.close();
     }

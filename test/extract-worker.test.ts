@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import extract from '../src/jobs/extract-worker.js';
-import { screenSizedGif } from './samples.js';
+import extract, { renderPage } from '../src/jobs/extract-worker.js';
+import { pdfWithText, screenSizedGif } from './samples.js';
 
 let work: string;
 before(async () => {
@@ -79,4 +79,27 @@ test('an animated GIF is as large as its logical screen, not its first frame; it
   assert.deepEqual([result.width, result.height, result.format], [4000, 4000, 'gif']);
   assert.equal(result.thumbnails?.length, 1);
   await assert.rejects(extract({ ...request, maxImagePixels: 4000 * 4000 - 1 }), /declares 4000×4000 pixels/);
+});
+
+test('a PDF page drawn for a box never takes more than 4096 px a side, however the page is shaped', async () => {
+  // 99999 × 1 points: a 1024 px tall box would need a page 100 million pixels wide.
+  const strip = Buffer.from(pdfWithText(1).toString('latin1').replace('[0 0 612 792]', '[0 0 99999 1]'), 'latin1');
+  const file = path.join(work, 'strip.pdf');
+  await writeFile(file, strip);
+  const made = await renderPage({
+    path: file,
+    picture: path.join(work, 'strip.png'),
+    out: path.join(work, 'strip.webp'),
+    page: 1,
+    maxImagePixels: 100_000_000,
+    width: null,
+    height: 1024,
+    fit: 'inside',
+    format: 'webp',
+    quality: 80,
+    focal: null,
+  });
+  assert.ok(made.width <= 4096 && made.height <= 4096, `${made.width}×${made.height}`);
+  const drawn = await sharp(path.join(work, 'strip.png')).metadata();
+  assert.ok(drawn.width! <= 4096, `the page was drawn ${drawn.width} px wide`);
 });

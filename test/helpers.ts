@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { before, describe } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -320,6 +321,17 @@ export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boo
     value = await read();
   }
   return value;
+}
+
+/** Stores `bytes` as a file of acme's (live) and waits for its background jobs; its global id. */
+export async function uploadTo(app: TestApp, bytes: Buffer, filename: string): Promise<string> {
+  const asset = await app.services.assets.upload(
+    { orgId: 'acme', mode: 'live' },
+    { stream: Readable.from([bytes]), filename },
+  );
+  const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
+  await processed(app, id);
+  return id;
 }
 
 /** Waits until background jobs are done, then reads the asset with `fields`. */

@@ -34,6 +34,7 @@ test('stop() waits for a job claimed while it was stopping, and claims nothing a
         events.push('handled');
       },
       import: async () => assert.fail('no import job'),
+      preview: async () => assert.fail('no preview job'),
     },
     onGiveUp: async () => assert.fail('nothing gives up'),
     concurrency: 1,

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
-import { createTestApp, forEachDialect, freePort, listen, processed, storedKeys, type TestApp } from './helpers.js';
+import {
+  createTestApp,
+  forEachDialect,
+  freePort,
+  listen,
+  processed,
+  storedKeys,
+  type TestApp,
+  uploadTo,
+} from './helpers.js';
 
 /** A 1200×800 JPEG, blue, with a red block in its top-left corner (0–300, 0–200). */
 async function picture(): Promise<Buffer> {
@@ -43,15 +52,7 @@ forEachDialect(() => {
       const body = Buffer.from(await response.arrayBuffer());
       return { body, meta: await sharp(body).metadata() };
     };
-    const upload = async (bytes: Buffer, filename: string) => {
-      const asset = await app.services.assets.upload(
-        { orgId: 'acme', mode: 'live' },
-        { stream: Readable.from([bytes]), filename },
-      );
-      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
-      await processed(app, id);
-      return id;
-    };
+    const upload = (bytes: Buffer, filename: string) => uploadTo(app, bytes, filename);
 
     before(async () => {
       const port = await freePort();

@@ -72,7 +72,10 @@ export function ico(image: Buffer): Buffer {
   return Buffer.concat([header, entry, image]);
 }
 
-/** A PDF of `pages` pages with "Hello brave new world" on each, titled and authored. */
+/**
+ * A PDF of `pages` pages with "Hello brave new world" on each, titled and authored, and a
+ * coloured block whose place and colour change from page to page (so pages look different).
+ */
 export function pdfWithText(pages = 2): Buffer {
   const objects: string[] = [];
   const kids = Array.from({ length: pages }, (_, i) => `${4 + i * 2} 0 R`).join(' ');
@@ -80,7 +83,8 @@ export function pdfWithText(pages = 2): Buffer {
   objects.push(`<< /Type /Pages /Kids [${kids}] /Count ${pages} >>`);
   objects.push('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
   for (let i = 0; i < pages; i++) {
-    const stream = 'BT /F1 18 Tf 50 700 Td (Hello brave new world) Tj ET';
+    const block = `${i % 2 ? '1 0 0' : '0 0 1'} rg 56 ${560 - ((i * 150) % 500)} 500 120 re f`;
+    const stream = `BT /F1 18 Tf 50 700 Td (Hello brave new world) Tj ET ${block}`;
     objects.push(
       `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${5 + i * 2} 0 R >>`,
     );
@@ -100,9 +104,12 @@ export function pdfWithText(pages = 2): Buffer {
   return Buffer.from(body, 'latin1');
 }
 
-/** `seconds` of 16-bit mono PCM silence at `rate` Hz, as WAV. */
-export function wav(seconds: number, rate = 8000): Buffer {
+/** `seconds` of 16-bit mono PCM at `rate` Hz, as WAV: silence, or a 440 Hz tone at `amplitude` (0–1). */
+export function wav(seconds: number, rate = 8000, amplitude = 0): Buffer {
   const data = Buffer.alloc(Math.round(seconds * rate) * 2);
+  for (let i = 0; amplitude > 0 && i < data.length / 2; i++) {
+    data.writeInt16LE(Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
+  }
   const header = Buffer.alloc(44);
   header.write('RIFF', 0, 'ascii');
   header.writeUInt32LE(36 + data.length, 4);

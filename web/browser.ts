@@ -9,7 +9,7 @@ const PAGE = 24;
 const FIELDS = `
   id title filename type status failureReason mimeType size checksum width height pageCount wordCount duration
   tags isPublic createdAt downloadCount
-  metadata { placeholder }
+  metadata { placeholder previewFailure }
   thumb: imageUrl(width: 256, height: 256, fit: COVER)
   preview: imageUrl(width: 768)
 `;
@@ -33,7 +33,7 @@ interface Asset {
   isPublic: boolean;
   createdAt: string;
   downloadCount: number;
-  metadata: { placeholder: string | null } | null;
+  metadata: { placeholder: string | null; previewFailure: string | null } | null;
   thumb: string | null;
   preview: string | null;
 }
@@ -168,7 +168,7 @@ function drawCard(asset: Asset, node = el('li', 'card')): HTMLLIElement {
     img.src = asset.thumb;
     thumb.append(img);
   } else {
-    // A labelled icon per kind (styled in browser.css) until previews exist for every kind.
+    // A labelled icon per kind (styled in browser.css): files without a picture, and previews not made yet.
     const icon = el('span', 'file-icon', kindLabel(asset));
     icon.dataset.kind = asset.type;
     icon.title = asset.mimeType ?? asset.type;
@@ -269,11 +269,20 @@ function unwatch(id: string): void {
 }
 
 /** Follows one asset until processing ends; a stream that loses access just ends. */
+/** Kinds whose picture (first page, poster frame, waveform) is made in the background after READY. */
+const PREVIEWED = new Set(['PDF', 'VIDEO', 'AUDIO']);
+
+/** Nothing more will change on its own: failed, or ready with its preview made, failed or not to be made. */
+function settled(asset: Asset): boolean {
+  if (asset.status === 'FAILED') return true;
+  if (asset.status !== 'READY') return false;
+  return !!asset.thumb || !PREVIEWED.has(asset.type) || !!asset.metadata?.previewFailure;
+}
+
 async function watch(id: string): Promise<void> {
   if (streams.has(id)) return;
   const abort = new AbortController();
   streams.set(id, abort);
-  const settled = (asset: Asset) => asset.status === 'READY' || asset.status === 'FAILED';
   try {
     const response = await fetch('/graphql', {
       method: 'POST',
@@ -289,10 +298,8 @@ async function watch(id: string): Promise<void> {
     const { asset } = await gql<{ asset: Asset | null }>(`query One($id: ID!) { asset(id: $id) { ${FIELDS} } }`, {
       id,
     });
-    if (!asset || settled(asset)) {
-      if (asset && cards.has(id)) show(asset);
-      return;
-    }
+    if (asset && cards.has(id)) show(asset);
+    if (!asset || settled(asset)) return;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {

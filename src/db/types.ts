@@ -81,7 +81,7 @@ export interface AssetsTable {
 }
 
 /** Job kinds: `extract` reads metadata and makes thumbnails; `import` fetches a URL first. */
-export type JobKind = 'extract' | 'import' | 'direct-upload';
+export type JobKind = 'extract' | 'import' | 'direct-upload' | 'preview';
 
 export interface JobsTable {
   id: string;

@@ -31,6 +31,9 @@ import { UrlImportService } from '../services/uploads/url-import.js';
 import { WebhookService } from '../services/lifecycle/webhooks.js';
 import type { Logger } from '../observability/logger.js';
 import type { Feature } from './feature.js';
+import { createFfmpeg, findFfmpeg } from '../previews/ffmpeg.js';
+import { createPreviewMaker } from '../previews/previews.js';
+import { createPreviewJob } from '../previews/preview-job.js';
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
 const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000];
@@ -114,6 +117,10 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     memoryMb: config.extractMemoryMb,
     idleTimeoutMs: config.extractIdleTimeout * 1000,
   });
+  const ffmpegPath = findFfmpeg(config.ffmpegPath);
+  const ffmpeg = ffmpegPath
+    ? createFfmpeg({ path: ffmpegPath, timeoutMs: config.extractTimeout * 1000, memoryBytes: config.ffmpegMemory })
+    : null;
   const uploadUrls = new UploadUrlService({
     repos,
     access,
@@ -129,6 +136,38 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     direct: config.s3.direct === 'upload' || config.s3.direct === 'both',
     logError,
     clock,
+  });
+  const renditions = new RenditionService({
+    renditions: repos.renditions,
+    blobs,
+    pool: extractPool,
+    cache: new RenditionCache({
+      renditions: repos.renditions,
+      blobs,
+      maxBytes: config.renditionCacheMax,
+      maxPerAsset: config.renditionMaxPerAsset,
+      anonymous:
+        config.renditionAnonRate === 0
+          ? null
+          : redis
+            ? new RedisRateLimiter(redis.commands, config.renditionAnonRate, 'assetgate:rendition-rate:')
+            : new MemoryRateLimiter(config.renditionAnonRate, clock),
+      clock,
+    }),
+    widths: config.imageWidths,
+    queueLimit: config.renditionQueue,
+    maxImagePixels: config.maxImagePixels,
+    previews: createPreviewMaker({ pool: extractPool, ffmpeg }),
+    clock,
+  });
+  // The first page, poster frame or waveform of each PDF, video and audio file, made after extraction.
+  const previews = createPreviewJob({
+    assets: repos.assets,
+    jobs: repos.jobs,
+    renditions,
+    events,
+    clock,
+    wake: () => queue.wake(),
   });
   return {
     config,
@@ -183,28 +222,8 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     }),
     uploadUrls,
     webhooks,
-    renditions: new RenditionService({
-      renditions: repos.renditions,
-      blobs,
-      pool: extractPool,
-      cache: new RenditionCache({
-        renditions: repos.renditions,
-        blobs,
-        maxBytes: config.renditionCacheMax,
-        maxPerAsset: config.renditionMaxPerAsset,
-        anonymous:
-          config.renditionAnonRate === 0
-            ? null
-            : redis
-              ? new RedisRateLimiter(redis.commands, config.renditionAnonRate, 'assetgate:rendition-rate:')
-              : new MemoryRateLimiter(config.renditionAnonRate, clock),
-        clock,
-      }),
-      widths: config.imageWidths,
-      queueLimit: config.renditionQueue,
-      maxImagePixels: config.maxImagePixels,
-      clock,
-    }),
+    renditions,
+    previews,
     resumableUploads: new ResumableUploadService({
       repos,
       assetService: assets,
@@ -224,6 +243,7 @@ export function jobHandlersOf(services: Services): JobRunnerOptions['handlers'] 
     extract: (job) => services.processing.extract(job),
     import: (job) => services.urlImports.run(job),
     'direct-upload': (job) => services.uploadUrls.finishDirect(job),
+    preview: (job) => services.previews.run(job),
   };
 }
 

@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { ExtractRequest, ExtractResult, RenderRequest, RenderResult } from './extract-types.js';
+import type { ExtractRequest, ExtractResult, PageRenderRequest, RenderRequest, RenderResult } from './extract-types.js';
 
 /** Options of `createExtractPool`. */
 export interface ExtractPoolOptions {
@@ -49,22 +49,19 @@ export function createExtractPool(options: ExtractPoolOptions) {
     resourceLimits: { maxOldGenerationSizeMb: options.memoryMb, maxYoungGenerationSizeMb: 32 },
     execArgv: fromSource ? ['--import', 'tsx'] : [],
   });
+  async function call<T>(name: string, request: unknown): Promise<T> {
+    try {
+      return await pool.run(request, { name, signal: AbortSignal.timeout(options.timeoutMs) });
+    } catch (error) {
+      throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
+    }
+  }
   return {
-    async run(request: ExtractRequest): Promise<ExtractResult> {
-      try {
-        return await pool.run(request, { signal: AbortSignal.timeout(options.timeoutMs) });
-      } catch (error) {
-        throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
-      }
-    },
+    run: (request: ExtractRequest): Promise<ExtractResult> => call('default', request),
     /** Makes an image rendition (see `render` in the worker), under the same caps. */
-    async render(request: RenderRequest): Promise<RenderResult> {
-      try {
-        return await pool.run(request, { name: 'render', signal: AbortSignal.timeout(options.timeoutMs) });
-      } catch (error) {
-        throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
-      }
-    },
+    render: (request: RenderRequest): Promise<RenderResult> => call('render', request),
+    /** Makes a rendition of one page of a PDF (see `renderPage`), under the same caps. */
+    renderPage: (request: PageRenderRequest): Promise<RenderResult> => call('renderPage', request),
     /** Worker threads alive now: none once the pool has been idle for `idleTimeoutMs`. */
     get threads(): number {
       return pool.threads.length;

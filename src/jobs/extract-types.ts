@@ -59,6 +59,14 @@ export interface RenderRequest {
   focal: { x: number; y: number } | null;
 }
 
+/** One page of a PDF to render: drawn to `picture` (PNG), then rendered as `RenderRequest` says. */
+export interface PageRenderRequest extends RenderRequest {
+  /** 1-based. */
+  page: number;
+  /** Where the drawn page is written before it is rendered. */
+  picture: string;
+}
+
 export interface RenderResult {
   width: number;
   height: number;

@@ -11,10 +11,13 @@ import { dominantColor } from './dominant-color.js';
 import {
   type ExtractRequest,
   type ExtractResult,
+  type PageRenderRequest,
   type RenderRequest,
   type RenderResult,
   SEARCH_TEXT_LIMIT,
 } from './extract-types.js';
+
+import { drawPage, openPdf } from './pdf-page.js';
 
 /** Longest side of the ThumbHash input. */
 const PLACEHOLDER_SIZE = 100;
@@ -120,18 +123,7 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
 }
 
 async function pdf(request: ExtractRequest): Promise<ExtractResult> {
-  const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
-  const data = new Uint8Array(await readFile(request.path));
-  const document = await pdfjs.getDocument({
-    data,
-    // A document must never run code: no eval, no scripting, no XFA, no fonts loaded into the runtime.
-    isEvalSupported: false,
-    enableXfa: false,
-    disableFontFace: true,
-    useSystemFonts: false,
-    stopAtErrors: true,
-    verbosity: 0,
-  }).promise;
+  const document = await openPdf(request.path);
   try {
     const info = (await document.getMetadata()).info as Record<string, unknown>;
     let words = 0;
@@ -308,4 +300,10 @@ export async function render(request: RenderRequest): Promise<RenderResult> {
     ? ((info as { pageHeight?: number }).pageHeight ?? Math.round(info.height / frames))
     : info.height;
   return { width: info.width, height: outHeight, animated, frames };
+}
+
+/** Makes a rendition of one page of a PDF: drawn by `drawPage`, then rendered as an image. */
+export async function renderPage(request: PageRenderRequest): Promise<RenderResult> {
+  await drawPage(request);
+  return render({ ...request, path: request.picture });
 }

@@ -49,6 +49,12 @@ const AssetMetadataRef = builder.objectRef<AssetMetadata & { assetId?: string }>
     channels: t.exposeInt('channels', { nullable: true }),
     lineCount: t.exposeInt('lineCount', { nullable: true }),
     sourceUrl: t.exposeString('sourceUrl', { nullable: true, description: 'Where an imported asset came from.' }),
+    previewFailure: t.string({
+      nullable: true,
+      description:
+        "Why the preview of a PDF, video or audio file could not be made (the asset stays READY and downloadable); null when it was made, is not made yet, or the file has none.",
+      resolve: (m) => (m.preview?.status === 'FAILED' ? (m.preview.reason ?? 'failed') : null),
+    }),
     thumbnails: t.field({
       type: [ThumbnailRef],
       resolve: (m) => (m.thumbnails ?? []).map((th) => ({ ...th, assetId: m.assetId! })),

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { RenditionService } from '../services/delivery/renditions.js';
 import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
+import type { PreviewJob } from '../previews/preview-job.js';
 import type { Tenant } from '../db/types.js';
 import type { AssetAccess } from '../services/assets/asset-access.js';
 import type { AssetService } from '../services/assets/asset-service.js';
@@ -44,6 +45,8 @@ export interface Services {
   uploadUrls: UploadUrlService;
   directories: DirectoryService;
   renditions: RenditionService;
+  /** The background job that makes each PDF's, video's and audio file's first preview. */
+  previews: PreviewJob;
   resumableUploads: ResumableUploadService;
   webhooks: WebhookService;
 }

@@ -1,5 +1,6 @@
 import type { AssetRow } from '../db/types.js';
 import { BadUserInputError } from '../errors.js';
+import { previewStateOf } from '../previews/preview-job.js';
 import { FITS, FORMATS, parseRendition } from '../services/delivery/renditions.js';
 import { Asset, downloadPath, reads } from './asset.js';
 import { builder } from './builder.js';
@@ -25,7 +26,10 @@ export const FocalPointInput = builder.inputType('FocalPointInput', {
   fields: (t) => ({ x: t.float({ required: true }), y: t.float({ required: true }) }),
 });
 
-const RENDITION_COLUMNS = ['id', 'type', 'width', 'height', 'checksum', 'is_public', 'mime_type', 'blob_key'] as const;
+const RENDITION_COLUMNS = [
+  ...['id', 'type', 'width', 'height', 'checksum', 'is_public', 'mime_type', 'blob_key'],
+  ...['status', 'metadata', 'page_count', 'duration'],
+] as const;
 
 /**
  * Where renditions of `asset` are served: the stable public URL of a public asset; for a
@@ -46,7 +50,10 @@ function renditionQuery(asset: AssetRow, params: Record<string, string | number 
   return query;
 }
 
-const isImage = (asset: AssetRow) => asset.type === 'IMAGE' && !!asset.width && !!asset.height && !!asset.blob_key;
+/** An image, or a PDF, video or audio file whose preview was made: what renditions can be made of. */
+const isImage = (asset: AssetRow) =>
+  !!asset.blob_key &&
+  (asset.type === 'IMAGE' ? !!asset.width && !!asset.height : previewStateOf(asset)?.status === 'READY');
 
 builder.objectFields(Asset, (t) => ({
   focalPoint: t.field({
@@ -59,24 +66,35 @@ builder.objectFields(Asset, (t) => ({
   imageUrl: t.string({
     nullable: true,
     description:
-      'A rendition of an image (null for other assets): never larger than the original, the width snapped up to IMAGE_WIDTHS and, with both given, the height following the asked width:height ratio (a height alone snaps up like a width). Cacheable for a year: the URL names the version of the bytes.',
+      'A rendition of an image, or of the preview of a PDF (`page`, default 1), a video (the frame at `time` seconds, default the poster frame) or an audio file (its waveform) once that preview was made (null for other assets): never larger than the original, the width snapped up to IMAGE_WIDTHS and, with both given, the height following the asked width:height ratio (a height alone snaps up like a width). Cacheable for a year: the URL names the version of the bytes.',
     args: {
       width: t.arg.int(),
       height: t.arg.int(),
       fit: t.arg({ type: ImageFitEnum }),
       format: t.arg({ type: ImageFormatEnum }),
+      page: t.arg.int({ description: 'The page of a PDF, 1-based.' }),
+      time: t.arg.float({ description: "The time of a video's frame, seconds." }),
     },
     extensions: reads(...RENDITION_COLUMNS),
     resolve: async (a, args, ctx) => {
       if (!isImage(a)) return null;
-      const query = renditionQuery(a, { w: args.width, h: args.height, fit: args.fit, format: args.format ?? 'AUTO' });
+      const query = renditionQuery(a, {
+        w: args.width,
+        h: args.height,
+        fit: args.fit,
+        format: args.format ?? 'AUTO',
+        page: args.page,
+        t: args.time == null ? null : Number(args.time.toFixed(3)),
+      });
+      // A page or time the asset does not have is the caller's mistake now, not a broken URL later.
+      ctx.services.renditions.variantOf(a, parseRendition(query)!);
       return `${await renditionBase(a, ctx)}?${query}`;
     },
   }),
   srcSet: t.string({
     nullable: true,
     description:
-      'An `<img srcset>` of renditions at `widths` (null for other assets), each with the width it really has: widths past the original collapse into one.',
+      'An `<img srcset>` of renditions at `widths` (of an image, or of the first page, poster frame or waveform of a PDF, video or audio file once made; null for other assets), each with the width it really has: widths past the original collapse into one.',
     args: { widths: t.arg.intList({ required: true }), format: t.arg({ type: ImageFormatEnum }) },
     extensions: reads(...RENDITION_COLUMNS),
     resolve: async (a, args, ctx) => {

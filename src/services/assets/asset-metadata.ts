@@ -28,6 +28,8 @@ export interface AssetMetadata {
   /** Where an imported asset was fetched from. */
   sourceUrl?: string;
   thumbnails?: StoredThumbnail[];
+  /** A PDF's, video's or audio file's preview: made (READY), or why it could not be (FAILED). */
+  preview?: { status: 'READY' | 'FAILED'; reason?: string };
 }
 
 export function metadataOf(asset: Pick<AssetRow, 'metadata'>): AssetMetadata {

@@ -123,12 +123,19 @@ export class ProcessingService {
       });
       // Deleted while we worked: the thumbnails would be orphans.
       if (!updated) for (const thumbnail of stored) await blobs.delete(thumbnail.key);
+      else for (const listener of this.#ready) await listener(updated);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
   }
 
   readonly #failures: ((reason: string) => void)[] = [];
+  readonly #ready: ((asset: AssetRow) => Promise<void>)[] = [];
+
+  /** Hears each asset extraction has read (READY), before its job ends: what comes next is queued here. */
+  onReady(listener: (asset: AssetRow) => Promise<void>): void {
+    this.#ready.push(listener);
+  }
 
   /** Hears each file extraction could not read (the asset ends FAILED). */
   onFailure(listener: (reason: string) => void): void {

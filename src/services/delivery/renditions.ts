@@ -12,6 +12,14 @@ import type { AssetRow, RenditionRow } from '../../db/types.js';
 import { BadUserInputError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../../errors.js';
 import { type ExtractPool, ExtractionFailure } from '../../jobs/extract-pool.js';
 import type { RenderRequest } from '../../jobs/extract-types.js';
+import { FfmpegFailure } from '../../previews/ffmpeg.js';
+import {
+  PREVIEW_WIDTH,
+  type PreviewMaker,
+  type PreviewSource,
+  previewName,
+  previewSourceOf,
+} from '../../previews/previews.js';
 
 export const FITS = ['cover', 'contain', 'inside', 'fill'] as const;
 export const FORMATS = ['webp', 'avif', 'jpeg', 'png'] as const;
@@ -26,11 +34,17 @@ export interface RenditionParams {
   format: Format | 'auto';
   q?: number;
   dpr: number;
+  /** The page of a PDF (1-based). */
+  page?: number;
+  /** The time of a video's frame, seconds. */
+  t?: number;
 }
 
 /** Query parameters the download routes know; any other is a mistake worth a 400. */
-const KNOWN = new Set(['w', 'h', 'fit', 'format', 'q', 'dpr', 'v', 'thumbnail']);
-const RENDITION = ['w', 'h', 'fit', 'format', 'q', 'dpr'];
+const KNOWN = new Set(['w', 'h', 'fit', 'format', 'q', 'dpr', 'page', 't', 'v', 'thumbnail']);
+const RENDITION = ['w', 'h', 'fit', 'format', 'q', 'dpr', 'page', 't'];
+/** Longest time `t` may name, seconds (100 hours). */
+const MAX_TIME = 360_000;
 const MAX_SIDE = 8192;
 const EXTENSIONS: Record<Format | 'gif', string> = { webp: 'webp', avif: 'avif', jpeg: 'jpg', png: 'png', gif: 'gif' };
 const QUALITY: Record<Format | 'gif', number> = { webp: 80, avif: 50, jpeg: 80, png: 100, gif: 100 };
@@ -74,6 +88,10 @@ export function parseRendition(params: URLSearchParams): RenditionParams | null 
   if (dpr !== null && (!/^[0-9](\.[0-9]{1,2})?$/.test(dpr) || Number(dpr) < 1 || Number(dpr) > 3)) {
     throw new BadUserInputError('dpr', '"dpr" is a number from 1 to 3.');
   }
+  const t = params.get('t');
+  if (t !== null && (!/^\d{1,6}(\.\d{1,3})?$/.test(t) || Number(t) > MAX_TIME)) {
+    throw new BadUserInputError('t', `"t" is a number of seconds from 0 to ${MAX_TIME}, at most 3 decimals.`);
+  }
   return {
     w: whole('w', 1, MAX_SIDE),
     h: whole('h', 1, MAX_SIDE),
@@ -81,6 +99,8 @@ export function parseRendition(params: URLSearchParams): RenditionParams | null 
     format: oneOf('format', [...FORMATS, 'auto'] as const) ?? 'auto',
     q: whole('q', 1, 100),
     dpr: dpr === null ? 1 : Number(dpr),
+    page: whole('page', 1, 99_999),
+    t: t === null ? undefined : Number(t),
   };
 }
 
@@ -112,6 +132,8 @@ export interface Variant {
   format: Format | 'gif';
   quality: number;
   focal: { x: number; y: number } | null;
+  /** What the rendition of a PDF, video or audio file is made from; null for an image. */
+  preview: PreviewSource | null;
 }
 
 /** The first allowed size at or above `value`, else the largest. */
@@ -135,6 +157,8 @@ export interface RenditionServiceDeps {
   /** Renditions being made at once (waiting for a worker included); past it, 503. */
   queueLimit: number;
   maxImagePixels: number;
+  /** Makes the pictures of PDFs, videos and audio; without it only images have renditions. */
+  previews?: PreviewMaker;
   clock: () => number;
 }
 
@@ -155,7 +179,9 @@ export class RenditionService {
 
   /** Fits `params` to `asset`; `accept` decides `format=auto`. */
   variantOf(asset: AssetRow, params: RenditionParams, accept?: string): Variant {
-    if (asset.type !== 'IMAGE' || !asset.width || !asset.height || !asset.blob_key) {
+    const preview = this.deps.previews ? previewSourceOf(asset, params, !!this.deps.previews.ffmpeg) : null;
+    const original = preview ?? { width: asset.width, height: asset.height };
+    if ((asset.type !== 'IMAGE' && !preview) || !original.width || !original.height || !asset.blob_key) {
       throw new BadUserInputError('w', 'Renditions are made of images with known dimensions only.');
     }
     const { widths } = this.deps;
@@ -168,12 +194,13 @@ export class RenditionService {
         : snap(Math.ceil(params.h * params.dpr), widths)
       : null;
     // Never past the original: a box larger than it shrinks, keeping its shape.
-    const shrink = Math.min(1, width ? asset.width / width : 1, height ? asset.height / height : 1);
+    const shrink = Math.min(1, width ? original.width / width : 1, height ? original.height / height : 1);
     if (shrink < 1) {
       width = width && Math.max(1, Math.round(width * shrink));
       height = height && Math.max(1, Math.round(height * shrink));
     }
-    if (!width && !height) width = asset.width; // a change of format alone, at the original's size
+    // A change of format alone: at the original's size (a preview's: PREVIEW_WIDTH at most).
+    if (!width && !height) width = preview ? Math.min(PREVIEW_WIDTH, original.width) : original.width;
     const fit = params.fit ?? (width && height ? 'cover' : 'inside');
     const format = params.format === 'auto' ? negotiate(accept, asset.mime_type) : params.format;
     const focal =
@@ -181,13 +208,14 @@ export class RenditionService {
         ? { x: asset.focal_x, y: asset.focal_y }
         : null;
     const quality = params.q === undefined || LOSSLESS.has(format) ? QUALITY[format] : snap(params.q, QUALITIES);
-    return { width, height, fit, format, quality, focal };
+    return { width, height, fit, format, quality, focal, preview };
   }
 
   /** The name a variant is cached under: its parameters and the digest of the bytes. */
   static variantName(asset: Pick<AssetRow, 'checksum'>, variant: Variant): string {
     const focal = variant.focal ? `@${variant.focal.x.toFixed(4)},${variant.focal.y.toFixed(4)}` : '';
-    return `${variant.width ?? ''}x${variant.height ?? ''}-${variant.fit}-q${variant.quality}${focal}.${variant.format}.${versionOf(asset)}`;
+    const from = previewName(variant.preview);
+    return `${variant.width ?? ''}x${variant.height ?? ''}-${variant.fit}-q${variant.quality}${focal}${from}.${variant.format}.${versionOf(asset)}`;
   }
 
   /**
@@ -228,6 +256,11 @@ export class RenditionService {
     return true;
   }
 
+  /** The ffmpeg video and audio previews are made with; null: they are off. */
+  get ffmpeg(): string | null {
+    return this.deps.previews?.ffmpeg?.path ?? null;
+  }
+
   /** Renditions being made now. */
   get inFlight(): number {
     return this.#making.size;
@@ -250,14 +283,16 @@ export class RenditionService {
         await pipeline(stream, createWriteStream(source));
       }
       const out = path.join(work, `rendition.${EXTENSIONS[variant.format]}`);
-      const request: RenderRequest = { path: source, out, maxImagePixels: deps.maxImagePixels, ...variant };
+      const { preview, ...box } = variant;
+      const request: RenderRequest = { path: source, out, maxImagePixels: deps.maxImagePixels, ...box };
       let made;
       this.#made += 1;
       try {
-        made = await deps.pool.render(request);
+        made = await (preview ? deps.previews!.make(preview, request, work) : deps.pool.render(request));
       } catch (error) {
-        if (error instanceof ExtractionFailure) {
-          throw new UnsupportedMediaTypeError(`This image cannot be rendered: ${error.reason}`);
+        if (error instanceof ExtractionFailure || error instanceof FfmpegFailure) {
+          const reason = error instanceof ExtractionFailure ? error.reason : error.message;
+          throw new UnsupportedMediaTypeError(`This ${preview ? 'preview' : 'image'} cannot be rendered: ${reason}`);
         }
         throw error;
       }
