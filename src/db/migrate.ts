@@ -67,7 +67,9 @@ async function currentSchema(db: Kysely<any>): Promise<string> {
 export async function migrateOrThrow(db: Kysely<any>): Promise<void> {
   const { error, results } = await migrateToLatest(db);
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`database migration ${failed} failed`, { cause: error });
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    // Outside any one migration (the connection, the migrations' own table or lock): say what failed.
+    const what = failed ? `database migration ${failed} failed` : 'database migrations could not run';
+    throw new Error(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
