@@ -18,7 +18,7 @@ import type { JobRunner } from './jobs/job-runner.js';
 import type { Sweeper } from './services/lifecycle/sweeper.js';
 import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { FFMPEG_MISSING } from './previews/previews.js';
+import { FFMPEG_MISSING } from './services/delivery/previews.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { surfaceOf } from './http/roles.js';
 import { refreshStatistics } from './db/statistics.js';
@@ -80,7 +80,9 @@ export interface App {
  * says what it adds and how it closes; they close in the reverse order.
  */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, bufferBytes: config.logBuffer });
+  const logger =
+    overrides.logger ??
+    createLogger({ level: config.logLevel, format: config.logFormat, bufferBytes: config.logBuffer });
   const logError = overrides.logError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
   const clock = overrides.clock ?? Date.now;
   const storage = await openStorage(config, { db: overrides.db, blobs: overrides.blobs, logError });

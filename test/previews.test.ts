@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../src/observability/logger.js';
-import { createFfmpeg, FfmpegFailure, findFfmpeg } from '../src/previews/ffmpeg.js';
+import { createFfmpeg, FfmpegFailure, findFfmpeg } from '../src/adapters/ffmpeg.js';
 import { makeVideo } from './preview-fixtures.js';
 import { pdfWithText, wav } from './samples.js';
 

@@ -31,9 +31,9 @@ import { UrlImportService } from '../services/uploads/url-import.js';
 import { WebhookService } from '../services/lifecycle/webhooks.js';
 import type { Logger } from '../observability/logger.js';
 import type { Feature } from './feature.js';
-import { createFfmpeg, findFfmpeg } from '../previews/ffmpeg.js';
-import { createPreviewMaker } from '../previews/previews.js';
-import { createPreviewJob } from '../previews/preview-job.js';
+import { createFfmpeg, findFfmpeg } from '../adapters/ffmpeg.js';
+import { createPreviewMaker } from '../services/delivery/previews.js';
+import { createPreviewJob } from '../services/delivery/preview-job.js';
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
 const WEBHOOK_RETRY_DELAYS_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000];

@@ -52,7 +52,7 @@ const AssetMetadataRef = builder.objectRef<AssetMetadata & { assetId?: string }>
     previewFailure: t.string({
       nullable: true,
       description:
-        "Why the preview of a PDF, video or audio file could not be made (the asset stays READY and downloadable); null when it was made, is not made yet, or the file has none.",
+        'Why the preview of a PDF, video or audio file could not be made (the asset stays READY and downloadable); null when it was made, is not made yet, or the file has none.',
       resolve: (m) => (m.preview?.status === 'FAILED' ? (m.preview.reason ?? 'failed') : null),
     }),
     thumbnails: t.field({

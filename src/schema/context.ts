@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { RenditionService } from '../services/delivery/renditions.js';
 import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
-import type { PreviewJob } from '../previews/preview-job.js';
+import type { PreviewJob } from '../services/delivery/preview-job.js';
 import type { Tenant } from '../db/types.js';
 import type { AssetAccess } from '../services/assets/asset-access.js';
 import type { AssetService } from '../services/assets/asset-service.js';

@@ -1,6 +1,6 @@
 import type { AssetRow } from '../db/types.js';
 import { BadUserInputError } from '../errors.js';
-import { previewStateOf } from '../previews/preview-job.js';
+import { previewStateOf } from '../services/delivery/preview-job.js';
 import { FITS, FORMATS, parseRendition } from '../services/delivery/renditions.js';
 import { Asset, downloadPath, reads } from './asset.js';
 import { builder } from './builder.js';

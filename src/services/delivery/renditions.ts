@@ -12,14 +12,8 @@ import type { AssetRow, RenditionRow } from '../../db/types.js';
 import { BadUserInputError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../../errors.js';
 import { type ExtractPool, ExtractionFailure } from '../../jobs/extract-pool.js';
 import type { RenderRequest } from '../../jobs/extract-types.js';
-import { FfmpegFailure } from '../../previews/ffmpeg.js';
-import {
-  PREVIEW_WIDTH,
-  type PreviewMaker,
-  type PreviewSource,
-  previewName,
-  previewSourceOf,
-} from '../../previews/previews.js';
+import { FfmpegFailure } from '../../adapters/ffmpeg.js';
+import { PREVIEW_WIDTH, type PreviewMaker, type PreviewSource, previewName, previewSourceOf } from './previews.js';
 
 export const FITS = ['cover', 'contain', 'inside', 'fill'] as const;
 export const FORMATS = ['webp', 'avif', 'jpeg', 'png'] as const;

@@ -1,11 +1,11 @@
-import type { AssetRepository } from '../db/asset-repository.js';
-import { nowIso } from '../db/database.js';
-import type { JobRepository } from '../db/job-repository.js';
-import type { AssetRow, JobRow } from '../db/types.js';
-import { AppError } from '../errors.js';
-import { type AssetMetadata, metadataOf } from '../services/assets/asset-metadata.js';
-import type { AssetEvents } from '../services/assets/asset-events.js';
-import type { RenditionService } from '../services/delivery/renditions.js';
+import type { AssetRepository } from '../../db/asset-repository.js';
+import { nowIso } from '../../db/database.js';
+import type { JobRepository } from '../../db/job-repository.js';
+import type { AssetRow, JobRow } from '../../db/types.js';
+import { AppError } from '../../errors.js';
+import { type AssetMetadata, metadataOf } from '../assets/asset-metadata.js';
+import type { AssetEvents } from '../assets/asset-events.js';
+import type { RenditionService } from './renditions.js';
 import { PREVIEWABLE } from './previews.js';
 
 /** Width of the preview made in the background: the asset page's picture, and a warm cache entry. */

@@ -6,12 +6,12 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AssetRow } from '../db/types.js';
-import { BadUserInputError, UnsupportedMediaTypeError } from '../errors.js';
-import type { ExtractPool } from '../jobs/extract-pool.js';
-import type { RenderRequest, RenderResult } from '../jobs/extract-types.js';
-import { PAGE_MAX_SIDE } from '../jobs/pdf-page.js';
-import type { Ffmpeg } from './ffmpeg.js';
+import type { AssetRow } from '../../db/types.js';
+import { BadUserInputError, UnsupportedMediaTypeError } from '../../errors.js';
+import type { ExtractPool } from '../../jobs/extract-pool.js';
+import type { RenderRequest, RenderResult } from '../../jobs/extract-types.js';
+import { PAGE_MAX_SIDE } from '../../jobs/pdf-page.js';
+import type { Ffmpeg } from '../../adapters/ffmpeg.js';
 import { peaks, WAVEFORM, WAVEFORM_RATE, waveformSvg } from './waveform.js';
 
 /** What a preview is made from: page `at` of a PDF, the frame at `at` seconds, or the waveform. */
