@@ -106,9 +106,11 @@ export interface App {
   jobs: JobRunner | null;
   /**
    * Stops everything; running jobs and webhook attempts get `jobDeadlineMs` to finish, then
-   * their leases go back to the queue. The stores close once `requestsDone` too.
+   * their leases go back to the queue. The stores close once `requestsDone` too, and once
+   * every request's handler has finished (a cut upload puts its asset back first), or at
+   * `settleBy` (epoch ms) whatever still runs.
    */
-  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void> }): Promise<void>;
+  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void>; settleBy?: number }): Promise<void>;
 }
 
 /** Waits before each retry of a failed webhook delivery: about a day in all, then it fails for good. */
@@ -527,13 +529,24 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         { orphanGraceMs: config.fsckGrace * 1000, now: clock(), ...options },
       ),
     jobs,
-    async close({ jobDeadlineMs, requestsDone }: { jobDeadlineMs?: number; requestsDone?: Promise<void> } = {}) {
+    async close({
+      jobDeadlineMs,
+      requestsDone,
+      settleBy,
+    }: { jobDeadlineMs?: number; requestsDone?: Promise<void>; settleBy?: number } = {}) {
       shuttingDown = true;
       clearInterval(sweepTimer);
       idleGc.stop();
       await sweeping;
       // Jobs and webhook attempts share the deadline; what is still under way then goes back to be retried.
       await Promise.all([jobs?.stop(jobDeadlineMs), services.webhooks.stop(jobDeadlineMs), requestsDone]);
+      // The stores stay open until the handlers of cut requests have put back what they held.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        if (settleBy !== undefined) timer = setTimeout(resolve, Math.max(0, settleBy - Date.now()));
+      });
+      await Promise.race([router.settled(), late]);
+      clearTimeout(timer);
       await services.processing.close();
       await yoga.dispose();
       await blobs.close();
