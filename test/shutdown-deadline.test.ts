@@ -55,7 +55,9 @@ describe('shutdown: SHUTDOWN_TIMEOUT is a hard deadline', () => {
     };
     const data_ = async (query: string) => ((await (await gql(query)).json()) as any).data;
     try {
-      await data_(`mutation { createWebhook(input: { url: "${hookUrl}", events: ["asset.created"] }) { webhook { id } } }`);
+      await data_(
+        `mutation { createWebhook(input: { url: "${hookUrl}", events: ["asset.created"] }) { webhook { id } } }`,
+      );
       const done = await data_('mutation { createUploadUrl(input: { filename: "a.txt" }) { uploadUrl } }');
       const put = await fetch(`${server.url}${new URL(done.createUploadUrl.uploadUrl).pathname}`, {
         method: 'PUT',
@@ -68,8 +70,11 @@ describe('shutdown: SHUTDOWN_TIMEOUT is a hard deadline', () => {
       // A PUT and a tus PATCH, each half sent and left open.
       const size = 400_000;
       const made = async () =>
-        (await data_(`mutation { createUploadUrl(input: { filename: "half.bin", size: ${size} }) { uploadUrl asset { id } } }`))
-          .createUploadUrl;
+        (
+          await data_(
+            `mutation { createUploadUrl(input: { filename: "half.bin", size: ${size} }) { uploadUrl asset { id } } }`,
+          )
+        ).createUploadUrl;
       const plain = await made();
       const resumable = await made();
       const putPath = new URL(plain.uploadUrl).pathname;
