@@ -107,8 +107,8 @@ export interface App {
   /**
    * Stops everything; running jobs and webhook attempts get `jobDeadlineMs` to finish, then
    * their leases go back to the queue. The stores close once `requestsDone` too, and once
-   * every request's handler has finished (a cut upload puts its asset back first), or at
-   * `settleBy` (epoch ms) whatever still runs.
+   * every request's handler has finished (a cut upload puts its asset back first), at most
+   * until `settleBy` (epoch ms); without `settleBy` they do not wait for handlers.
    */
   close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void>; settleBy?: number }): Promise<void>;
 }
@@ -541,12 +541,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       // Jobs and webhook attempts share the deadline; what is still under way then goes back to be retried.
       await Promise.all([jobs?.stop(jobDeadlineMs), services.webhooks.stop(jobDeadlineMs), requestsDone]);
       // The stores stay open until the handlers of cut requests have put back what they held.
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => {
-        if (settleBy !== undefined) timer = setTimeout(resolve, Math.max(0, settleBy - Date.now()));
-      });
-      await Promise.race([router.settled(), late]);
-      clearTimeout(timer);
+      if (settleBy !== undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, settleBy - Date.now()))));
+        await Promise.race([router.settled(), late]);
+        clearTimeout(timer);
+      }
       await services.processing.close();
       await yoga.dispose();
       await blobs.close();
