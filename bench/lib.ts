@@ -11,13 +11,17 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The server's command line, node flags included, exactly as `npm start` runs it. */
+/**
+ * The server's command line, node flags included, as `npm start` runs it: its script
+ * (scripts/start.js, which only builds when dist/ is stale and then loads dist/main.js in
+ * the same process) or dist/main.js itself; the benchmarks build first, so dist/main.js.
+ */
 export function serverArgs(): string[] {
   const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     scripts: { start: string };
   };
-  const command = /\bnode ((?:--\S+ )*)dist\/main\.js/.exec(scripts.start);
-  if (!command) throw new Error(`npm start does not run node dist/main.js: ${scripts.start}`);
+  const command = /\bnode ((?:--\S+ )*)(?:dist\/main|scripts\/start)\.js/.exec(scripts.start);
+  if (!command) throw new Error(`npm start runs neither dist/main.js nor scripts/start.js: ${scripts.start}`);
   return [...command[1]!.trim().split(' ').filter(Boolean), path.join(ROOT, 'dist/main.js')];
 }
 

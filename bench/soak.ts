@@ -6,8 +6,9 @@
  * bench/results/soak-latest.json.
  *
  * The load runs in two parts: a warm-up (the first fifth: 2 of 10 minutes) and the rest.
- * After each, the soak waits until the uploads are processed (the background work a load
- * leaves is part of it), then 30 s without requests. The two checks:
+ * After each, the soak waits for the uploads to be processed (the background work a load
+ * leaves is part of it; at most 20 s after the warm-up, after the load what WAITS_MS leaves),
+ * then 25 s without requests. The two checks:
  *
  * - steady: over the last half of the load (the last 5 minutes) RSS grows by under 5%
  *   (the median of the window's last three samples against its first three, so one sample
@@ -31,7 +32,13 @@ const SAMPLE_MS = 10_000;
  * and than twice IDLE_GC_DELAY (their defaults), so idle workers have exited and a
  * collection has run.
  */
-const PAUSE_MS = 30_000;
+const PAUSE_MS = 25_000;
+/**
+ * All the waits outside the load (both settles and both pauses) share this, so the whole
+ * soak stays under 12 minutes: 10 of load, this, and the start and stop. A settle cut
+ * short leaves work in the quiet sample, which can only make the checks harder to pass.
+ */
+const WAITS_MS = 105_000;
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -57,7 +64,7 @@ if (!deploy) {
 }
 
 /** How long the uploads took to be processed; null: not within the wait. */
-const settledText = (ms: number | null) => (ms === null ? 'not yet (2 min waited)' : `${(ms / 1000).toFixed(0)} s`);
+const settledText = (ms: number | null) => (ms === null ? 'not yet (its wait ran out)' : `${(ms / 1000).toFixed(0)} s`);
 
 interface Sample {
   seconds: number;
@@ -89,17 +96,21 @@ try {
   phase = 'warm-up';
   await load.run(Date.now() + warmupMs);
   phase = 'pause';
-  const settledWarmup = await load.settle();
+  const waitStarted = Date.now();
+  const settledWarmup = await load.settle(20_000);
   await wait(PAUSE_MS);
   await sample();
   const warm = samples.at(-1)!;
+  const warmedAt = Date.now();
   phase = 'load';
   const windowStart = Date.now() + (loadMs - warmupMs) - loadMs / 2;
   await load.run(Date.now() + loadMs - warmupMs);
   await sample();
   const loadEnd = samples.at(-1)!;
   phase = 'after';
-  const settledLoad = await load.settle();
+  // What the warm-up's settle and pause left of the waits, less the pause to come.
+  const warmupWaits = warmedAt - waitStarted;
+  const settledLoad = await load.settle(Math.max(0, WAITS_MS - warmupWaits - PAUSE_MS));
   await wait(PAUSE_MS);
   clearInterval(timer);
   await sample();

@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import type { Db } from './db/database.js';
 import type { UnitOfWork } from './db/repositories.js';
 import { createBackground } from './features/background.js';
-import { closeAll, type Feature } from './features/feature.js';
+import { closeAll, type Feature, settledBy } from './features/feature.js';
 import { createGraphQL } from './features/graphql.js';
 import { createHttpRoutes } from './features/http-routes.js';
 import { createOperations } from './features/operations.js';
@@ -69,9 +69,11 @@ export interface App {
   jobs: JobRunner | null;
   /**
    * Stops everything; running jobs and webhook attempts get `jobDeadlineMs` to finish, then
-   * their leases go back to the queue. The stores close once `requestsDone` too.
+   * their leases go back to the queue. The stores close once `requestsDone` too, and once
+   * every request's handler has finished (a cut upload puts its asset back first), at most
+   * until `settleBy` (epoch ms); without `settleBy` they do not wait for handlers.
    */
-  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void> }): Promise<void>;
+  close(options?: { jobDeadlineMs?: number; requestsDone?: Promise<void>; settleBy?: number }): Promise<void>;
 }
 
 /**
@@ -128,7 +130,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const idleGc = createIdleGc({ quietMs: config.idleGcDelay * 1000 });
   const memory: Feature = { close: async () => idleGc.stop() };
   // Closed in the reverse order: readiness says 503 first, the database goes last.
-  const features: Feature[] = [storage, core, graphql, background, memory, ...served];
+  // The handlers of cut requests put back what they held before the services and stores close.
+  const settle: Feature = { close: ({ settleBy } = {}) => settledBy(router.settled(), settleBy) };
+  const features: Feature[] = [storage, core, settle, graphql, background, memory, ...served];
   const routes = Object.assign({}, ...features.map((feature) => feature.routes ?? {}));
   const pages = Object.assign({}, ...features.map((feature) => feature.pages ?? {}));
   // A worker serves probes and metrics only; an API-only process serves all but runs no jobs.

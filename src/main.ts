@@ -82,7 +82,12 @@ async function main(): Promise<void> {
       server.closeAllConnections();
     })();
     // Background work drains alongside the requests, under the same deadline.
-    const background = app.close({ jobDeadlineMs: Math.max(0, drainBy - Date.now()), requestsDone });
+    // Cut handlers get until just before the hard stop to put back what they held (an upload its asset).
+    const background = app.close({
+      jobDeadlineMs: Math.max(0, drainBy - Date.now()),
+      requestsDone,
+      settleBy: deadline - Math.min(200, timeoutMs / 10),
+    });
     try {
       await background;
       app.logger.info('stopped');

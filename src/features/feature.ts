@@ -29,6 +29,20 @@ export interface CloseOptions {
   jobDeadlineMs?: number;
   /** Settles once the requests under way are done: the stores close only after it. */
   requestsDone?: Promise<void>;
+  /**
+   * Until when (epoch ms) the stores wait for the handlers of requests cut short to finish
+   * (a cut upload puts its asset back first); without it they do not wait for handlers.
+   */
+  settleBy?: number;
+}
+
+/** Waits for `done`, but not past `deadline` (epoch ms); without a deadline, not at all. */
+export async function settledBy(done: Promise<void>, deadline: number | undefined): Promise<void> {
+  if (deadline === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+  await Promise.race([done, late]);
+  clearTimeout(timer);
 }
 
 /** Closes `features` in the reverse order of their creation: what uses a thing stops before it. */

@@ -29,7 +29,11 @@ export const GRAPHQL_METHODS: readonly Method[] = ['GET', 'POST', 'OPTIONS'];
 export type RouteTable = Readonly<Record<string, readonly Method[]>>;
 
 /** The router's request listener, and the table it routes by. */
-export type Router = RequestListener & { table: RouteTable };
+export type Router = RequestListener & {
+  table: RouteTable;
+  /** Resolves once every request handled so far has finished its work (a cut one its clean-up too). */
+  settled(): Promise<void>;
+};
 
 /** The rest of a route's path, decoded; a malformed escape (`%`, `%E0%A4%A`) is the client's mistake. */
 function decodePath(raw: string): string {
@@ -93,18 +97,25 @@ export function createRouter(options: {
     const route = routes[prefix];
     if (allowed(req, res, route.methods)) await route(req, res, decodePath(path.slice(prefix.length)));
   };
+  // Handlers under way: a socket cut by shutdown closes at once, but its handler still puts things back.
+  const running = new Set<Promise<void>>();
   const listener: RequestListener = (req, res) => {
-    dispatch(req, res).catch((error: unknown) => {
+    const handled = dispatch(req, res).catch((error: unknown) => {
       settleUnreadBody(req, res);
       if (error instanceof AppError) return sendError(res, error);
       log(error);
       sendError(res, new UnexpectedError({ cause: error }));
     });
+    running.add(handled);
+    void handled.finally(() => running.delete(handled));
   };
   const table: RouteTable = {
     ...(graphql && { '/graphql': GRAPHQL_METHODS }),
     ...Object.fromEntries(Object.entries(exact).map(([path, route]) => [path, route.methods])),
     ...Object.fromEntries(Object.entries(routes).map(([prefix, route]) => [prefix, route.methods])),
   };
-  return Object.assign(listener, { table });
+  const settled = async () => {
+    while (running.size > 0) await Promise.allSettled(running);
+  };
+  return Object.assign(listener, { table, settled });
 }
