@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { AppError, BadUserInputError, NotFoundError, ServiceUnavailableError, UnexpectedError } from '../errors.js';
 import { sendError } from './respond.js';
-import { settleUnreadBody } from './unread-body.js';
+import { settleUnreadBody, settleWhenAnswered } from './unread-body.js';
 
 /** The HTTP methods a route may answer. */
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -93,6 +93,7 @@ export function createRouter(options: {
     if (allowed(req, res, route.methods)) await route(req, res, decodePath(path.slice(prefix.length)));
   };
   const listener: RequestListener = (req, res) => {
+    settleWhenAnswered(req, res);
     dispatch(req, res).catch((error: unknown) => {
       settleUnreadBody(req, res);
       if (error instanceof AppError) return sendError(res, error);
