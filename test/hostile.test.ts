@@ -92,6 +92,35 @@ forEachDialect(() => {
         async () => expectError(await post('"just a string"'), 'BAD_USER_INPUT', 400),
       ],
       ['no query at all', async () => expectError(await post('{}'), 'BAD_USER_INPUT', 400)],
+      [
+        'a query string or form body whose variables or extensions are not JSON, without a key',
+        async () => {
+          const form = { 'content-type': 'application/x-www-form-urlencoded' };
+          for (const [name, init, target] of [
+            ['variables', {}, `${url}/graphql?query=%7B__typename%7D&variables=%7Bbad`],
+            ['extensions', {}, `${url}/graphql?query=%7B__typename%7D&extensions=%7Bbad`],
+            [
+              'variables',
+              { method: 'POST', headers: form, body: 'query=%7B__typename%7D&variables=%7Bbad' },
+              `${url}/graphql`,
+            ],
+            [
+              'extensions',
+              { method: 'POST', headers: form, body: 'query=%7B__typename%7D&extensions=%7Bbad' },
+              `${url}/graphql`,
+            ],
+          ] as const) {
+            const response = await fetch(target, init);
+            const json = (await response.json()) as any;
+            expectError(
+              { status: response.status, json, code: json?.errors?.[0]?.extensions?.code },
+              'BAD_USER_INPUT',
+              400,
+            );
+            assert.equal(json.errors[0].extensions.field, name, target);
+          }
+        },
+      ],
       ['a query that does not parse', async () => expectError(await gql('{ assets(first: '), 'BAD_USER_INPUT', 400)],
       ['an unknown field', async () => expectError(await gql('{ secrets }'), 'BAD_USER_INPUT', 400)],
       [

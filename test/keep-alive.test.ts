@@ -71,4 +71,39 @@ describe('a body no route reads does not cost the connection', () => {
     assert.match(answer, /^HTTP\/1\.1 400/);
     assert.match(answer, /^Connection: close\r$/im);
   });
+
+  for (const [line, status] of [
+    ['GET /healthz', '200'],
+    ['GET /readyz', '200'],
+    ['GET /metrics', '404'], // not served by this app: its 404
+    ['GET /no-such-route', '404'],
+    ['DELETE /graphql', '405'],
+  ]) {
+    test(`${line} with 20 MB declared: answered ${status} with Connection: close, the body not read`, async () => {
+      const total = 20 * 1024 * 1024;
+      const { answer, written } = await new Promise<{ answer: string; written: number }>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let received = '';
+        let written = 0;
+        socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+        socket.on(
+          'error',
+          (error) => ['ECONNRESET', 'EPIPE'].includes((error as NodeJS.ErrnoException).code!) || reject(error),
+        );
+        socket.on('close', () => resolve({ answer: received, written }));
+        socket.write(`${line} HTTP/1.1\r\nHost: assets.test\r\nContent-Length: ${total}\r\n\r\n`);
+        const chunk = Buffer.alloc(64 * 1024);
+        const next = () => {
+          if (socket.destroyed) return;
+          if (written >= total) return void socket.end();
+          written += chunk.length;
+          socket.write(chunk, (error) => (error ? undefined : next()));
+        };
+        next();
+      });
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status}`));
+      assert.match(answer, /^Connection: close\r$/im);
+      assert.ok(written < total, `the server closed before the body was sent (${written} of ${total} bytes written)`);
+    });
+  }
 });

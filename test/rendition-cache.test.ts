@@ -190,6 +190,12 @@ forEachDialect(() => {
       await consistent();
       // Rate-limited, the same client is still served what is kept, and a key is not limited.
       assert.equal((await get(`/download/${assets[0]}?w=512&format=png`)).status, 429);
+      // A key of another org, or of the asset's org in test mode, is bounded like no key.
+      for (const key of [await app.createKey('globex'), await app.createKey('acme', undefined, 'test')]) {
+        const foreign = await get(`/download/${assets[0]}?w=512&format=png`, { authorization: `Bearer ${key}` });
+        assert.equal(foreign.status, 429);
+        assert.equal(((await foreign.json()) as any).error.code, 'RATE_LIMITED');
+      }
       assert.equal((await get(`/download/${assets[0]}?w=512&format=png`, app.authHeaders)).status, 200);
       const served = await get(`/download/${assets[0]}?w=512&format=png`);
       assert.equal(served.status, 200, 'kept now: served without a key too');

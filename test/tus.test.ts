@@ -478,6 +478,12 @@ forEachDialect(() => {
       assert.equal(probe.headers.get('upload-offset'), String(file.length));
       const late = await patch(location, file.length, Buffer.alloc(0), writer);
       assert.equal(late.status, 409);
+      // More bytes on a finished upload: still CONFLICT, not the size check's 413.
+      for (const offset of [file.length, 0]) {
+        const more = await patch(location, offset, Buffer.from('more'), writer);
+        assert.equal(more.status, 409);
+        assert.equal(((await more.json()) as any).error.code, 'CONFLICT');
+      }
       const asset = await app.gql('query($id: ID!) { asset(id: $id) { id trashedAt } }', { id: globalId(location) });
       assert.deepEqual(asset.data.asset, { id: globalId(location), trashedAt: null });
       // Only deleteAsset removes it, with delete:assets, to the trash; its upload URL is then unknown.

@@ -15,6 +15,7 @@ import { useCostLimit } from '../http/use-cost-limit.js';
 import { createMaskError, useErrorCodes } from '../http/use-error-codes.js';
 import { useGraphQLUpload } from '../http/use-graphql-upload.js';
 import { useRateLimit } from '../http/use-rate-limit.js';
+import { useSearchParams } from '../http/use-search-params.js';
 import type { Context, Services } from '../schema/context.js';
 import { buildSchema } from '../schema/index.js';
 import type { Feature, GraphQLPlugin } from './feature.js';
@@ -47,6 +48,7 @@ function limitPlugins(config: Config, services: Services, authentication: Authen
         return services.uploadSlots.acquire(principal ? principal.keyId : 'anonymous');
       },
     }),
+    useSearchParams(),
     useBodyLimit(config.maxJsonBodySize),
     EnvelopArmorPlugin({
       maxDepth: { n: config.graphqlLimits.depth },

@@ -134,7 +134,9 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
     const rendition = parseRendition(query);
     const thumbnail = query.get('thumbnail');
-    const client = principal ? undefined : (req.socket.remoteAddress ?? 'unknown');
+    // Only the asset's own org and mode go unbounded: another tenant's key may not cycle its renditions.
+    const own = principal?.orgId === asset.org_id && principal.mode === asset.mode;
+    const client = own ? undefined : (req.socket.remoteAddress ?? 'unknown');
     if (rendition) await sendRendition(req, res, deps, asset, rendition, { cacheControl, client });
     else if (thumbnail) await sendThumbnail(req, res, deps, asset, thumbnail, cacheControl);
     else await sendAsset(req, res, deps, asset, { cacheControl });

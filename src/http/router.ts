@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { AppError, BadUserInputError, NotFoundError, ServiceUnavailableError, UnexpectedError } from '../errors.js';
 import { sendError } from './respond.js';
-import { settleUnreadBody } from './unread-body.js';
+import { settleUnreadBody, settleWhenAnswered } from './unread-body.js';
 
 /** The HTTP methods a route may answer. */
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -100,6 +100,7 @@ export function createRouter(options: {
   // Handlers under way: a socket cut by shutdown closes at once, but its handler still puts things back.
   const running = new Set<Promise<void>>();
   const listener: RequestListener = (req, res) => {
+    settleWhenAnswered(req, res);
     const handled = dispatch(req, res).catch((error: unknown) => {
       settleUnreadBody(req, res);
       if (error instanceof AppError) return sendError(res, error);

@@ -12,6 +12,7 @@ import type { Principal } from '../auth/principal.js';
 import {
   AppError,
   BadUserInputError,
+  ConflictError,
   ForbiddenError,
   PayloadTooLargeError,
   UnauthenticatedError,
@@ -210,6 +211,10 @@ export function createTus(deps: TusDeps) {
   async function forward(req: IncomingMessage, res: ServerResponse, grant: Grant): Promise<void> {
     const writes = req.method === 'PATCH' || (req.method === 'POST' && req.headers['content-type'] !== undefined);
     const id = grant.uploadId;
+    // Before @tus/server's size check, which would call more bytes on a finished upload too large.
+    if (id && req.method === 'PATCH' && (await deps.uploads.state(id))?.complete) {
+      throw new ConflictError('This upload is finished.');
+    }
     if (id && writes) {
       if (busy.has(id)) return answer(res, 423, {}, 'Another request is writing to this upload.\n');
       busy.add(id);

@@ -31,3 +31,16 @@ export function settleUnreadBody(req: IncomingMessage, res: ServerResponse): voi
   req.on('error', () => undefined); // a client gone meanwhile: nothing to answer
   req.resume();
 }
+
+/**
+ * Settles the body of `req` when its answer starts, unless something reads the body
+ * (a route that takes one pipes or listens to it): every route that takes no body,
+ * its 404 and 405 too, keeps the promise of `settleUnreadBody` without having to ask.
+ */
+export function settleWhenAnswered(req: IncomingMessage, res: ServerResponse): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
+    if (req.readableFlowing === null) settleUnreadBody(req, res);
+    return writeHead.apply(this, args);
+  } as typeof writeHead;
+}
