@@ -89,11 +89,18 @@ export interface Config {
    */
   role: Role;
   /**
-   * Background jobs (extraction, imports) run at once by this process; 0: none here. The default
-   * leaves a core to the event loop that serves requests. Always 0 with `ROLE=api`; at least 1
-   * with `ROLE=worker`. @default CPU cores − 1, at least 1
+   * Background jobs (extraction, previews, imports) in progress at once in this process; 0: none
+   * here. A job spends much of its time on the database and the store, so several run for each
+   * thread; the CPU they use is bounded by EXTRACT_THREADS. Always 0 with `ROLE=api`; at least 1
+   * with `ROLE=worker`. @default 4 × EXTRACT_THREADS
    */
   jobConcurrency: number;
+  /**
+   * Threads (and ffmpeg processes) doing the CPU work of jobs and renditions at once; more work
+   * waits for one. The default leaves a core to the event loop that serves requests.
+   * @default CPU cores − 1, at least 1
+   */
+  extractThreads: number;
   /** Longest extraction of one file, seconds; the worker is stopped past it. @default 30 */
   extractTimeout: number;
   /** Heap cap of an extraction worker, MiB. @env EXTRACT_MEMORY @default 256 */
@@ -249,6 +256,7 @@ export const CONFIG_VARIABLES = [
   'FSCK_GRACE',
   'ROLE',
   'JOB_CONCURRENCY',
+  'EXTRACT_THREADS',
   'EXTRACT_TIMEOUT',
   'EXTRACT_MEMORY',
   'EXTRACT_IDLE_TIMEOUT',
@@ -544,13 +552,16 @@ function processing(env: Env, cores: number) {
   const webhookAllow = allowList('WEBHOOK_ALLOW');
   const role = (env.ROLE?.trim() || 'all') as Role;
   if (!ROLES.includes(role)) throw new ConfigError('ROLE', `"${role}" is not one of ${ROLES.join(', ')}.`);
-  // Background work leaves a core to the event loop, which serves every request on one thread.
-  const jobConcurrency = integer(env, 'JOB_CONCURRENCY', Math.max(1, cores - 1), 0, 64);
+  // Background CPU work leaves a core to the event loop, which serves every request on one
+  // thread; jobs wait on the database and the store too, so more of them are in progress.
+  const extractThreads = integer(env, 'EXTRACT_THREADS', Math.max(1, cores - 1), 1, 64);
+  const jobConcurrency = integer(env, 'JOB_CONCURRENCY', Math.min(64, 4 * extractThreads), 0, 64);
   if (role === 'worker' && jobConcurrency === 0)
     throw new ConfigError('JOB_CONCURRENCY', 'is at least 1 with ROLE=worker: a worker runs jobs.');
   return {
     role,
     jobConcurrency: role === 'api' ? 0 : jobConcurrency,
+    extractThreads,
     extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
     extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
     extractIdleTimeout: duration(env, 'EXTRACT_IDLE_TIMEOUT', 10, 0),

@@ -15,11 +15,15 @@ test('defaults are the embedded set-up under ./data', () => {
   assert.equal(config.maxFilesPerRequest, 100);
 });
 
-test('background jobs leave one core to the event loop, and run on a single core too', () => {
-  assert.equal(loadConfig({}, '/srv/app', 2).jobConcurrency, 1);
-  assert.equal(loadConfig({}, '/srv/app', 8).jobConcurrency, 7);
-  assert.equal(loadConfig({}, '/srv/app', 1).jobConcurrency, 1);
-  assert.equal(loadConfig({ JOB_CONCURRENCY: '0' }, '/srv/app', 8).jobConcurrency, 0);
+test('background CPU work leaves one core to the event loop; four jobs are in progress per thread', () => {
+  const at = (cores: number, env = {}) => loadConfig(env, '/srv/app', cores);
+  assert.deepEqual([at(2).extractThreads, at(2).jobConcurrency], [1, 4]);
+  assert.deepEqual([at(8).extractThreads, at(8).jobConcurrency], [7, 28]);
+  assert.deepEqual([at(1).extractThreads, at(1).jobConcurrency], [1, 4]);
+  assert.deepEqual([at(64).extractThreads, at(64).jobConcurrency], [63, 64]);
+  assert.equal(at(8, { JOB_CONCURRENCY: '0' }).jobConcurrency, 0);
+  assert.deepEqual([at(8, { EXTRACT_THREADS: '2' }).extractThreads, at(8, { EXTRACT_THREADS: '2' }).jobConcurrency], [2, 8]);
+  assert.throws(() => at(8, { EXTRACT_THREADS: '0' }), /EXTRACT_THREADS/);
 });
 
 test('sizes accept units', () => {

@@ -276,12 +276,38 @@ forEachDialect(() => {
           path: findFfmpeg(process.env.FFMPEG_PATH || null)!,
           timeoutMs: 300,
           memoryBytes: 1024 ** 3,
+          maxRunning: 1,
         });
         await assert.rejects(ffmpeg.frame(fifo, 0, path.join(dir, 'out.png'), 64), (error: Error) => {
           assert.ok(error instanceof FfmpegFailure);
           assert.match(error.message, /ffmpeg took longer than 300 ms/);
           return true;
         });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('no more ffmpeg processes run at once than maxRunning; the others wait their turn', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'assetgate-fifo-'));
+      try {
+        const fifo = path.join(dir, 'never');
+        execFileSync('mkfifo', [fifo]);
+        const ffmpeg = createFfmpeg({
+          path: findFfmpeg(process.env.FFMPEG_PATH || null)!,
+          timeoutMs: 300,
+          memoryBytes: 1024 ** 3,
+          maxRunning: 2,
+        });
+        const runs = Array.from({ length: 5 }, (_, i) => ffmpeg.frame(fifo, 0, path.join(dir, `out-${i}.png`), 64));
+        assert.deepEqual(ffmpeg.load, { running: 2, waiting: 3 });
+        const ended = await Promise.allSettled(runs);
+        // Each run had its own 300 ms once it started: a wait in line is not counted against it.
+        for (const result of ended) {
+          assert.equal(result.status, 'rejected');
+          assert.match(String((result as PromiseRejectedResult).reason), /ffmpeg took longer than 300 ms/);
+        }
+        assert.deepEqual(ffmpeg.load, { running: 0, waiting: 0 });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -44,6 +44,8 @@ export interface FfmpegOptions {
   timeoutMs: number;
   /** Address space of the process, bytes (FFMPEG_MEMORY): a larger allocation fails inside ffmpeg. */
   memoryBytes: number;
+  /** ffmpeg processes running at once (EXTRACT_THREADS); more runs wait their turn. */
+  maxRunning: number;
 }
 
 /** Arguments every run starts with: quiet, no stdin, local files only (no network protocol). */
@@ -55,7 +57,22 @@ const COMMON = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '2
  * of the shell that then becomes ffmpeg). Only the `file` protocol is allowed for the input.
  */
 export function createFfmpeg(options: FfmpegOptions) {
-  function run(args: string[], onStdout?: (stdout: Readable) => Promise<void>): Promise<void> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  /** Runs `spawnOne` when fewer than `maxRunning` processes run; its time limit starts then. */
+  async function run(args: string[], onStdout?: (stdout: Readable) => Promise<void>): Promise<void> {
+    if (running >= options.maxRunning) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running += 1;
+    try {
+      await spawnOne(args, onStdout);
+    } finally {
+      // The slot passes straight to the next in line, or is given back.
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  }
+  function spawnOne(args: string[], onStdout?: (stdout: Readable) => Promise<void>): Promise<void> {
     const kib = String(Math.max(1, Math.floor(options.memoryBytes / 1024)));
     const child = spawn(
       '/bin/sh',
@@ -91,6 +108,10 @@ export function createFfmpeg(options: FfmpegOptions) {
   }
   return {
     path: options.path,
+    /** ffmpeg processes running now, and runs waiting for a turn. */
+    get load(): { running: number; waiting: number } {
+      return { running, waiting: waiting.length };
+    },
     /**
      * Writes the frame at `seconds` of the video `input` to `out` (PNG), at most `maxSide`
      * pixels on each side. Seeking is by the container's index: a `moov` at the end is read

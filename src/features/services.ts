@@ -112,14 +112,19 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     : new MemoryUploadSlots(config.uploadConcurrency, config.uploadConcurrencyWait * 1000);
   // Extraction and renditions share the worker threads, their time and memory caps.
   const extractPool = createExtractPool({
-    threads: Math.max(1, config.jobConcurrency),
+    threads: config.extractThreads,
     timeoutMs: config.extractTimeout * 1000,
     memoryMb: config.extractMemoryMb,
     idleTimeoutMs: config.extractIdleTimeout * 1000,
   });
   const ffmpegPath = findFfmpeg(config.ffmpegPath);
   const ffmpeg = ffmpegPath
-    ? createFfmpeg({ path: ffmpegPath, timeoutMs: config.extractTimeout * 1000, memoryBytes: config.ffmpegMemory })
+    ? createFfmpeg({
+        path: ffmpegPath,
+        timeoutMs: config.extractTimeout * 1000,
+        memoryBytes: config.ffmpegMemory,
+        maxRunning: config.extractThreads,
+      })
     : null;
   const uploadUrls = new UploadUrlService({
     repos,
