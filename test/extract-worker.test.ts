@@ -38,7 +38,9 @@ test('an image is read without a thumbnail: size, format, colour and placeholder
   // JPEG is lossy: the flat colour comes back within a step or two of each channel.
   const channels = (hex: string) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   const expected = channels('#3a6ea5');
-  channels(result.dominantColor!).forEach((value, i) => assert.ok(Math.abs(value - expected[i]!) <= 2, result.dominantColor));
+  channels(result.dominantColor!).forEach((value, i) =>
+    assert.ok(Math.abs(value - expected[i]!) <= 2, result.dominantColor),
+  );
   assert.ok(Buffer.from(result.placeholder!, 'base64').length > 5);
   assert.deepEqual(await readdir(work), before, 'thumbnails are renditions now: the worker writes nothing');
 });

@@ -162,10 +162,14 @@ forEachDialect((dialect) => {
       const row = await upload(bytes, 'late.png');
       await app.jobs!.idle();
       const id = encodeGlobalId('Asset', row.id);
-      const { thumbnailUrl } = (await app.gql('query($id: ID!) { asset(id: $id) { thumbnailUrl } }', { id })).data.asset;
+      const { thumbnailUrl } = (await app.gql('query($id: ID!) { asset(id: $id) { thumbnailUrl } }', { id })).data
+        .asset;
       let release!: () => void;
       // Its thumbnail (a rendition, drawn on first request) is written only once the check lists the store.
-      store.hold = { match: new RegExp(`${row.id}\\.r`), released: new Promise<void>((resolve) => (release = resolve)) };
+      store.hold = {
+        match: new RegExp(`${row.id}\\.r`),
+        released: new Promise<void>((resolve) => (release = resolve)),
+      };
       const drawn = fetchPath(thumbnailUrl, app.authHeaders);
       let served: Response | undefined;
       store.onList = async () => {

@@ -364,7 +364,8 @@ forEachDialect((dialect) => {
         'the old bytes are deleted',
       );
       assert.ok(
-        gone.filter((key) => key.startsWith(`${decodeGlobalId(id).id.slice(0, 2)}/${decodeGlobalId(id).id}.r`)).length >= 2,
+        gone.filter((key) => key.startsWith(`${decodeGlobalId(id).id.slice(0, 2)}/${decodeGlobalId(id).id}.r`))
+          .length >= 2,
         'the old thumbnail and rendition are deleted',
       );
       const after = await usage();

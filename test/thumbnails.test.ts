@@ -31,7 +31,8 @@ forEachDialect(() => {
 
     const get = (url: string, headers: Record<string, string> = app.authHeaders) =>
       fetch(`${server.url}${new URL(url).pathname}${new URL(url).search}`, { headers });
-    const read = async (id: string) => (await app.gql(`query($id: ID!) { asset(id: $id) { ${FIELDS} } }`, { id })).data.asset;
+    const read = async (id: string) =>
+      (await app.gql(`query($id: ID!) { asset(id: $id) { ${FIELDS} } }`, { id })).data.asset;
 
     before(async () => {
       const port = await freePort();

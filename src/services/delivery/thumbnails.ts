@@ -37,4 +37,3 @@ export function thumbnailVariant(size: number): Variant {
     still: true,
   };
 }
-
