@@ -2,25 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { createTestApp, forEachDialect, freePort, listen, storedKeys, type TestApp, uploadTo } from './helpers.js';
+import { animatedGif } from './samples.js';
 
 /** A JPEG of `width`×`height`, a flat colour. */
 const jpeg = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: '#3a6ea5' } })
     .jpeg()
     .toBuffer();
-
-/** A three-frame animated GIF, 40×30. */
-async function animatedGif(): Promise<Buffer> {
-  const frame = (colour: string) =>
-    sharp({ create: { width: 40, height: 30, channels: 4, background: colour } })
-      .png()
-      .toBuffer();
-  return sharp([await frame('#ff0000'), await frame('#00ff00'), await frame('#0000ff')], {
-    join: { animated: true },
-  })
-    .gif()
-    .toBuffer();
-}
 
 const FIELDS = 'status thumbnailUrl metadata { placeholder dominantColor thumbnails { size width height url } }';
 
