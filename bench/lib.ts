@@ -16,13 +16,18 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
  * (scripts/start.js, which only builds when dist/ is stale and then loads dist/main.js in
  * the same process) or dist/main.js itself; the benchmarks build first, so dist/main.js.
  */
+/** The gateway's node arguments, as `npm start` has them; with `prof_dir=<folder>` in the environment, CPU-profiled into it (`--cpu-prof`). */
 export function serverArgs(): string[] {
   const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     scripts: { start: string };
   };
   const command = /\bnode ((?:--\S+ )*)(?:dist\/main|scripts\/start)\.js/.exec(scripts.start);
   if (!command) throw new Error(`npm start runs neither dist/main.js nor scripts/start.js: ${scripts.start}`);
-  return [...command[1]!.trim().split(' ').filter(Boolean), path.join(ROOT, 'dist/main.js')];
+  return [
+    ...(process.env.prof_dir ? ['--cpu-prof', `--cpu-prof-dir=${process.env.prof_dir}`] : []),
+    ...command[1]!.trim().split(' ').filter(Boolean),
+    path.join(ROOT, 'dist/main.js'),
+  ];
 }
 
 export interface Proc {

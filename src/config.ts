@@ -121,7 +121,7 @@ export interface Config {
    * idle; 0: never (V8 alone keeps it). @default 10
    */
   idleGcDelay: number;
-  /** Longest side of each thumbnail made for images, pixels. @default [256] */
+  /** Longest side of each thumbnail an image lists, pixels; each is a rendition drawn on its first request. @default [256] */
   thumbnailSizes: number[];
   /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
   maxImagePixels: number;

@@ -157,23 +157,33 @@ forEachDialect((dialect) => {
       await assertServed(expected);
     });
 
-    test('an asset that becomes READY while the store is listed keeps its thumbnails, even past the grace period', async () => {
-      let release!: () => void;
-      store.hold = { match: /\.thumb/, released: new Promise<void>((resolve) => (release = resolve)) };
+    test('a thumbnail drawn while the store is listed is kept, even past the grace period', async () => {
       const bytes = png(30, 20);
       const row = await upload(bytes, 'late.png');
-      // Its thumbnails are written (and the asset made READY) only once the check lists the store.
+      await app.jobs!.idle();
+      const id = encodeGlobalId('Asset', row.id);
+      const { thumbnailUrl } = (await app.gql('query($id: ID!) { asset(id: $id) { thumbnailUrl } }', { id })).data
+        .asset;
+      let release!: () => void;
+      // Its thumbnail (a rendition, drawn on first request) is written only once the check lists the store.
+      store.hold = {
+        match: new RegExp(`${row.id}\\.r`),
+        released: new Promise<void>((resolve) => (release = resolve)),
+      };
+      const drawn = fetchPath(thumbnailUrl, app.authHeaders);
+      let served: Response | undefined;
       store.onList = async () => {
         release();
-        await app.jobs!.idle();
+        served = await drawn;
       };
       try {
         const report = await app.fsck({ repair: true, now: Date.now() + 3 * HOURS });
-        assert.deepEqual(report.orphanBlobs, [], 'held by the asset once listed: no orphan');
+        assert.deepEqual(report.orphanBlobs, [], 'held by its rendition row once listed: no orphan');
       } finally {
         store.hold = undefined;
       }
-      assert.ok((await storedKeys(app)).some((key) => key.startsWith(`${row.id.slice(0, 2)}/${row.id}.thumb`)));
+      assert.equal(served?.status, 200);
+      assert.ok((await storedKeys(app)).some((key) => key.startsWith(`${row.id.slice(0, 2)}/${row.id}.r`)));
       await assertServed(new Map([[row.id, bytes]]));
     });
 

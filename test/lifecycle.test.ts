@@ -294,7 +294,6 @@ forEachDialect((dialect) => {
       const { id, url } = upload.json.data.uploadAsset.asset;
       const v1 = await processed(app, id, 'checksum width height thumbnailUrl');
       assert.equal(v1.width, 8);
-      const oldKeys = await storedKeys(app);
       const signed = new URL(
         (await app.gql('mutation($id: ID!) { createDownloadUrl(input: { id: $id }) { url } }', { id })).data
           .createDownloadUrl.url,
@@ -302,6 +301,11 @@ forEachDialect((dialect) => {
       assert.equal((await fetch(`${server.url}${signed}`)).status, 200);
       const rendition = `/download/${id}?w=64&format=webp`;
       assert.equal((await fetch(`${server.url}${rendition}`)).status, 200);
+      const v1Thumbnail = new URL(v1.thumbnailUrl);
+      const drawn = await fetch(`${server.url}${v1Thumbnail.pathname}${v1Thumbnail.search}`);
+      assert.equal(drawn.status, 200, 'the first thumbnail is drawn on request');
+      const thumbnailEtag = drawn.headers.get('etag');
+      const oldKeys = await storedKeys(app);
       const before = await usage();
 
       now += 60_000;
@@ -340,6 +344,7 @@ forEachDialect((dialect) => {
       const thumbnail = new URL(v2.thumbnailUrl);
       const thumb = await fetch(`${server.url}${thumbnail.pathname}${thumbnail.search}`);
       assert.equal(thumb.status, 200);
+      assert.notEqual(thumb.headers.get('etag'), thumbnailEtag, 'the thumbnail of the new bytes');
       assert.equal(
         (await (await import('sharp')).default(Buffer.from(await thumb.arrayBuffer())).metadata()).width,
         20,
@@ -359,8 +364,9 @@ forEachDialect((dialect) => {
         'the old bytes are deleted',
       );
       assert.ok(
-        gone.some((key) => key.includes('thumb')),
-        'the old thumbnails are deleted',
+        gone.filter((key) => key.startsWith(`${decodeGlobalId(id).id.slice(0, 2)}/${decodeGlobalId(id).id}.r`))
+          .length >= 2,
+        'the old thumbnail and rendition are deleted',
       );
       const after = await usage();
       assert.equal(after.bytesStored, before.bytesStored - first.length + second.length);

@@ -86,7 +86,6 @@ test(
         type: 'IMAGE',
         maxImagePixels: 1e8,
         maxPdfPagesForWords: 1,
-        thumbnails: [],
       });
     for (let round = 0; round < 2; round++) {
       const result = await extractOnce();

@@ -12,6 +12,7 @@ import {
   type TestApp,
   uploadTo,
 } from './helpers.js';
+import { animatedGif } from './samples.js';
 
 /** A 1200×800 JPEG, blue, with a red block in its top-left corner (0–300, 0–200). */
 async function picture(): Promise<Buffer> {
@@ -21,19 +22,6 @@ async function picture(): Promise<Buffer> {
   return sharp({ create: { width: 1200, height: 800, channels: 3, background: '#0000ff' } })
     .composite([{ input: red, left: 0, top: 0 }])
     .jpeg({ quality: 95 })
-    .toBuffer();
-}
-
-/** A three-frame animated GIF, 40×30. */
-async function animatedGif(): Promise<Buffer> {
-  const frame = (colour: string) =>
-    sharp({ create: { width: 40, height: 30, channels: 4, background: colour } })
-      .png()
-      .toBuffer();
-  return sharp([await frame('#ff0000'), await frame('#00ff00'), await frame('#0000ff')], {
-    join: { animated: true },
-  })
-    .gif()
     .toBuffer();
 }
 

@@ -173,3 +173,16 @@ function crc32(buf: Buffer): number {
 export function mp4(): Buffer {
   return readFileSync(new URL('./fixtures/clip.mp4', import.meta.url));
 }
+
+/** A three-frame animated GIF, 40×30. */
+export async function animatedGif(): Promise<Buffer> {
+  const frame = (colour: string) =>
+    sharp({ create: { width: 40, height: 30, channels: 4, background: colour } })
+      .png()
+      .toBuffer();
+  return sharp([await frame('#ff0000'), await frame('#00ff00'), await frame('#0000ff')], {
+    join: { animated: true },
+  })
+    .gif()
+    .toBuffer();
+}

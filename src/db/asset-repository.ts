@@ -102,27 +102,20 @@ export class AssetRepository {
     row: Insertable<AssetsTable> & { id: string; slug: string },
     tags: readonly string[],
   ): Promise<AssetRow> {
-    const taken = await this.db
-      .selectFrom('assets')
-      .select('id')
-      .where('org_id', '=', row.org_id)
-      .where('mode', '=', row.mode)
-      .where('slug', '=', row.slug)
-      .executeTakeFirst();
     const suffixed = { ...row, slug: `${row.slug}-${row.id.slice(0, 8)}` };
     return atomic(this.db, async (trx) => {
       const values = (slug: Insertable<AssetsTable>) => ({ ...slug, search_tags: searchTagsOf(tags) });
-      // Two writers may pick the same free slug at once: the loser takes the suffixed one. Not
-      // by catching the unique violation: on PostgreSQL that would abort the caller's transaction.
+      // A taken slug (another asset's, or a writer's picking the same at once) inserts nothing
+      // here, and the suffixed one is taken instead: one statement when the slug is free, no
+      // look beforehand. Not by catching the unique violation: on PostgreSQL that would abort
+      // the caller's transaction.
       const inserted =
-        (taken
-          ? undefined
-          : await trx
-              .insertInto('assets')
-              .values(values(row))
-              .onConflict((oc) => oc.columns(['org_id', 'mode', 'slug']).doNothing())
-              .returningAll()
-              .executeTakeFirst()) ??
+        (await trx
+          .insertInto('assets')
+          .values(values(row))
+          .onConflict((oc) => oc.columns(['org_id', 'mode', 'slug']).doNothing())
+          .returningAll()
+          .executeTakeFirst()) ??
         (await trx.insertInto('assets').values(values(suffixed)).returningAll().executeTakeFirstOrThrow());
       await insertTags(trx, inserted, tags);
       return inserted;

@@ -11,8 +11,10 @@ import {
   parseRendition,
   type RenditionParams,
   type RenditionService,
+  type Variant,
   versionOf,
 } from '../services/delivery/renditions.js';
+import { thumbnailVariant } from '../services/delivery/thumbnails.js';
 import { annotate } from './observe.js';
 import { answering } from './router.js';
 import { serveBlob } from './serve-blob.js';
@@ -27,26 +29,35 @@ export interface DownloadRouteDeps {
   authenticate: (req: IncomingMessage) => Promise<Principal | null>;
 }
 
-/** Sends an asset's thumbnail of `size` (WebP). Not counted as a download. */
+/**
+ * Sends an asset's thumbnail of `size` (WebP), made on first request: a rendition like any
+ * other (kept in the rendition cache, made again once evicted). Not counted as a download.
+ * Thumbnails of images processed before that was so are blobs of their own, served as they are.
+ */
 async function sendThumbnail(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: Pick<DownloadRouteDeps, 'blobs'>,
+  deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>,
   asset: AssetRow,
   size: string,
   cacheControl: string,
 ): Promise<void> {
   const thumbnail = metadataOf(asset).thumbnails?.find((t) => String(t.size) === size);
   if (!thumbnail) throw new NotFoundError('Thumbnail');
-  const base = (asset.filename ?? 'file').replace(/\.[^.]+$/, '');
-  await serveBlob(req, res, deps.blobs, {
-    key: thumbnail.key,
-    size: thumbnail.bytes,
-    mimeType: 'image/webp',
-    filename: `${base}-${thumbnail.size}.webp`,
-    checksum: thumbnail.checksum,
-    cacheControl,
-  });
+  const filename = `${(asset.filename ?? 'file').replace(/\.[^.]+$/, '')}-${thumbnail.size}.webp`;
+  if (thumbnail.key && thumbnail.checksum && thumbnail.bytes !== undefined) {
+    await serveBlob(req, res, deps.blobs, {
+      key: thumbnail.key,
+      size: thumbnail.bytes,
+      mimeType: 'image/webp',
+      filename,
+      checksum: thumbnail.checksum,
+      cacheControl,
+    });
+    return;
+  }
+  // No rate of new transforms for callers without a key: an asset has a fixed few thumbnails, none to cycle.
+  await serveRendition(req, res, { deps, asset, variant: thumbnailVariant(thumbnail.size), cacheControl, filename });
 }
 
 /**
@@ -64,19 +75,38 @@ async function sendRendition(
 ): Promise<void> {
   const variant = deps.renditions.variantOf(asset, params, req.headers.accept);
   if (params.format === 'auto') res.setHeader('Vary', 'Accept');
+  await serveRendition(req, res, { ...options, deps, asset, variant });
+}
+
+/** Sends the rendition `variant` of `asset`, made now if it was not (or was evicted meanwhile). */
+async function serveRendition(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: {
+    deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
+    asset: AssetRow;
+    variant: Variant;
+    cacheControl: string;
+    client?: string;
+    consume?: () => Promise<boolean>;
+    /** The name the rendition is sent under; by default the asset's, with the rendition's box. */
+    filename?: string;
+  },
+): Promise<void> {
+  const { deps, asset, variant } = options;
   const versioned = new URL(req.url ?? '/', 'http://localhost').searchParams.get('v') === versionOf(asset);
   const base = (asset.filename ?? 'image').replace(/\.[^.]+$/, '');
   for (let attempt = 1; ; attempt += 1) {
     const rendition = await deps.renditions.get(asset, variant, options.client);
     const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
-    if (rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
+    if (!variant.still && rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
       res.setHeader('X-Rendition-Frames', 'first');
     try {
       await serveBlob(req, res, deps.blobs, {
         key: rendition.blob_key,
         size: rendition.size,
         mimeType: rendition.mime_type,
-        filename: `${base}-${rendition.width}x${rendition.height}.${extension}`,
+        filename: options.filename ?? `${base}-${rendition.width}x${rendition.height}.${extension}`,
         checksum: rendition.checksum,
         cacheControl: versioned
           ? `${asset.is_public ? 'public' : 'private'}, max-age=31536000, immutable`

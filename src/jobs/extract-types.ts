@@ -9,8 +9,6 @@ export interface ExtractRequest {
   maxImagePixels: number;
   /** Word counts read at most this many pages. */
   maxPdfPagesForWords: number;
-  /** Thumbnails to write (WebP), longest side `size`. */
-  thumbnails: { size: number; path: string }[];
 }
 
 /** What a worker learnt; absent fields could not be read or do not apply. */
@@ -25,7 +23,6 @@ export interface ExtractResult {
   dominantColor?: string;
   /** ThumbHash, base64. */
   placeholder?: string;
-  thumbnails?: { size: number; path: string; width: number; height: number }[];
   pageCount?: number;
   wordCount?: number;
   lineCount?: number;
@@ -57,6 +54,8 @@ export interface RenderRequest {
   quality: number;
   /** `fit=cover` keeps it in frame (0–1 from the left and the top); null: the centre of attention. */
   focal: { x: number; y: number } | null;
+  /** Only the first frame of an animated original, whatever the format (thumbnails). */
+  still?: boolean;
 }
 
 /** One page of a PDF to render: drawn to `picture` (PNG), then rendered as `RenderRequest` says. */

@@ -19,10 +19,8 @@ import {
 
 import { drawPage, openPdf } from './pdf-page.js';
 
-/** Longest side of the ThumbHash input. */
+/** Longest side of the ThumbHash input (and of the pixels the colour is counted on). */
 const PLACEHOLDER_SIZE = 100;
-/** Longest side of the one decoded rendition the placeholder and thumbnails share: 4 MiB of RGBA. */
-const BASE_MAX = 1024;
 
 /**
  * Formats whose size is the header's, not the first frame's: a GIF's logical screen holds
@@ -68,11 +66,19 @@ async function headerOnlyImage(request: ExtractRequest): Promise<ExtractResult> 
   return { width: info.width, height: info.height, format: info.type };
 }
 
+/**
+ * What an image is, and the little that READY promises of it: its size, format, placeholder
+ * and colour. Thumbnails are not made here: they are renditions, made on first request
+ * (see services/delivery/thumbnails.ts). The pixels are decoded once, straight to at most
+ * 100×100: JPEG and WebP shrink while they load (libvips decodes at 1/2, 1/4 or 1/8 scale),
+ * so a large photo costs a fraction of a full decode.
+ */
 async function image(request: ExtractRequest): Promise<ExtractResult> {
   const { default: sharp } = await import('sharp');
   const { rgbaToThumbHash } = await import('thumbhash');
   sharp.cache(false);
-  const open = () => sharp(request.path, { limitInputPixels: request.maxImagePixels, failOn: 'error' });
+  const open = () =>
+    sharp(request.path, { limitInputPixels: request.maxImagePixels, failOn: 'error', sequentialRead: true });
   const meta = await open().metadata();
   // Told without decoding a frame: what the header declares, for formats whose frames may be smaller.
   const { width, height } = SCREEN_SIZED.has(meta.format ?? '') ? await declared(request.path) : meta;
@@ -82,35 +88,15 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
   }
   // EXIF orientations 5-8 turn the picture by 90°: report what a viewer shows.
   const rotated = (meta.orientation ?? 1) >= 5;
-  // The picture is decoded once, upright, to the largest size anything below needs (at most
-  // BASE_MAX): the placeholder, the colour and the thumbnails are made from those pixels
-  // instead of each decoding the file again. A thumbnail larger than that is made from the file.
-  const sizes = request.thumbnails.map((thumbnail) => thumbnail.size);
-  const baseSize = Math.min(BASE_MAX, Math.max(PLACEHOLDER_SIZE, ...sizes));
-  const base = await open()
-    .rotate()
-    .resize(baseSize, baseSize, { fit: 'inside', withoutEnlargement: true })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const fromBase = () =>
-    sharp(base.data, { raw: { width: base.info.width, height: base.info.height, channels: base.info.channels } });
   // Never enlarged: a ThumbHash takes any size up to 100×100. sharp's stats() is not used for
   // the colour: it reads the whole picture and cost as much as everything else here.
-  const small = await fromBase()
-    .resize(PLACEHOLDER_SIZE, PLACEHOLDER_SIZE, { fit: 'inside', withoutEnlargement: true })
+  const small = await open()
+    .rotate()
+    .resize(PLACEHOLDER_SIZE, PLACEHOLDER_SIZE, { fit: 'inside', withoutEnlargement: true, fastShrinkOnLoad: true })
     .ensureAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
   const placeholder = Buffer.from(rgbaToThumbHash(small.info.width, small.info.height, small.data)).toString('base64');
-  const thumbnails: ExtractResult['thumbnails'] = [];
-  for (const { size, path } of request.thumbnails) {
-    // No withMetadata(): the thumbnail carries no EXIF, so no location either.
-    const out = await (size <= baseSize ? fromBase() : open().rotate())
-      .resize(size, size, { fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: 80 })
-      .toFile(path);
-    thumbnails.push({ size, path, width: out.width, height: out.height });
-  }
   return {
     width: rotated ? height : width,
     height: rotated ? width : height,
@@ -118,7 +104,6 @@ async function image(request: ExtractRequest): Promise<ExtractResult> {
     hasAlpha: meta.hasAlpha,
     dominantColor: dominantColor(small.data),
     placeholder,
-    thumbnails,
   };
 }
 
@@ -248,7 +233,7 @@ export async function render(request: RenderRequest): Promise<RenderResult> {
   if (meta.width * frameHeight * frames > request.maxImagePixels) {
     throw new Error(`the image declares more pixels than the limit of ${request.maxImagePixels}`);
   }
-  const animated = frames > 1 && (request.format === 'webp' || request.format === 'gif');
+  const animated = frames > 1 && !request.still && (request.format === 'webp' || request.format === 'gif');
   let image = sharp(request.path, { ...options, animated }).rotate();
   const rotated = (meta.orientation ?? 1) >= 5;
   const sourceWidth = rotated ? frameHeight : meta.width;

@@ -1,13 +1,17 @@
 import type { AssetRow } from '../../db/types.js';
 
-/** A stored thumbnail of an image. */
+/**
+ * A thumbnail of an image: its size and box. Thumbnails are renditions made on first
+ * request; only images processed before that was so name a blob of their own (`key`,
+ * `checksum`, `bytes`), which is served as it is.
+ */
 export interface StoredThumbnail {
   size: number;
   width: number;
   height: number;
-  key: string;
-  checksum: string;
-  bytes: number;
+  key?: string;
+  checksum?: string;
+  bytes?: number;
 }
 
 /** What extraction learnt beyond the contract's own columns; kept as JSON on the asset. */
@@ -36,11 +40,11 @@ export function metadataOf(asset: Pick<AssetRow, 'metadata'>): AssetMetadata {
   return asset.metadata ? (JSON.parse(asset.metadata) as AssetMetadata) : {};
 }
 
-/** Blobs made from an asset's bytes for it alone: its thumbnails. */
+/** Blobs made from an asset's bytes for it alone and named by its row: the thumbnails of images processed before they became renditions. */
 export function derivedKeysOf(asset: Pick<AssetRow, 'thumbnail_key' | 'metadata'>): string[] {
   const keys = new Set<string>();
   if (asset.thumbnail_key) keys.add(asset.thumbnail_key);
-  for (const thumbnail of metadataOf(asset).thumbnails ?? []) keys.add(thumbnail.key);
+  for (const thumbnail of metadataOf(asset).thumbnails ?? []) if (thumbnail.key) keys.add(thumbnail.key);
   return [...keys];
 }
 

@@ -1,31 +1,31 @@
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { type BlobStore, createBlobKey } from '../../blob/index.js';
+import type { BlobStore } from '../../blob/index.js';
 import type { AssetRepository } from '../../db/asset-repository.js';
 import { nowIso } from '../../db/database.js';
 import type { AssetRow, JobRow } from '../../db/types.js';
 import { type ExtractPool, ExtractionFailure } from '../../jobs/extract-pool.js';
 import type { ExtractResult } from '../../jobs/extract-types.js';
 import type { AssetEvents } from '../assets/asset-events.js';
-import { type AssetMetadata, metadataOf, type StoredThumbnail } from '../assets/asset-metadata.js';
-import { ingest } from '../uploads/ingest.js';
+import { type AssetMetadata, metadataOf } from '../assets/asset-metadata.js';
+import { thumbnailsOf } from './thumbnails.js';
 
 export interface ProcessingOptions {
   assets: AssetRepository;
   blobs: BlobStore;
   pool: ExtractPool;
   events: AssetEvents;
-  /** Longest side of each thumbnail, pixels. */
+  /** Longest side of each thumbnail an image lists (made on first request), pixels. */
   thumbnailSizes: number[];
   maxImagePixels: number;
   clock: () => number;
 }
 
 const MAX_PDF_PAGES_FOR_WORDS = 2000;
+const WORK_PREFIX = path.join(os.tmpdir(), 'assetgate-extract-');
 
 const TEXT_TYPES = new Set(['application/json', 'application/x-ndjson', 'application/xml']);
 
@@ -37,9 +37,10 @@ function hasExtractor(asset: AssetRow): boolean {
 }
 
 /**
- * The `extract` job: reads an asset's bytes in a worker thread, stores its
- * thumbnails, and records what was learnt (READY), or why nothing could be
- * (FAILED). Idempotent: running it twice gives the same asset.
+ * The `extract` job: reads an asset's bytes in a worker thread and records what was
+ * learnt (READY), or why nothing could be (FAILED). It writes no blob: an image's
+ * thumbnails are renditions, made on first request. Idempotent: running it twice gives
+ * the same asset.
  */
 export class ProcessingService {
   constructor(private readonly options: ProcessingOptions) {}
@@ -82,13 +83,11 @@ export class ProcessingService {
       await this.#update(asset, { status: 'FAILED', failure_reason: reason });
       return;
     }
-    const work = await mkdtemp(path.join(os.tmpdir(), 'assetgate-extract-'));
+    // A folder for a copy of the bytes, made only when the store has no local file to read.
+    let work: string | undefined;
     try {
-      const file = await this.#localFile(asset.blob_key!, work);
-      const thumbnails =
-        asset.type === 'IMAGE'
-          ? this.options.thumbnailSizes.map((size) => ({ size, path: path.join(work, `t${size}.webp`) }))
-          : [];
+      const local = this.options.blobs.localPath?.(asset.blob_key!);
+      const file = local ?? (await this.#copy(asset.blob_key!, (work = await mkdtemp(WORK_PREFIX))));
       let result: ExtractResult;
       try {
         result = await pool.run({
@@ -97,7 +96,6 @@ export class ProcessingService {
           type: asset.type as never,
           maxImagePixels: this.options.maxImagePixels,
           maxPdfPagesForWords: MAX_PDF_PAGES_FOR_WORDS,
-          thumbnails,
         });
       } catch (error) {
         if (!(error instanceof ExtractionFailure)) throw error;
@@ -105,9 +103,14 @@ export class ProcessingService {
         await this.#update(asset, { status: 'FAILED', failure_reason: error.reason });
         return;
       }
-      const stored = await this.#storeThumbnails(asset, result.thumbnails ?? []);
-      const { thumbnails: _paths, width, height, pageCount, wordCount, duration, text, ...rest } = result;
-      const metadata: AssetMetadata = { ...pick(metadataOf(asset), ['sourceUrl']), ...rest, thumbnails: stored };
+      const { width, height, pageCount, wordCount, duration, text, ...rest } = result;
+      // Thumbnails are renditions, drawn on first request: only their boxes are known now, and
+      // only of an image the worker decoded (a header-only format has no thumbnail).
+      const thumbnails =
+        asset.type === 'IMAGE' && rest.placeholder && width && height
+          ? thumbnailsOf(width, height, this.options.thumbnailSizes)
+          : [];
+      const metadata: AssetMetadata = { ...pick(metadataOf(asset), ['sourceUrl']), ...rest, thumbnails };
       // What search finds in the bytes (unless they were replaced meanwhile), in before asset.ready is announced.
       await assets.setSearchText(asset.id, asset.blob_key!, text ?? null);
       const updated = await this.#update(asset, {
@@ -118,14 +121,12 @@ export class ProcessingService {
         page_count: pageCount ?? null,
         word_count: wordCount ?? null,
         duration: duration ?? null,
-        thumbnail_key: stored[0]?.key ?? null,
+        thumbnail_key: null,
         metadata: JSON.stringify(metadata),
       });
-      // Deleted while we worked: the thumbnails would be orphans.
-      if (!updated) for (const thumbnail of stored) await blobs.delete(thumbnail.key);
-      else for (const listener of this.#ready) await listener(updated);
+      if (updated) for (const listener of this.#ready) await listener(updated);
     } finally {
-      await rm(work, { recursive: true, force: true });
+      if (work) await rm(work, { recursive: true, force: true });
     }
   }
 
@@ -160,36 +161,13 @@ export class ProcessingService {
     if (updated) await this.options.events.publish(updated, 'asset.failed');
   }
 
-  /** A path to the bytes on local disk: the blob itself when the store has one, else a copy in `work`. */
-  async #localFile(key: string, work: string): Promise<string> {
-    const local = this.options.blobs.localPath?.(key);
-    if (local) return local;
+  /** A copy in `work` of the bytes of a store without local files. */
+  async #copy(key: string, work: string): Promise<string> {
     const stream = await this.options.blobs.get(key);
     if (!stream) throw new Error(`blob ${key} is missing`);
     const copy = path.join(work, 'original');
     await pipeline(stream, createWriteStream(copy));
     return copy;
-  }
-
-  async #storeThumbnails(asset: AssetRow, made: NonNullable<ExtractResult['thumbnails']>): Promise<StoredThumbnail[]> {
-    const stored: StoredThumbnail[] = [];
-    for (const thumbnail of made) {
-      // Each version its own keys: the old version's thumbnails are deleted after a replacement.
-      const key = createBlobKey(asset.id, `thumb${thumbnail.size}${asset.version > 1 ? `v${asset.version}` : ''}`);
-      const info = await ingest(this.options.blobs, key, createReadStream(thumbnail.path), {
-        maxBytes: Number.MAX_SAFE_INTEGER,
-        filename: null,
-      });
-      stored.push({
-        size: thumbnail.size,
-        width: thumbnail.width,
-        height: thumbnail.height,
-        key,
-        checksum: info.checksum,
-        bytes: info.size,
-      });
-    }
-    return stored;
   }
 }
 

@@ -128,6 +128,8 @@ export interface Variant {
   focal: { x: number; y: number } | null;
   /** What the rendition of a PDF, video or audio file is made from; null for an image. */
   preview: PreviewSource | null;
+  /** Only the first frame of an animated original (thumbnails). */
+  still?: boolean;
 }
 
 /** The first allowed size at or above `value`, else the largest. */
@@ -209,7 +211,8 @@ export class RenditionService {
   static variantName(asset: Pick<AssetRow, 'checksum'>, variant: Variant): string {
     const focal = variant.focal ? `@${variant.focal.x.toFixed(4)},${variant.focal.y.toFixed(4)}` : '';
     const from = previewName(variant.preview);
-    return `${variant.width ?? ''}x${variant.height ?? ''}-${variant.fit}-q${variant.quality}${focal}${from}.${variant.format}.${versionOf(asset)}`;
+    const still = variant.still ? '-still' : '';
+    return `${variant.width ?? ''}x${variant.height ?? ''}-${variant.fit}-q${variant.quality}${focal}${from}${still}.${variant.format}.${versionOf(asset)}`;
   }
 
   /**
