@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createTestApp, freePort, listen, pdf, type TestApp } from './helpers.js';
 import { lyingAboutSize, makeVideo } from './preview-fixtures.js';
-import { wav } from './samples.js';
+import { pdfWithText, wav } from './samples.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
@@ -94,7 +94,7 @@ describe('the asset browser on a phone and a desktop, in headless Chromium', () 
     const page = await openAt(1280);
     try {
       await page.locator('#files').setInputFiles([
-        { name: 'report.pdf', mimeType: 'application/pdf', buffer: pdf() },
+        { name: 'report.pdf', mimeType: 'application/pdf', buffer: pdfWithText(2) },
         { name: 'clip.mp4', mimeType: 'video/mp4', buffer: makeVideo(2) },
         { name: 'wide.mp4', mimeType: 'video/mp4', buffer: lyingAboutSize(makeVideo(1), 60_000, 60_000) },
         { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav(1, 8000, 0.8) },

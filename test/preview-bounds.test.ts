@@ -47,10 +47,16 @@ async function watched<T>(url: string, work: () => Promise<T>) {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let done = false;
-  const statuses: number[] = [];
+  const statuses: (number | string)[] = [];
   const polling = (async () => {
     while (!done) {
-      statuses.push((await fetch(`${url}/healthz`)).status);
+      // A connection of its own each time: the answer, not a kept-alive socket's timing, is measured.
+      const response = await fetch(`${url}/healthz`, { headers: { connection: 'close' } }).catch(
+        (error: Error) => error,
+      );
+      statuses.push(
+        response instanceof Error ? `${response.message}: ${(response.cause as Error)?.message}` : response.status,
+      );
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   })();
@@ -125,7 +131,7 @@ forEachDialect(() => {
         await app.jobs!.idle(120_000);
       });
       assert.ok(statuses.length >= 5, `/healthz was asked throughout (${statuses.length} times)`);
-      assert.deepEqual(new Set(statuses), new Set([200]), '/healthz answered every time');
+      assert.deepEqual([...new Set(statuses)], [200], `/healthz answered every time (longest delay ${maxDelayMs} ms)`);
       assert.ok(maxDelayMs < 1000, `the event loop was never held (longest delay ${maxDelayMs.toFixed(0)} ms)`);
 
       const fields = 'status failureReason pageCount duration imageUrl metadata { previewFailure }';
