@@ -1,18 +1,22 @@
 /**
- * P1 and V1: cold previews against the tools that make them, run alone in this process.
+ * P1 and V1: cold previews against the tools that make them, run alone in this process;
+ * W1: warm previews (a page and a frame made already) against a plain download of the same size.
  * P1: page 1 of a PDF as a 1024 px WebP (a new rendition each run: another quality) against
  * pdfjs + @napi-rs/canvas drawing the same page and sharp encoding it. V1: the poster frame
  * of a 1080p H.264 video as a 1024 px WebP against `ffmpeg -ss` writing that frame alone.
- * Part of `npm run bench`; `node --import tsx bench/previews.ts [--quick]` runs them alone.
+ * W1 asks each kept rendition over 16 connections against bare node:http streaming a file of
+ * its bytes (the R2 baseline). Part of `npm run bench`; `node --import tsx bench/previews.ts`
+ * runs them alone.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { pdfWithText } from '../test/samples.js';
-import { drain, median, multipartBody, type Proc, send, serverArgs, start, timed } from './lib.js';
+import { drain, median, multipartBody, type Proc, send, serverArgs, start, startBaseline, timed } from './lib.js';
 
 const run = promisify(execFile);
 const FFMPEG = process.env.FFMPEG_PATH || 'ffmpeg';
@@ -22,6 +26,8 @@ export interface PreviewBenchContext {
   auth: Record<string, string>;
   work: string;
   runs: number;
+  /** Length of each load run of W1, seconds. */
+  seconds: number;
   row: (...cells: (string | number)[]) => void;
   /** Uploads `file` as `name`; its id. */
   upload: (file: string, name: string) => Promise<string>;
@@ -121,10 +127,59 @@ export async function previewRows(ctx: PreviewBenchContext): Promise<Record<stri
     '≤ 1.3×',
     v1Ratio <= 1.3 ? 'met' : 'missed',
   );
+  Object.assign(
+    results,
+    await warmRows(ctx, [
+      ['page', `${ctx.url}/download/${pdfId}?page=1&w=1024&format=webp&q=${qualities[0]}`],
+      ['frame', `${ctx.url}/download/${videoId}?w=1024&format=webp&q=${qualities[0]}`],
+    ]),
+  );
   return results;
 }
 
-/** Runs P1 and V1 alone, on a gateway of their own. */
+/**
+ * W1: each of `urls` (made already, by P1 and V1) asked again and again, against a plain
+ * download of a file of the same bytes, interleaved run by run.
+ */
+async function warmRows(ctx: PreviewBenchContext, urls: [string, string][]): Promise<Record<string, unknown>> {
+  const cannon = (url: string, headers: Record<string, string>) =>
+    autocannon({ url, connections: 16, duration: ctx.seconds, headers }) as unknown as Promise<autocannon.Result>;
+  const figures: Record<string, unknown> = {};
+  for (const [name, url] of urls) {
+    const file = path.join(ctx.work, `warm-${name}.webp`);
+    const bytes = Buffer.from(await (await fetch(url, { headers: ctx.auth })).arrayBuffer());
+    await writeFile(file, bytes);
+    const baseline = await startBaseline('download.ts', [file]);
+    const runs = { assetgate: [] as autocannon.Result[], baseline: [] as autocannon.Result[] };
+    try {
+      for (let i = 0; i < ctx.runs; i++) {
+        runs.assetgate.push(await cannon(url, ctx.auth));
+        runs.baseline.push(await cannon(`http://127.0.0.1:${baseline.port}/`, {}));
+      }
+    } finally {
+      await baseline.stop();
+    }
+    const rates = {
+      assetgate: median(runs.assetgate.map((r) => r.requests.average)),
+      baseline: median(runs.baseline.map((r) => r.requests.average)),
+    };
+    const errors = runs.assetgate.map((r) => r.errors + r.non2xx);
+    const ratio = rates.assetgate / rates.baseline;
+    figures[`W1 ${name}`] = { requestsPerSecond: rates, bytes: bytes.length, errors };
+    ctx.row(
+      `W1 warm ${name}`,
+      `the ${name === 'page' ? 'PDF page' : 'poster frame'} of P1/V1 again (${(bytes.length / 1024).toFixed(0)} KiB WebP, kept), 16 connections`,
+      `${fmt(rates.assetgate, 0)} req/s`,
+      `${fmt(rates.baseline, 0)} req/s (fs.createReadStream of a file of the same bytes)`,
+      fmt(ratio, 2),
+      '≥ 0.9',
+      ratio >= 0.9 && errors.every((n) => n === 0) ? 'met' : 'missed',
+    );
+  }
+  return figures;
+}
+
+/** Runs P1, V1 and W1 alone, on a gateway of their own. */
 async function standalone(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'assetgate-bench-previews-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -159,6 +214,7 @@ async function standalone(): Promise<void> {
       auth,
       work,
       runs: 3,
+      seconds: 5,
       row: (...cells) => rows.push(cells.map(String)),
       upload,
     });

@@ -886,7 +886,7 @@ async function main() {
       'reported',
     );
 
-    // P1, V1: cold previews of a PDF page and a video's poster frame.
+    // P1, V1: cold previews of a PDF page and a video's poster frame; W1: the same again, warm.
     Object.assign(
       results,
       await previewRows({
@@ -894,6 +894,7 @@ async function main() {
         auth,
         work,
         runs: RUNS,
+        seconds: SIZE.seconds,
         row,
         upload: async (file, name) => {
           const response = await send(`${url}/graphql`, 'POST', uploadOp(file, name), {

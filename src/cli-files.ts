@@ -22,6 +22,7 @@ export interface FilesIo {
 export const FILES_USAGE = `  assetgate upload FILE… [--tag T…] [--dir ID] [--public] [--title T] [--json]
   assetgate ls [--type T] [--tag T…] [--search S] [--json]
   assetgate get ID [-o FILE|-]
+  assetgate preview ID [--page N] [--time S] [--width W] [--format F] [-o FILE|-]
   assetgate rm ID… [--permanently]
   assetgate url ID [--expires DURATION] [--max-fetches N]
 
@@ -46,6 +47,14 @@ With --json, one JSON object per asset per line.`,
 
 Downloads an asset's bytes to FILE (default: its filename in the current folder, never
 overwriting a file that exists); -o - writes them to stdout.`,
+  preview: `usage: assetgate preview ID [--page N] [--time S] [--width W] [--format F] [-o FILE|-]
+
+Saves a picture of the asset: of an image, of a PDF's page (--page, default 1), of a
+video's frame (--time in seconds, default the poster frame) or of an audio file's
+waveform, --width pixels wide (default 1024) as --format (webp, png, jpeg or avif;
+default webp). FILE defaults to the asset's name with what was asked (report-p2.webp,
+clip-poster.webp), never overwriting a file that exists; -o - writes to stdout. Fails
+with UNSUPPORTED_MEDIA_TYPE and the reason when no picture can be made of the file.`,
   rm: `usage: assetgate rm ID… [--permanently]
 
 Moves each asset to the trash (restorable until the server's TRASH_RETENTION has passed);
@@ -80,6 +89,14 @@ const OPTIONS = {
     json: { type: 'boolean' },
   },
   get: { ...COMMON, output: { type: 'string', short: 'o' } },
+  preview: {
+    ...COMMON,
+    output: { type: 'string', short: 'o' },
+    page: { type: 'string' },
+    time: { type: 'string' },
+    width: { type: 'string' },
+    format: { type: 'string' },
+  },
   rm: { ...COMMON, permanently: { type: 'boolean' } },
   url: { ...COMMON, expires: { type: 'string' }, 'max-fetches': { type: 'string' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
@@ -208,25 +225,28 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function get(client: AssetgateClient, ids: string[], output: string | undefined, io: FilesIo): Promise<number> {
-  if (ids.length !== 1) throw new UsageError('get takes one asset ID');
-  const asset = await client.get(ids[0]);
-  if (!asset) throw new AssetgateError([{ message: `no asset ${ids[0]}`, extensions: { code: 'NOT_FOUND' } }], 404);
-  const response = await client.download(asset);
-  if (!response.ok || !response.body) {
-    const body = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-    throw new AssetgateError(
-      [{ message: body.error?.message ?? response.statusText, extensions: { code: body.error?.code } }],
-      response.status,
-    );
-  }
-  const total = Number(response.headers.get('content-length') ?? asset.size ?? 0);
-  const name = asset.filename ?? asset.id;
+/** Throws the server's error for a download that was not answered with bytes. */
+async function failed(response: Response): Promise<never> {
+  const body = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+  throw new AssetgateError(
+    [{ message: body.error?.message ?? response.statusText, extensions: { code: body.error?.code } }],
+    response.status,
+  );
+}
+
+/**
+ * Writes the body of `response` to `output` (`-`: stdout), or to `name`'s last part in the
+ * current folder, never over a file that exists; progress under `name`.
+ */
+async function save(response: Response, target: { name: string; output?: string; size?: number | null }, io: FilesIo) {
+  if (!response.ok || !response.body) return failed(response);
+  const { name, output } = target;
+  const total = Number(response.headers.get('content-length') ?? target.size ?? 0);
   // Never the server's path: only the last part of the name, in the current folder.
-  const target = output ?? basename(name.replace(/\\/g, '/'));
-  if (output === undefined && (await exists(target))) {
+  const file = output ?? basename(name.replace(/\\/g, '/'));
+  if (output === undefined && (await exists(file))) {
     await response.body.cancel();
-    throw Object.assign(new Error(`${target} exists; name another with -o`), { code: 'EEXIST' });
+    throw Object.assign(new Error(`${file} exists; name another with -o`), { code: 'EEXIST' });
   }
   const source = Readable.fromWeb(response.body as never);
   const shown = meter((n) => io.progress?.(progressLine(name, n, total)));
@@ -234,15 +254,65 @@ async function get(client: AssetgateClient, ids: string[], output: string | unde
     await pipeline(source, shown, io.stdout ?? process.stdout, { end: false });
     return 0;
   }
-  const partial = `${target}.part-${process.pid}`;
+  const partial = `${file}.part-${process.pid}`;
   try {
     await pipeline(source, shown, createWriteStream(partial, { flags: 'wx' }));
-    await rename(partial, target);
+    await rename(partial, file);
   } finally {
     await rm(partial, { force: true });
   }
-  io.err(`saved ${target} (${humanSize(total)})`);
+  io.err(`saved ${file} (${humanSize(total)})`);
   return 0;
+}
+
+async function found(client: AssetgateClient, ids: string[], command: string): Promise<Asset> {
+  if (ids.length !== 1) throw new UsageError(`${command} takes one asset ID`);
+  const asset = await client.get(ids[0]);
+  if (!asset) throw new AssetgateError([{ message: `no asset ${ids[0]}`, extensions: { code: 'NOT_FOUND' } }], 404);
+  return asset;
+}
+
+async function get(client: AssetgateClient, ids: string[], output: string | undefined, io: FilesIo): Promise<number> {
+  const asset = await found(client, ids, 'get');
+  const response = await client.download(asset);
+  return save(response, { name: asset.filename ?? asset.id, output, size: asset.size }, io);
+}
+
+const PREVIEW_FORMATS = ['webp', 'png', 'jpeg', 'avif'];
+
+/** Saves a rendition: of an image, or of a PDF's page, a video's frame, an audio file's waveform. */
+async function preview(
+  client: AssetgateClient,
+  ids: string[],
+  values: { page?: string; time?: string; width?: string; format?: string; output?: string },
+  io: FilesIo,
+): Promise<number> {
+  const format = values.format ?? 'webp';
+  if (!PREVIEW_FORMATS.includes(format)) throw new UsageError(`--format is one of ${PREVIEW_FORMATS.join(', ')}`);
+  for (const name of ['page', 'width'] as const) {
+    if (values[name] !== undefined && !/^[1-9]\d{0,4}$/.test(values[name]))
+      throw new UsageError(`--${name} takes a whole number of at least 1`);
+  }
+  if (values.time !== undefined && !/^\d+(\.\d+)?$/.test(values.time))
+    throw new UsageError('--time takes a number of seconds');
+  const asset = await found(client, ids, 'preview');
+  if (!asset.url) throw new Error('this asset has no bytes to make a picture of');
+  const url = new URL(asset.url);
+  url.searchParams.set('w', values.width ?? '1024');
+  url.searchParams.set('format', format);
+  if (values.page !== undefined) url.searchParams.set('page', values.page);
+  if (values.time !== undefined) url.searchParams.set('t', values.time);
+  const response = await client.download({ url: url.href });
+  const stem = (asset.filename ?? asset.id).replace(/\.[^./\\]*$/, '');
+  const what =
+    asset.type === 'PDF'
+      ? `p${values.page ?? 1}`
+      : values.time
+        ? `t${values.time}`
+        : (({ VIDEO: 'poster', AUDIO: 'waveform' } as Record<string, string>)[asset.type] ??
+          `w${values.width ?? 1024}`);
+  const ext = format === 'jpeg' ? 'jpg' : format;
+  return save(response, { name: `${stem}-${what}.${ext}`, output: values.output }, io);
 }
 
 async function remove(
@@ -326,6 +396,8 @@ export async function runFilesCommand(
         return await list(client, values, io);
       case 'get':
         return await get(client, parsed.positionals, (parsed.values as { output?: string }).output, io);
+      case 'preview':
+        return await preview(client, parsed.positionals, values, io);
       case 'rm':
         return await remove(
           client,

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createTestApp, freePort, listen, pdf, type TestApp } from './helpers.js';
-import { wav } from './samples.js';
+import { lyingAboutSize, makeVideo } from './preview-fixtures.js';
+import { pdfWithText, wav } from './samples.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
@@ -89,17 +90,19 @@ describe('the asset browser on a phone and a desktop, in headless Chromium', () 
     }
   });
 
-  test('PDFs and audio show their preview once made; files without a picture a labelled icon of their kind', async () => {
+  test('PDFs, videos and audio show their preview once made; files without a picture a labelled icon of their kind', async () => {
     const page = await openAt(1280);
     try {
       await page.locator('#files').setInputFiles([
-        { name: 'report.pdf', mimeType: 'application/pdf', buffer: pdf() },
+        { name: 'report.pdf', mimeType: 'application/pdf', buffer: pdfWithText(2) },
+        { name: 'clip.mp4', mimeType: 'video/mp4', buffer: makeVideo(2) },
+        { name: 'wide.mp4', mimeType: 'video/mp4', buffer: lyingAboutSize(makeVideo(1), 60_000, 60_000) },
         { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav(1, 8000, 0.8) },
         { name: 'table.csv', mimeType: 'text/csv', buffer: csv(300) },
         { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('plain words') },
       ]);
       const card = (name: string) => page.locator('.card', { hasText: name });
-      for (const name of ['report.pdf', 'tone.wav']) {
+      for (const name of ['report.pdf', 'clip.mp4', 'tone.wav']) {
         const img = card(name).locator('img.loaded');
         await img.waitFor();
         const drawn = await img.evaluate((el: HTMLImageElement) => ({ width: el.naturalWidth, src: el.src }));
@@ -107,7 +110,21 @@ describe('the asset browser on a phone and a desktop, in headless Chromium', () 
         assert.match(drawn.src, /w=256/, name);
         assert.equal(await card(name).locator('.file-icon').count(), 0, `${name}: no icon once the preview shows`);
       }
+      // The detail panel shows the picture large; a preview that could not be made says why.
+      await card('clip.mp4').click();
+      const large = page.locator('#detail-image');
+      await page.waitForFunction(() => (document.getElementById('detail-image') as HTMLImageElement).naturalWidth > 0);
+      assert.match((await large.getAttribute('src')) ?? '', /w=768/);
       const icon = (name: string) => card(name).locator('.file-icon');
+      await card('wide.mp4').and(page.locator('[data-status=READY]')).waitFor();
+      await icon('wide.mp4').waitFor();
+      await card('wide.mp4').click();
+      await page.locator('#detail-fields', { hasText: 'not made' }).waitFor();
+      assert.match(
+        await page.locator('#detail-fields').innerText(),
+        /Preview\s+not made: .*declares 60000×60000 pixels/,
+      );
+      await page.locator('#close').click();
       await icon('table.csv').waitFor();
       await icon('notes.txt').waitFor();
       const look = (name: string) =>

@@ -6,7 +6,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli.js';
+import sharp from 'sharp';
 import { createTestApp, freePort, listen, pdf, png, tempDir, type TestApp } from './helpers.js';
+import { makeVideo } from './preview-fixtures.js';
+import { pdfWithText, wav } from './samples.js';
 
 const BIN = path.join(fileURLToPath(new URL('..', import.meta.url)), 'bin/assetgate.js');
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -169,6 +172,43 @@ describe('the CLI for files (real process against a running server)', () => {
     assert.deepEqual(piped.bytes, pdf());
   });
 
+  test('preview saves a PDF page, a video poster and a waveform; a file with no picture fails with its code', async () => {
+    const dir = path.join(work.dir, 'previews');
+    (await import('node:fs')).mkdirSync(dir);
+    writeFileSync(path.join(dir, 'report.pdf'), pdfWithText(2));
+    writeFileSync(path.join(dir, 'clip.mp4'), makeVideo(2));
+    writeFileSync(path.join(dir, 'tone.wav'), wav(1, 8000, 0.8));
+    writeFileSync(path.join(dir, 'table.csv'), 'a,b\n1,2\n');
+    const up = await cli(['upload', 'report.pdf', 'clip.mp4', 'tone.wav', 'table.csv', '--json'], env, dir);
+    assert.equal(up.code, 0, up.stderr);
+    const [report, clip, tone, table] = up.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).id as string);
+    await app.jobs!.idle();
+    const saved = async (args: string[], file: string) => {
+      const made = await cli(['preview', ...args], env, dir);
+      assert.equal(made.code, 0, made.stderr);
+      return sharp(readFileSync(path.join(dir, file))).metadata();
+    };
+    const page = await saved([report, '--page', '2', '--width', '256'], 'report-p2.webp');
+    assert.deepEqual([page.format, page.width], ['webp', 256]);
+    const poster = await saved([clip, '--width', '128', '--format', 'png'], 'clip-poster.png');
+    assert.deepEqual([poster.format, poster.width], ['png', 128]);
+    const waveform = await saved([tone, '--width', '256', '--format', 'jpeg'], 'tone-waveform.jpg');
+    assert.deepEqual([waveform.format, waveform.width, waveform.height], ['jpeg', 256, 64]);
+    const piped = await cli(['preview', clip, '--time', '1.5', '--width', '64', '-o', '-'], env, dir);
+    assert.equal((await sharp(piped.bytes).metadata()).width, 64);
+    const none = await cli(['preview', table], env, dir);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /BAD_USER_INPUT/);
+    const pastEnd = await cli(['preview', report, '--page', '3'], env, dir);
+    assert.equal(pastEnd.code, 1);
+    assert.match(pastEnd.stderr, /BAD_USER_INPUT: "page" is at most 2/);
+    const usage = await cli(['preview', clip, '--format', 'gif'], env, dir);
+    assert.equal(usage.code, 2);
+  });
+
   test('url prints a signed URL that needs no key and counts its fetches', async () => {
     const { id } = JSON.parse((await run('upload', 'photo.png', '--json')).stdout);
     const made = await run('url', id, '--expires', '1h', '--max-fetches', '1');
@@ -224,7 +264,7 @@ describe('the CLI for files (real process against a running server)', () => {
   });
 
   test('every command has --help, and a wrong option is a usage error', async () => {
-    for (const command of ['upload', 'ls', 'get', 'rm', 'url', 'keys', 'fsck']) {
+    for (const command of ['upload', 'ls', 'get', 'preview', 'rm', 'url', 'keys', 'fsck']) {
       const help = await run(command, '--help');
       assert.equal(help.code, 0, `${command}: ${help.stderr}`);
       assert.match(help.stdout, new RegExp(`assetgate ${command}`));

@@ -11,6 +11,9 @@ import { createLogger } from '../src/observability/logger.js';
 import { createFfmpeg, FfmpegFailure, findFfmpeg } from '../src/adapters/ffmpeg.js';
 import { makeVideo } from './preview-fixtures.js';
 import { pdfWithText, wav } from './samples.js';
+import { parse, validate } from 'graphql';
+import { GRAPHIQL_EXAMPLE } from '../src/http/operations.js';
+import { buildSchema } from '../src/schema/index.js';
 
 /** Mean absolute difference of two pictures' pixels (0–255), compared at the same small size. */
 async function difference(a: Buffer, b: Buffer): Promise<number> {
@@ -180,6 +183,33 @@ forEachDialect(() => {
         id: ids.video,
       });
       assert.equal(new URL(frame.data.asset.imageUrl).searchParams.get('t'), '2.5');
+    });
+
+    test("GraphiQL's examples show the previews: every PDF, video and audio file with its picture", async () => {
+      assert.deepEqual(validate(buildSchema(), parse(GRAPHIQL_EXAMPLE)), [], 'the examples are valid');
+      const run = async (operationName: string, variables = {}) => {
+        const response = await app.yoga.fetch('http://assets.test/graphql', {
+          method: 'POST',
+          headers: { ...app.authHeaders, 'content-type': 'application/json' },
+          body: JSON.stringify({ query: GRAPHIQL_EXAMPLE, operationName, variables }),
+        });
+        const body = (await response.json()) as any;
+        assert.equal(body.errors, undefined, operationName);
+        return body.data;
+      };
+      const nodes = (await run('Previews')).assets.edges.map((edge: any) => edge.node);
+      assert.deepEqual(nodes.map((node: any) => node.id).sort(), [ids.pdf, ids.video, ids.tone, ids.silence].sort());
+      for (const node of nodes) {
+        assert.equal(node.metadata.previewFailure, null, node.title);
+        const url = new URL(node.preview);
+        const response = await fetch(`${server.url}${url.pathname}${url.search}`);
+        assert.equal(response.status, 200, node.title);
+        assert.equal(response.headers.get('content-type'), 'image/webp', node.title);
+        assert.match(node.srcSet, / 256w, /, node.title);
+      }
+      const { pdf, video } = await run('PageOrFrame', { pdf: ids.pdf, video: ids.video });
+      assert.equal(new URL(pdf.page2).searchParams.get('page'), '2');
+      assert.equal(new URL(video.at2s).searchParams.get('t'), '2.5');
     });
 
     test('a file with no picture (CSV) stays 400', async () => {

@@ -418,6 +418,8 @@ function openDetail(id: string): void {
     ['Pages', asset.pageCount],
     ['Words', asset.wordCount],
     ['Duration', asset.duration === null ? null : `${asset.duration.toFixed(1)} s`],
+    // A PDF, video or audio file whose picture could not be made says why (its bytes are fine).
+    ['Preview', asset.metadata?.previewFailure ? `not made: ${asset.metadata.previewFailure}` : null],
     ['Tags', asset.tags.join(', ') || null],
     ['Public', asset.isPublic ? 'yes' : 'no'],
     ['Downloads', asset.downloadCount],

@@ -118,32 +118,20 @@ export function createFfmpeg(options: FfmpegOptions) {
      * from disk, not memory.
      */
     async frame(input: string, seconds: number, out: string, maxSide: number): Promise<void> {
-      const side = String(Math.floor(maxSide));
-      await run([
-        '-protocol_whitelist',
-        'file',
-        '-ss',
-        seconds.toFixed(3),
-        '-i',
-        `file:${input}`,
-        '-map',
-        '0:v:0',
-        '-frames:v',
-        '1',
-        '-vf',
-        `scale=w='min(iw,${side})':h='min(ih,${side})':force_original_aspect_ratio=decrease`,
-        '-f',
-        'image2',
-        '-c:v',
-        'png',
-        // Read once, right away, by the renderer: speed over size.
-        '-compression_level',
-        '1',
-        '-y',
-        `file:${out}`,
-      ]);
+      await run(frameArgs({ input, from: seconds, out, maxSide }));
       // A time past the last frame (a truncated file) ends without error and without a picture.
-      if (!(await stat(out).catch(() => null))?.size) throw new FfmpegFailure(`the video has no frame at ${seconds} s`);
+      if (!(await written(out))) throw new FfmpegFailure(`the video has no frame at ${seconds} s`);
+    },
+    /**
+     * Writes the poster frame of `input` to `out`: the first frame from `from` seconds on that
+     * is not black (less than POSTER_BLACK percent of its pixels dark, by ffmpeg's `blackframe`),
+     * looking at most POSTER_SEARCH seconds further; when all of them are black, the frame at `from`.
+     */
+    async poster(input: string, out: string, options: { from: number; maxSide: number }): Promise<void> {
+      await run(frameArgs({ input, out, ...options, search: POSTER_SEARCH }));
+      if (await written(out)) return;
+      await run(frameArgs({ input, out, ...options }));
+      if (!(await written(out))) throw new FfmpegFailure(`the video has no frame at ${options.from} s`);
     },
     /** Streams the first audio stream of `input`, mono 16-bit little-endian at `rate` Hz, to `read`. */
     pcm(input: string, rate: number, read: (stdout: Readable) => Promise<void>): Promise<void> {
@@ -170,3 +158,34 @@ export function createFfmpeg(options: FfmpegOptions) {
 }
 
 export type Ffmpeg = ReturnType<typeof createFfmpeg>;
+
+/** How far past its start the poster frame is looked for, seconds of video (decoded: this bounds the work). */
+export const POSTER_SEARCH = 10;
+/** A frame with at least this share (percent) of dark pixels is black: a fade or a title card on black. */
+export const POSTER_BLACK = 95;
+/** Luma (0–255) under which a pixel counts as dark, as `blackframe` measures it. */
+const DARK = 32;
+
+/** Whether ffmpeg wrote a picture to `file` (it ends without error and without one when no frame qualified). */
+async function written(file: string): Promise<boolean> {
+  return !!(await stat(file).catch(() => null))?.size;
+}
+
+/**
+ * The arguments of one frame taken from `input` at `from` seconds, scaled to fit `maxSide`;
+ * with `search`, the first frame within that many seconds that is not black (none: no picture).
+ */
+function frameArgs(options: { input: string; from: number; out: string; maxSide: number; search?: number }): string[] {
+  const side = String(Math.floor(options.maxSide));
+  const scale = `scale=w='min(iw,${side})':h='min(ih,${side})':force_original_aspect_ratio=decrease`;
+  // `blackframe` with amount=0 tags every frame with its share of dark pixels; `metadata` lets the others through.
+  const notBlack = `blackframe=amount=0:threshold=${DARK},metadata=mode=select:key=lavfi.blackframe.pblack:value=${POSTER_BLACK}:function=less`;
+  return [
+    ...['-protocol_whitelist', 'file', '-ss', options.from.toFixed(3)],
+    ...(options.search ? ['-t', String(options.search)] : []),
+    ...['-i', `file:${options.input}`, '-map', '0:v:0', '-frames:v', '1'],
+    ...['-vf', options.search ? `${notBlack},${scale}` : scale],
+    // Read once, right away, by the renderer: speed over size.
+    ...['-f', 'image2', '-c:v', 'png', '-compression_level', '1', '-y', `file:${options.out}`],
+  ];
+}

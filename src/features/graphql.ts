@@ -98,9 +98,15 @@ export function createGraphQL({
       ...plugins,
       // Compiles each (cached) query to a function: list pages spend their time in resolvers, not the executor.
       // Subscriptions stay on graphql-js: graphql-jit does not hand a subscription's inline arguments to its resolver.
+      // So do documents of several operations (GraphiQL sends all its tabs' text): the plugin keeps one compiled
+      // query per document, whichever operation it was compiled for, and would run that one for every name.
       useGraphQlJit(
         {},
-        { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' },
+        {
+          enableIf: (args) =>
+            args.document.definitions.filter((definition) => definition.kind === 'OperationDefinition').length === 1 &&
+            getOperationAST(args.document, args.operationName)?.operation !== 'subscription',
+        },
       ),
     ],
   });

@@ -21,7 +21,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** What GraphiQL opens with: who the key is, the first page of assets, and an upload URL. */
+/** What GraphiQL opens with: who the key is, the first page of assets, previews, and an upload URL. */
 export const GRAPHIQL_EXAMPLE = `# Welcome to assetgate. Put your API key in the Headers tab below:
 #   { "Authorization": "Bearer sk_live_..." }
 # then run an operation with ▶.
@@ -36,6 +36,28 @@ query FirstPage {
     edges { node { id title type status size mimeType thumbnailUrl url } }
     pageInfo { hasNextPage endCursor }
   }
+}
+
+# PDFs, videos and audio have pictures too, made after upload: the first page, the poster
+# frame (the first picture from 10% in that is not black) or the waveform; previewFailure
+# says why one could not be made. Another page or frame: PageOrFrame, with the ids in the
+# Variables tab: { "pdf": "…", "video": "…" }.
+query Previews {
+  assets(first: 10, filter: { types: [PDF, VIDEO, AUDIO] }) {
+    edges {
+      node {
+        id title type pageCount duration
+        preview: imageUrl(width: 512, format: WEBP)
+        srcSet(widths: [256, 512, 1024], format: WEBP)
+        metadata { previewFailure }
+      }
+    }
+  }
+}
+
+query PageOrFrame($pdf: ID!, $video: ID!) {
+  pdf: asset(id: $pdf) { pageCount page2: imageUrl(width: 1024, page: 2) }
+  video: asset(id: $video) { duration at2s: imageUrl(width: 1024, time: 2.5) }
 }
 
 mutation UploadUrl {

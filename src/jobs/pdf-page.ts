@@ -29,8 +29,12 @@ export function pageScale(
   return Math.min(wanted, sideCap, pixelCap);
 }
 
-/** Opens the PDF at `file` with pdfjs, safely: parsed lazily, page by page, as they are asked for. */
-export async function openPdf(file: string) {
+/**
+ * Opens the PDF at `file` with pdfjs, safely: parsed lazily, page by page, as they are asked
+ * for. An image of more than `maxImagePixels` on a page being drawn (a decompression bomb: a
+ * few bytes that inflate to gigabytes) fails the page before it is inflated.
+ */
+export async function openPdf(file: string, maxImagePixels = -1) {
   const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
   return pdfjs.getDocument({
     data: new Uint8Array(await readFile(file)),
@@ -40,6 +44,7 @@ export async function openPdf(file: string) {
     disableFontFace: true,
     useSystemFonts: false,
     stopAtErrors: true,
+    maxImageSize: maxImagePixels,
     verbosity: 0,
   }).promise;
 }
@@ -47,7 +52,7 @@ export async function openPdf(file: string) {
 /** Draws page `request.page` (1-based) of the PDF at `request.path` to `request.picture` (PNG). */
 export async function drawPage(request: PageRenderRequest): Promise<void> {
   const { createCanvas } = await import('@napi-rs/canvas');
-  const document = await openPdf(request.path);
+  const document = await openPdf(request.path, request.maxImagePixels);
   try {
     if (request.page > document.numPages) {
       throw new Error(`the document has ${document.numPages} pages, not ${request.page}`);

@@ -175,7 +175,9 @@ export class RenditionService {
 
   /** Fits `params` to `asset`; `accept` decides `format=auto`. */
   variantOf(asset: AssetRow, params: RenditionParams, accept?: string): Variant {
-    const preview = this.deps.previews ? previewSourceOf(asset, params, !!this.deps.previews.ffmpeg) : null;
+    const preview = this.deps.previews
+      ? previewSourceOf(asset, params, { ffmpeg: !!this.deps.previews.ffmpeg, maxPixels: this.deps.maxImagePixels })
+      : null;
     const original = preview ?? { width: asset.width, height: asset.height };
     if ((asset.type !== 'IMAGE' && !preview) || !original.width || !original.height || !asset.blob_key) {
       throw new BadUserInputError('w', 'Renditions are made of images with known dimensions only.');
