@@ -13,6 +13,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { FALLBACK_AUTOCHECKPOINT, startCheckpointer } from './checkpointer.js';
+import { withRowBuilder } from './row-builder.js';
 import type { Database } from './types.js';
 
 export type Db = Kysely<Database>;
@@ -50,8 +51,16 @@ export function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
-// BIGINT (int8) arrives as a string from pg; sizes fit in a double.
-pg.types.setTypeParser(20, (value) => Number(value));
+/**
+ * The pool's own type parsers (nothing global is changed): BIGINT (int8) arrives as a
+ * string from pg; sizes and counts fit in a double.
+ */
+export const PG_TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
 
 /**
  * Opens a database lazily: nothing connects until the first query. SQLite gets WAL,
@@ -98,7 +107,7 @@ export function createDatabase({
     });
   }
   return new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10 }) }),
+    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10, types: PG_TYPES }) }),
     log,
   });
 }
@@ -109,9 +118,8 @@ export function createDatabase({
  * - Kysely prepares every statement anew, and preparing costs more than running a
  *   small query. Statements are cached by SQL text (bounded: the product's queries
  *   are a small fixed set, varying only in how many `?` an IN list has).
- * - better-sqlite3 builds each row object property by property, which for a page of
- *   wide rows costs twice what reading them does. Readers fetch rows as arrays and
- *   build objects with a function made once per statement, where V8 knows the shape.
+ * - Readers fetch rows as arrays and build objects with a function made once per
+ *   statement (`row-builder.ts`).
  */
 function withStatementCache(db: SQLite.Database, close: () => void = () => db.close(), limit = 500): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
@@ -121,30 +129,10 @@ function withStatementCache(db: SQLite.Database, close: () => void = () => db.cl
       let statement = cache.get(source);
       if (!statement) {
         if (cache.size >= limit) cache.delete(cache.keys().next().value!);
-        statement = fastRows(db.prepare(source));
+        statement = withRowBuilder(db.prepare(source));
         cache.set(source, statement);
       }
       return statement;
-    },
-  };
-}
-
-function fastRows(statement: SQLite.Statement): SqliteStatement {
-  const names = statement.reader ? statement.columns().map((column) => column.name) : [];
-  // A column named __proto__ would set the prototype of a literal: left to better-sqlite3.
-  if (!statement.reader || names.includes('__proto__')) return statement;
-  // Later columns of the same name win, as in better-sqlite3's own row objects.
-  const toRow = new Function(
-    'r',
-    `return {${names.map((name, i) => `${JSON.stringify(name)}: r[${i}]`).join(', ')}};`,
-  ) as (values: unknown[]) => unknown;
-  const rows = statement.raw(true);
-  return {
-    reader: true,
-    all: (parameters) => (rows.all(parameters) as unknown[][]).map(toRow),
-    run: (parameters) => statement.run(parameters),
-    *iterate(parameters) {
-      for (const values of rows.iterate(parameters) as IterableIterator<unknown[]>) yield toRow(values);
     },
   };
 }
