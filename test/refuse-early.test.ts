@@ -3,14 +3,7 @@ import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  assertConsistent,
-  createTestApp,
-  forEachDialect,
-  listen,
-  storedKeys,
-  type TestApp,
-} from './helpers.js';
+import { assertConsistent, createTestApp, forEachDialect, listen, storedKeys, type TestApp } from './helpers.js';
 
 /** The size of the forbidden upload: far more than the head the type is judged by (256 KiB). */
 const TOTAL = 64 * 1024 * 1024;
@@ -35,7 +28,7 @@ function parseAnswer(raw: Buffer): { status: number; body: any } {
   if (length !== undefined) body = body.subarray(0, Number(length));
   else if (/^transfer-encoding:\s*chunked/im.test(head)) {
     const parts: Buffer[] = [];
-    for (let at = 0; ; ) {
+    for (let at = 0; ;) {
       const eol = body.indexOf('\r\n', at);
       const size = Number.parseInt(body.subarray(at, eol).toString(), 16);
       if (!size) break;

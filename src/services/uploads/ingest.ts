@@ -242,10 +242,7 @@ export async function ingest(
   try {
     await store.put(key, source.pipe(inspector));
     stored = true;
-    return await judge(
-      { size: inspector.bytes, checksum: inspector.checksum, head: inspector.head() },
-      options,
-    );
+    return await judge({ size: inspector.bytes, checksum: inspector.checksum, head: inspector.head() }, options);
   } catch (error) {
     source.unpipe(inspector);
     if (!source.destroyed) source.resume();

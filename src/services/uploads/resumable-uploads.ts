@@ -6,7 +6,14 @@ import { type BlobStore, createBlobKey } from '../../blob/index.js';
 import type { UnitOfWork } from '../../db/repositories.js';
 import { nowIso } from '../../db/database.js';
 import type { AssetRow, UploadPartRow } from '../../db/types.js';
-import { AppError, BadUserInputError, ConflictError, NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../errors.js';
+import {
+  AppError,
+  BadUserInputError,
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from '../../errors.js';
 import { decodeGlobalId, idOfType } from '../../global-id.js';
 import { mayUseUpload, type UploadVerb } from '../assets/asset-access.js';
 import type { AssetService } from '../assets/asset-service.js';
@@ -233,8 +240,14 @@ export class ResumableUploadService {
       reservation,
       observe: digest && ((chunk) => digest.update(chunk)),
       // A first chunk that holds the whole head is judged on the way in; a head split over chunks is judged at the end.
-      screen: offset === 0 && deps.accept ? { accept: deps.accept, filename: asset.filename, whole: asset.declared_size } : undefined,
+      screen:
+        offset === 0 && deps.accept
+          ? { accept: deps.accept, filename: asset.filename, whole: asset.declared_size }
+          : undefined,
     });
+    // The media type can be refused when the chunk ends, after the store stopped listening for errors: the
+    // store's write still rejects with it (or the row check below fails the chunk), never an unhandled 'error' event.
+    meter.on('error', () => undefined);
     let stored = false;
     try {
       // A chunk cut short (the client went away) keeps what arrived: the client resumes from there.
