@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
@@ -165,9 +166,13 @@ forEachDialect(() => {
           resolve();
         }, 150);
       });
-      await new Promise((r) => setTimeout(r, 150));
-      assert.deepEqual(await listFiles(`${app.dataDir}/blobs`), blobsBefore, 'no blob and no temporary file');
-      assert.equal((await storedAsset(asset.id)).status, 'WAITING');
+      // The clean-up of the cut PUT lands after the abort (the files go, the asset waits again): wait for it, not for a while.
+      const after = await waitFor(
+        async () => ({ files: await listFiles(`${app.dataDir}/blobs`), status: (await storedAsset(asset.id)).status }),
+        (now) => now.status === 'WAITING' && isDeepStrictEqual(now.files, blobsBefore),
+      );
+      assert.deepEqual(after.files, blobsBefore, 'no blob and no temporary file');
+      assert.equal(after.status, 'WAITING');
       assert.equal((await put(url, 'second try')).status, 200);
     });
 

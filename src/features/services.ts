@@ -92,13 +92,14 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
   // then: a failure to record it is logged, and does not turn the caller's success into an error.
   events.recordWith((type, asset) => webhooks.record(type, asset).catch(logError));
   const quota = new QuotaService(repos.orgs, config.orgStorageQuota);
+  const accept = createMediaPolicy(config.allowedMediaTypes, config.deniedMediaTypes);
   const assets = new AssetService({
     repos,
     blobs,
     queue,
     events,
     quota,
-    accept: createMediaPolicy(config.allowedMediaTypes, config.deniedMediaTypes),
+    accept,
     maxFileSize: config.maxFileSize,
     trashRetention: config.trashRetention,
     clock,
@@ -235,6 +236,7 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
       uploadUrls,
       quota,
       blobs,
+      accept,
       maxFileSize: config.maxFileSize,
       ttl: config.uploadUrlTtl,
       clock,

@@ -48,60 +48,123 @@ export interface KnownBytes {
   head: Buffer;
 }
 
+/** What a meter judges the media type of the bytes by, as soon as it has enough of them. */
+export interface HeadScreen {
+  /** Refuses media types the deployment does not take (throws UNSUPPORTED_MEDIA_TYPE). */
+  accept: MediaPolicy;
+  /** Client's (sanitised) filename: only a hint between text types. */
+  filename: string | null;
+  /**
+   * The size of the whole file, when the stream may carry only its start (a resumable
+   * upload's chunk): a stream ending before PREFIX_BYTES and before this is not judged.
+   */
+  whole?: number;
+}
+
+/** What a `ByteMeter` counts against and does on the way. */
+export interface ByteMeterOptions {
+  maxBytes: number;
+  /** Storage promised as bytes arrive. */
+  reservation?: Reservation;
+  /** Sees each chunk that passes. */
+  observe?: (chunk: Buffer) => void;
+  /**
+   * Judges the media type from the first PREFIX_BYTES (all of them when the stream is
+   * shorter) the moment they have passed: a refused file fails the stream there, before
+   * the rest is read, written or flushed.
+   */
+  screen?: HeadScreen;
+}
+
 /**
- * Counts the bytes passing through, fails past `maxBytes`, and grows `reservation` (the
- * org's quota) with them. What else a stream needs on the way goes in `pass`.
+ * Counts the bytes passing through, fails past `maxBytes`, grows `reservation` (the
+ * org's quota) with them, and keeps the first PREFIX_BYTES for sniffing. What else a
+ * stream needs on the way goes in `pass`.
  */
 export class ByteMeter extends Transform {
   bytes = 0;
+  readonly #head: Buffer[] = [];
+  #headBytes = 0;
+  #screened = false;
 
-  constructor(
-    private readonly maxBytes: number,
-    private readonly reservation?: Reservation,
-    /** Sees each chunk that passes. */
-    private readonly observe?: (chunk: Buffer) => void,
-  ) {
+  constructor(private readonly options: ByteMeterOptions) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      callback(new PayloadTooLargeError(this.maxBytes));
+    if (this.bytes > this.options.maxBytes) {
+      callback(new PayloadTooLargeError(this.options.maxBytes));
       return;
     }
-    if (this.reservation) {
-      this.reservation.ensure(this.bytes).then(() => this.pass(chunk, callback), callback);
-      return;
-    }
-    this.pass(chunk, callback);
+    const go = () => {
+      this.options.observe?.(chunk);
+      this.#keep(chunk);
+      if (this.#headBytes < PREFIX_BYTES) this.pass(chunk, callback);
+      else this.screen(false).then(() => this.pass(chunk, callback), callback);
+    };
+    if (this.options.reservation) this.options.reservation.ensure(this.bytes).then(go, callback);
+    else go();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.screen(true).then(() => callback(), callback);
   }
 
   protected pass(chunk: Buffer, callback: TransformCallback): void {
-    this.observe?.(chunk);
     callback(null, chunk);
+  }
+
+  /** Judges the head once, when it is full or (`end`) the stream ends; rejects with the policy's refusal. */
+  protected async screen(end: boolean): Promise<void> {
+    if (this.#screened || !this.options.screen) return;
+    const { accept, filename, whole } = this.options.screen;
+    if (end && whole !== undefined && this.#headBytes < PREFIX_BYTES && this.bytes < whole) return;
+    this.#screened = true;
+    accept(await sniffMediaType(this.head(), filename));
+  }
+
+  #keep(chunk: Buffer): void {
+    if (this.#headBytes >= PREFIX_BYTES) return;
+    // Copy: the source may reuse its buffers.
+    const part = Buffer.from(chunk.subarray(0, PREFIX_BYTES - this.#headBytes));
+    this.#head.push(part);
+    this.#headBytes += part.length;
+  }
+
+  /** The first PREFIX_BYTES that passed (fewer when fewer did). */
+  head(): Buffer {
+    return Buffer.concat(this.#head, this.#headBytes);
   }
 }
 
-/** Hashes, counts and keeps the head of the bytes passing through; fails past `maxBytes`. */
+/**
+ * Hashes the bytes passing through as well; when they end, checks them against what
+ * was declared before the media type is judged, in the order `judge` checks them.
+ */
 class Inspector extends ByteMeter {
   readonly hash: Hash = createHash('sha256');
-  readonly #head: Buffer[] = [];
-  #headBytes = 0;
+  checksum = '';
+
+  constructor(private readonly ingestOptions: IngestOptions) {
+    super({
+      maxBytes: ingestOptions.maxBytes,
+      reservation: ingestOptions.reservation,
+      screen: ingestOptions.accept && { accept: ingestOptions.accept, filename: ingestOptions.filename },
+    });
+  }
 
   protected override pass(chunk: Buffer, callback: TransformCallback): void {
     this.hash.update(chunk);
-    if (this.#headBytes < PREFIX_BYTES) {
-      const part = chunk.subarray(0, PREFIX_BYTES - this.#headBytes);
-      // Copy: the source may reuse its buffers.
-      this.#head.push(Buffer.from(part));
-      this.#headBytes += part.length;
-    }
     callback(null, chunk);
   }
 
-  head(): Buffer {
-    return Buffer.concat(this.#head, this.#headBytes);
+  protected override async screen(end: boolean): Promise<void> {
+    if (end) {
+      this.checksum = `sha256:${this.hash.digest('hex')}`;
+      checkDeclared({ size: this.bytes, checksum: this.checksum }, this.ingestOptions);
+    }
+    await super.screen(end);
   }
 }
 
@@ -118,8 +181,8 @@ function dimensionsOf(head: Buffer): { width: number | null; height: number | nu
   return rotated ? { width: info.height, height: info.width } : { width: info.width, height: info.height };
 }
 
-/** Checks bytes against what was declared and the media policy, and tells their type (and an image's size). */
-export async function judge(bytes: KnownBytes, options: IngestOptions): Promise<IngestResult> {
+/** Checks bytes against the size and digest the client declared. */
+function checkDeclared(bytes: Omit<KnownBytes, 'head'>, options: IngestOptions): void {
   if (options.expectedSize != null && options.expectedSize !== bytes.size) {
     throw new BadUserInputError(
       'size',
@@ -129,6 +192,11 @@ export async function judge(bytes: KnownBytes, options: IngestOptions): Promise<
   if (options.expectedChecksum && options.expectedChecksum.toLowerCase() !== bytes.checksum) {
     throw new BadUserInputError('checksum', 'Declared checksum does not match the bytes received.');
   }
+}
+
+/** Checks bytes against what was declared and the media policy, and tells their type (and an image's size). */
+export async function judge(bytes: KnownBytes, options: IngestOptions): Promise<IngestResult> {
+  checkDeclared(bytes, options);
   const mimeType = await sniffMediaType(bytes.head, options.filename);
   options.accept?.(mimeType);
   const type = classify(mimeType);
@@ -158,7 +226,8 @@ export async function ingest(
       throw error;
     }
   }
-  const inspector = new Inspector(options.maxBytes, options.reservation);
+  // Refuses a file of a refused type as soon as its head has passed, before the store has the rest.
+  const inspector = new Inspector(options);
   // The limit can trip before the store starts reading (it may still be opening a
   // file): the error must not be an unhandled 'error' event. The store's read of
   // the errored stream still rejects with it, and that is what fails the upload.
@@ -173,10 +242,7 @@ export async function ingest(
   try {
     await store.put(key, source.pipe(inspector));
     stored = true;
-    return await judge(
-      { size: inspector.bytes, checksum: `sha256:${inspector.hash.digest('hex')}`, head: inspector.head() },
-      options,
-    );
+    return await judge({ size: inspector.bytes, checksum: inspector.checksum, head: inspector.head() }, options);
   } catch (error) {
     source.unpipe(inspector);
     if (!source.destroyed) source.resume();

@@ -6,10 +6,18 @@ import { type BlobStore, createBlobKey } from '../../blob/index.js';
 import type { UnitOfWork } from '../../db/repositories.js';
 import { nowIso } from '../../db/database.js';
 import type { AssetRow, UploadPartRow } from '../../db/types.js';
-import { AppError, BadUserInputError, ConflictError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
+import {
+  AppError,
+  BadUserInputError,
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from '../../errors.js';
 import { decodeGlobalId, idOfType } from '../../global-id.js';
 import { mayUseUpload, type UploadVerb } from '../assets/asset-access.js';
 import type { AssetService } from '../assets/asset-service.js';
+import type { MediaPolicy } from '../assets/media-policy.js';
 import { ByteMeter, type KnownBytes, PREFIX_BYTES } from './ingest.js';
 import type { QuotaService } from './quota.js';
 import type { UploadUrlService } from './upload-urls.js';
@@ -20,6 +28,8 @@ export interface ResumableUploadDeps {
   uploadUrls: UploadUrlService;
   quota: QuotaService;
   blobs: BlobStore;
+  /** Refuses media types the deployment does not take: a first chunk holding the whole head is judged as it arrives. */
+  accept?: MediaPolicy;
   maxFileSize: number;
   /** Seconds an upload nobody touches stays resumable. */
   ttl: number;
@@ -225,7 +235,19 @@ export class ResumableUploadService {
     const key = inPlace ? createBlobKey(id, 'upload') : createBlobKey(randomUUID());
     const digest = inPlace ? this.#digests.resume(id, offset) : undefined;
     const reservation = deps.quota.open(asset.org_id);
-    const meter = new ByteMeter(asset.declared_size - offset, reservation, digest && ((chunk) => digest.update(chunk)));
+    const meter = new ByteMeter({
+      maxBytes: asset.declared_size - offset,
+      reservation,
+      observe: digest && ((chunk) => digest.update(chunk)),
+      // A first chunk that holds the whole head is judged on the way in; a head split over chunks is judged at the end.
+      screen:
+        offset === 0 && deps.accept
+          ? { accept: deps.accept, filename: asset.filename, whole: asset.declared_size }
+          : undefined,
+    });
+    // The media type can be refused when the chunk ends, after the store stopped listening for errors: the
+    // store's write still rejects with it (or the row check below fails the chunk), never an unhandled 'error' event.
+    meter.on('error', () => undefined);
     let stored = false;
     try {
       // A chunk cut short (the client went away) keeps what arrived: the client resumes from there.
@@ -253,9 +275,16 @@ export class ResumableUploadService {
       if (digest?.bytes === offset + size) this.#digests.keep(id, digest);
       return offset + size;
     } catch (error) {
-      // A part of its own goes; bytes grown in place stay (those before `offset` were acknowledged).
-      if (stored) await deps.blobs.delete(key);
+      // A part of its own goes; bytes grown in place stay (those before `offset` were acknowledged), a refused head's too.
+      if (stored || (inPlace && offset === 0)) await deps.blobs.delete(key);
       await reservation.release();
+      // Refused by its head as it arrived: the upload waits to be sent again, with the reason, as one refused at the end does.
+      if (error instanceof UnsupportedMediaTypeError) {
+        await deps.repos.assets.updateIfStatusAnyTenant(id, 'WAITING', {
+          failure_reason: error.message,
+          updated_at: this.#now(),
+        });
+      }
       throw error;
     }
   }
