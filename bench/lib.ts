@@ -100,6 +100,15 @@ export async function memory(pid: number): Promise<{ rss: number; hwm: number }>
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+/** CPU time a process has used so far, user and system, µs (/proc/<pid>/stat, in clock ticks of 10 ms). */
+export async function cpuMicros(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at the state, field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime (14) + stime (15)
+  return ticks * 10_000;
+}
+
 /** Resets a process's VmHWM to its current RSS (Linux: write 5 to clear_refs). */
 export async function resetPeak(pid: number): Promise<void> {
   const { writeFile } = await import('node:fs/promises');

@@ -209,6 +209,12 @@ export interface Config {
   keyCacheTtl: number;
   /** API keys kept checked at most; the least recently used go first. @default 10000 */
   keyCacheMax: number;
+  /**
+   * Parsed GraphQL documents whose own work (the cost estimate's plan, the columns a list
+   * reads) is kept, so that a request repeating a query does not redo it; the least
+   * recently used go first. @default 1000
+   */
+  documentCacheMax: number;
   /** Bearer token `/metrics` asks for; null: no metrics served. */
   metricsToken: string | null;
   /**
@@ -299,6 +305,7 @@ export const CONFIG_VARIABLES = [
   'LOG_BUFFER',
   'KEY_CACHE_TTL',
   'KEY_CACHE_MAX',
+  'DOCUMENT_CACHE_MAX',
   'METRICS_TOKEN',
   'METRICS_MAX_OPERATIONS',
   'SHUTDOWN_TIMEOUT',
@@ -482,6 +489,7 @@ function operations(env: Env) {
     logBuffer: bytes(env, 'LOG_BUFFER', 16 * 1024 ** 2),
     keyCacheTtl: duration(env, 'KEY_CACHE_TTL', 5, 0),
     keyCacheMax: integer(env, 'KEY_CACHE_MAX', 10_000, 1, 10_000_000),
+    documentCacheMax: integer(env, 'DOCUMENT_CACHE_MAX', 1000, 1, 1_000_000),
     metricsToken: token,
     metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
     shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),

@@ -4,9 +4,9 @@
  * repository's writes and single-row reads live in `asset-repository.ts`.
  */
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
-import { visibleSql } from './asset-visibility.js';
+import { type Seen, VISIBILITY_COLUMNS, visibleSql } from './asset-visibility.js';
 import { type Db, isPostgres } from './database.js';
-import type { AssetRow, Database, ListedAssetRow, Tenant } from './types.js';
+import type { AssetRow, Database, Tenant } from './types.js';
 
 /**
  * What a page may be ordered by: a column with an index ending in `id`, or `relevance`
@@ -43,13 +43,20 @@ export interface PageRequest {
   /** Walk towards the start (`last`/`before`): rows come back in display order all the same. */
   backward: boolean;
   /**
-   * Only these columns (and `id` and the sort column, which cursors need); every one when
-   * absent. The rows are typed whole: the caller reads only what it asked for.
+   * Only these columns (and `id`, the sort column, which cursors need, and the columns
+   * the access rule reads); every one when absent.
    */
   columns?: readonly (keyof AssetRow)[];
   /** Also each row's tags, sorted, as `tags`: read by the page query itself, not a second one. */
   withTags?: boolean;
 }
+
+/**
+ * A row of a page as it is: its id and the columns the access rule reads always, any
+ * other column only when the request asked for it (`PageRequest.columns`); its tags,
+ * sorted, when asked (`withTags`); its relevance when ordered by it.
+ */
+export type PageRow = Pick<AssetRow, 'id'> & Seen & Partial<AssetRow> & { tags?: string[]; relevance?: number };
 
 export type AssetBuilder = ExpressionBuilder<Database, 'assets'>;
 
@@ -168,7 +175,7 @@ export async function pageOf(
   db: Db,
   tenant: Tenant,
   request: PageRequest,
-): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
+): Promise<{ rows: PageRow[]; hasMore: boolean }> {
   const postgres = isPostgres(db);
   const { column, cursor, limit } = request;
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`page limit ${limit}`);
@@ -180,13 +187,15 @@ export async function pageOf(
   // The sort key: an indexed column, or the relevance computed for each matching row.
   const key = column === 'relevance' ? relevance(words, postgres) : sql.ref(`assets.${column as IndexedColumn}`);
   const from = db.selectFrom('assets');
-  const wanted = [...new Set([...(request.columns ?? []), 'id', ...(column === 'relevance' ? [] : [column])])];
+  const wanted = [
+    ...new Set([...(request.columns ?? []), 'id', ...VISIBILITY_COLUMNS, ...(column === 'relevance' ? [] : [column])]),
+  ];
   const selected = request.columns
     ? from.select((wanted as IndexedColumn[]).map((c) => `assets.${c}` as const))
     : from.selectAll();
   const columns = column === 'relevance' ? selected.select(key.as('relevance')) : selected;
   let query = (request.withTags ? columns.select((eb) => tagList(eb, postgres).as('tags')) : columns)
-    .$castTo<ListedAssetRow>()
+    .$castTo<PageRow>()
     .where((eb) => filterExpression(eb, tenant, request.filter, postgres));
   if (cursor) {
     // (key, id) beyond the cursor, written so the first term is an index range on an indexed key.

@@ -7,13 +7,14 @@ import {
   usageOf,
   filterExpression,
   type PageRequest,
+  type PageRow,
   pageOf,
   writeSearchText,
 } from './asset-queries.js';
 import { visibleSql } from './asset-visibility.js';
 
 import { atomic, type Db, isPostgres } from './database.js';
-import type { AssetRow, AssetsTable, AssetVersionRow, Database, ListedAssetRow, Tenant } from './types.js';
+import type { AssetRow, AssetsTable, AssetVersionRow, Database, Tenant } from './types.js';
 
 /** Asset `id` of `tenant` while it is live: neither used up (exhausted) nor in the trash. */
 function liveAsset(eb: AssetBuilder, tenant: Tenant, id: string): Expression<SqlBool> {
@@ -67,7 +68,7 @@ export class AssetRepository {
   }
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
-  page(tenant: Tenant, request: PageRequest): Promise<{ rows: ListedAssetRow[]; hasMore: boolean }> {
+  page(tenant: Tenant, request: PageRequest): Promise<{ rows: PageRow[]; hasMore: boolean }> {
     return pageOf(this.db, tenant, request);
   }
 

@@ -263,8 +263,6 @@ export interface Database {
 }
 
 export type AssetRow = Selectable<AssetsTable>;
-/** A row of a page that was asked for tags (`withTags`): the asset's tags, sorted, ride along. */
-export type ListedAssetRow = AssetRow & { tags?: string[]; relevance?: number };
 export type DirectoryRow = Selectable<DirectoriesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type JobRow = Selectable<JobsTable>;

@@ -58,7 +58,7 @@ function limitPlugins(config: Config, services: Services, authentication: Authen
       costLimit: { enabled: false }, // useCostLimit: it also reads page sizes given as variables
       blockFieldSuggestion: { enabled: !config.introspection },
     }),
-    useCostLimit({ maxCost: config.graphqlLimits.cost }),
+    useCostLimit({ maxCost: config.graphqlLimits.cost, cacheMax: config.documentCacheMax }),
     ...(config.introspection ? [] : [useDisableIntrospection()]),
     ...(config.rateLimit > 0 ? [useRateLimit(services.rateLimiter)] : []),
     useErrorCodes(),

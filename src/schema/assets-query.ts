@@ -1,10 +1,13 @@
 import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import { type AssetQueryFilter, type SortColumn, searchWords } from '../db/asset-queries.js';
-import type { AssetRow, ListedAssetRow } from '../db/types.js';
+import type { PageRow } from '../db/asset-queries.js';
+import type { AssetRow } from '../db/types.js';
+import type { Config } from '../config.js';
 import { BadUserInputError, NotFoundError } from '../errors.js';
 import { normalizeTags } from '../services/assets/naming.js';
 import type { AssetPage } from '../services/assets/pagination.js';
-import { ASSET_KEY_COLUMNS, Asset, AssetStatusEnum, AssetTypeEnum } from './asset.js';
+import { ASSET_KEY_COLUMNS, Asset, type AssetShape, AssetStatusEnum, AssetTypeEnum } from './asset.js';
+import { DocumentCache } from './document-cache.js';
 import { columnsFor, selectedFieldNames } from './projection.js';
 import { builder, tenantOf } from './builder.js';
 import { decodeGlobalId } from '../global-id.js';
@@ -101,22 +104,51 @@ builder.queryField('asset', (t) =>
   }),
 );
 
-/** What the page's rows must carry for the fields the query selects on its nodes. */
-function selectedColumns(info: GraphQLResolveInfo): { columns?: (keyof AssetRow)[]; withTags: boolean } {
-  const type = info.schema.getType('Asset') as GraphQLObjectType;
-  const fields = selectedFieldNames(info, ['edges', 'node']);
-  return { columns: columnsFor(type, fields, ASSET_KEY_COLUMNS), withTags: fields.has('tags') };
+/** What a page's rows must carry for the fields a query selects on its nodes. */
+interface Projection {
+  columns?: (keyof AssetRow)[];
+  withTags: boolean;
+}
+
+/**
+ * Projections worked out, per gateway (its configuration sets the bound): per operation
+ * of a document, per `assets` field in it (an operation may list twice, under aliases).
+ */
+const projections = new WeakMap<Config, DocumentCache<object, Map<object, Projection>>>();
+
+/** What the page's rows must carry for the fields the query selects on its nodes: worked out once per document. */
+function selectedColumns(info: GraphQLResolveInfo, config: Config): Projection {
+  let cache = projections.get(config);
+  if (!cache) projections.set(config, (cache = new DocumentCache(config.documentCacheMax)));
+  const ofOperation = cache.get(info.operation, () => new Map());
+  const field = info.fieldNodes[0]!;
+  let projection = ofOperation.get(field);
+  if (!projection) {
+    const type = info.schema.getType('Asset') as GraphQLObjectType;
+    const fields = selectedFieldNames(info, ['edges', 'node']);
+    projection = { columns: columnsFor(type, fields, ASSET_KEY_COLUMNS), withTags: fields.has('tags') };
+    ofOperation.set(field, projection);
+  }
+  return projection;
 }
 
 /** An edge of a page: its cursor is encoded only when a query reads it. */
 class AssetEdge {
+  /**
+   * The row as the `Asset` type holds it: it carries every column the selected fields
+   * declare (`selectedColumns` asked for them), which is all they read of it.
+   */
+  readonly node: AssetShape;
+
   constructor(
-    readonly node: ListedAssetRow,
+    private readonly row: PageRow,
     private readonly page: AssetPage,
-  ) {}
+  ) {
+    this.node = row as AssetShape;
+  }
 
   get cursor(): string {
-    return this.page.cursorOf(this.node);
+    return this.page.cursorOf(this.row);
   }
 }
 
@@ -142,7 +174,7 @@ builder.queryField('assets', (t) =>
           args,
           filter,
           order,
-          read: selectedColumns(info),
+          read: selectedColumns(info, ctx.services.config),
         });
         return {
           edges: page.rows.map((node) => new AssetEdge(node, page)),

@@ -40,11 +40,14 @@ export function selectedFieldNames(info: GraphQLResolveInfo, path: readonly stri
   return new Set(fieldsOf(info, sets).map((field) => field.name));
 }
 
+/** What a field of an object read from rows declares: the columns its resolver reads (`reads` in `asset.ts`). */
+export type ColumnExtensions<Column extends string> = { columns?: readonly Column[] };
+
 /**
  * The columns a row must carry for the selected fields of `type` to resolve, or
  * `undefined` when some selected field does not say (then every column is read).
- * A field says through its extensions: Pothos marks exposed fields with
- * `pothosExposedField` (the column itself); computed fields list `columns`.
+ * Each field says through its extensions (`ColumnExtensions`), exposed ones too: what
+ * Pothos keeps of its own about a field is not read here.
  */
 export function columnsFor<Column extends string>(
   type: GraphQLObjectType,
@@ -55,10 +58,9 @@ export function columnsFor<Column extends string>(
   const fields = type.getFields();
   for (const name of fieldNames) {
     if (name === '__typename') continue;
-    const extensions = fields[name]?.extensions as { pothosExposedField?: Column; columns?: readonly Column[] };
-    if (extensions?.pothosExposedField) columns.add(extensions.pothosExposedField);
-    else if (extensions?.columns) for (const column of extensions.columns) columns.add(column);
-    else return undefined;
+    const declared = (fields[name]?.extensions as ColumnExtensions<Column> | undefined)?.columns;
+    if (!declared) return undefined;
+    for (const column of declared) columns.add(column);
   }
   return [...columns];
 }

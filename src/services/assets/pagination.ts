@@ -1,6 +1,6 @@
 import type { AssetRepository } from '../../db/asset-repository.js';
-import type { AssetQueryFilter, Direction, PageRequest, SortColumn } from '../../db/asset-queries.js';
-import type { AssetRow, ListedAssetRow, Tenant } from '../../db/types.js';
+import type { AssetQueryFilter, Direction, PageRequest, PageRow, SortColumn } from '../../db/asset-queries.js';
+import type { Tenant } from '../../db/types.js';
 import { BadUserInputError } from '../../errors.js';
 
 /** Largest `first`/`last`. */
@@ -15,16 +15,16 @@ export interface ConnectionArgs {
 }
 
 export interface AssetPage {
-  rows: ListedAssetRow[];
+  rows: PageRow[];
   /** The cursor of a row of the page; made when asked for, as most lists never read them. */
-  cursorOf: (row: AssetRow) => string;
+  cursorOf: (row: PageRow) => string;
   hasNextPage: boolean;
   hasPreviousPage: boolean;
   totalCount: () => Promise<number>;
 }
 
 /** Opaque cursor: the sort column, direction, the row's sort value and id. */
-function encodeCursor(column: SortColumn, direction: Direction, row: ListedAssetRow): string {
+function encodeCursor(column: SortColumn, direction: Direction, row: PageRow): string {
   return Buffer.from(JSON.stringify([column, direction, row[column], row.id])).toString('base64url');
 }
 
