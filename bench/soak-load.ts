@@ -124,7 +124,7 @@ export async function scaleGateways(clients: number): Promise<Deployment> {
           'gateway a': await cpuSeconds(a.proc.child.pid!),
           'gateway b': await cpuSeconds(stack.gateways[1].proc.child.pid!),
           s3rver: await cpuSeconds(stack.s3.child.pid!),
-          'postgres (the gateways\' backends)': backendsGone + [...backends.values()].reduce((x, y) => x + y, 0),
+          "postgres (the gateways' backends)": backendsGone + [...backends.values()].reduce((x, y) => x + y, 0),
           'load (this process)': (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
         },
         loadAverage: os.loadavg()[0],
