@@ -33,21 +33,50 @@ async function seed(app: TestApp, count: number): Promise<void> {
     select ${sql.join(names.map(value))} from assets, generate_series(1, ${count - 1}) as g`.execute(app.db);
 }
 
-/** Sweeps until the sweep has analysed `table` (the collector reports an insert within seconds). */
-async function sweepAnalysing(app: TestApp, table: string): Promise<void> {
-  let report;
+/** Sweeps until sweeps have analysed every one of `tables` (the collector reports an insert within seconds). */
+async function sweepAnalysing(app: TestApp, ...tables: string[]): Promise<void> {
+  const analysed = new Set<string>();
   for (let i = 0; i < 300; i++) {
-    report = await app.sweeper.sweep();
-    if (report.statistics.includes(table)) return;
+    for (const table of (await app.sweeper.sweep()).statistics) analysed.add(table);
+    if (tables.every((table) => analysed.has(table))) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.fail(`the sweep never analysed ${table} (last: ${report?.statistics})`);
+  assert.fail(`the sweeps analysed ${[...analysed]}, not all of ${tables}`);
 }
 
 /** Every node of a JSON plan, with the relation (and index) it reads. */
 function scansOf(plan: any): { type: string; relation?: string; index?: string }[] {
   const node = { type: plan['Node Type'], relation: plan['Relation Name'], index: plan['Index Name'] };
   return [node, ...(plan.Plans ?? []).flatMap(scansOf)];
+}
+
+/**
+ * A PostgreSQL app in a schema of its own for the suite that calls it (made before its tests,
+ * dropped after), no sweep or jobs of its own, and the statements it runs.
+ */
+function plannedApp(): { app: () => TestApp; statements: CompiledQuery[] } {
+  let app: TestApp;
+  let schema: Awaited<ReturnType<typeof postgresSchema>>;
+  const statements: CompiledQuery[] = [];
+  before(async () => {
+    schema = await postgresSchema();
+    const db = createDatabase({
+      url: schema.url,
+      onQuery: (event) => {
+        if (event.level === 'query') statements.push(event.query);
+      },
+    });
+    app = await createTestApp(
+      { DATABASE_URL: schema.url, SWEEP_INTERVAL: '0', JOB_CONCURRENCY: '0' },
+      { db },
+      'postgres',
+    );
+  });
+  after(async () => {
+    await app.dispose();
+    await schema.drop();
+  });
+  return { app: () => app, statements };
 }
 
 /**
@@ -59,26 +88,11 @@ describe(
   'PostgreSQL plans at 100,000 assets in one org',
   { skip: !DIALECTS.includes('postgres') && 'TEST_DIALECTS has no postgres' },
   () => {
+    const planned = plannedApp();
+    const { statements } = planned;
     let app: TestApp;
-    let schema: Awaited<ReturnType<typeof postgresSchema>>;
-    const statements: CompiledQuery[] = [];
-    before(async () => {
-      schema = await postgresSchema();
-      const db = createDatabase({
-        url: schema.url,
-        onQuery: (event) => {
-          if (event.level === 'query') statements.push(event.query);
-        },
-      });
-      app = await createTestApp(
-        { DATABASE_URL: schema.url, SWEEP_INTERVAL: '0', JOB_CONCURRENCY: '0' },
-        { db },
-        'postgres',
-      );
-    });
-    after(async () => {
-      await app.dispose();
-      await schema.drop();
+    before(() => {
+      app = planned.app();
     });
     /** The scan nodes PostgreSQL plans for a statement the app ran. */
     const planOf = async (query: CompiledQuery) => {
@@ -148,32 +162,12 @@ describe(
   'PostgreSQL plans a search at 3,000 assets in one org',
   { skip: !DIALECTS.includes('postgres') && 'TEST_DIALECTS has no postgres' },
   () => {
-    let app: TestApp;
-    let schema: Awaited<ReturnType<typeof postgresSchema>>;
-    const statements: CompiledQuery[] = [];
-    before(async () => {
-      schema = await postgresSchema();
-      const db = createDatabase({
-        url: schema.url,
-        onQuery: (event) => {
-          if (event.level === 'query') statements.push(event.query);
-        },
-      });
-      app = await createTestApp(
-        { DATABASE_URL: schema.url, SWEEP_INTERVAL: '0', JOB_CONCURRENCY: '0' },
-        { db },
-        'postgres',
-      );
-    });
-    after(async () => {
-      await app.dispose();
-      await schema.drop();
-    });
+    const planned = plannedApp();
 
     test('a search every asset matches walks the page index once the sweep has analysed asset_search', async () => {
-      await seed(app, 3_000);
-      await sweepAnalysing(app, 'asset_search');
-      await searchWalksThePageIndex(app, statements);
+      await seed(planned.app(), 3_000);
+      await sweepAnalysing(planned.app(), 'assets', 'asset_search');
+      await searchWalksThePageIndex(planned.app(), planned.statements);
     });
   },
 );
