@@ -1,23 +1,14 @@
 /**
  * The scale-out rows: the gateway on an S3 store (s3rver, started here) against the
  * same server driven directly with the AWS SDK, and L1 with two gateways on
- * PostgreSQL against one. PostgreSQL (127.0.0.1:5432, database `test`, or
- * BENCH_DATABASE_URL) and Redis (127.0.0.1:6379, or BENCH_REDIS_URL) must be up.
+ * PostgreSQL against one, on the stack of bench/stack.ts (PostgreSQL and Redis must be up).
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import autocannon from 'autocannon';
-import pg from 'pg';
-import { s3rverArgs } from '../scripts/s3rver.js';
-import { type Proc, MiB, drain, median, multipartBody, send, serverArgs, start, timed } from './lib.js';
-
-const POSTGRES = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+import { type Proc, MiB, drain, median, multipartBody, send, timed } from './lib.js';
+import { S3_CREDENTIALS, startStack } from './stack.js';
 
 export interface ScaleOutInput {
   work: string;
@@ -36,46 +27,15 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
   const { work, big, size, runs, procs, row } = input;
   const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
-  const s3dir = path.join(work, 's3');
-  await mkdir(s3dir);
-  const s3 = await start(s3rverArgs(s3dir, 'bench'));
-  procs.push(s3);
-  const endpoint = `http://127.0.0.1:${s3.port}`;
-  const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: CREDENTIALS });
-
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  const databaseUrl = `${POSTGRES}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const gateway = async (name: string) => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const url = `http://127.0.0.1:${port}`;
-    const proc = await start(
-      serverArgs(),
-      {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATA_DIR: path.join(work, name),
-        PUBLIC_URL: url,
-        DATABASE_URL: databaseUrl,
-        BLOB_STORE: 's3://bench/assets',
-        S3_ENDPOINT: endpoint,
-        S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-        REDIS_URL: REDIS,
-        SIGNING_SECRET: 'bench signing secret shared by both gateways',
-        RATE_LIMIT: '0',
-        MAX_FILE_SIZE: '2GiB',
-        JOB_CONCURRENCY: '1',
-      },
-      port,
-    );
-    gateways.push(proc);
-    return { proc, url };
-  };
-  const gateways: Proc[] = [];
+  const stack = await startStack(work);
+  procs.push(stack.s3);
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: stack.endpoint,
+    forcePathStyle: true,
+    credentials: S3_CREDENTIALS,
+  });
+  const gateway = (name: string) => stack.gateway(name, { MAX_FILE_SIZE: '2GiB', JOB_CONCURRENCY: '1' });
   try {
     const a = await gateway('gw-a');
     const key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(a.proc.output())![1];
@@ -228,9 +188,7 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
       L1_TWO: { rps: { one: median(l1.one), two: median(l1.two) }, errors: l1.errors },
     };
   } finally {
-    for (const proc of gateways) await proc.stop();
     client.destroy();
-    await admin.query(`drop schema ${schema} cascade`);
-    await admin.end();
+    await stack.stop();
   }
 }

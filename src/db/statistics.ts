@@ -2,11 +2,22 @@ import { sql, type Kysely } from 'kysely';
 import { isPostgres } from './database.js';
 
 /**
- * The tables whose plans depend on statistics: pages and counts of assets, the job queue's
- * lookups. Without fresh statistics PostgreSQL guesses (an org's page through the slug index,
- * estimated at 1 row for thousands).
+ * The tables whose plans depend on statistics: pages and counts of assets, searches, the job
+ * queue's lookups. Without fresh statistics PostgreSQL guesses (an org's page through the slug
+ * index, estimated at 1 row for thousands; a search matching every asset estimated at a few
+ * dozen rows, so the page joined every match and sorted them instead of walking the page's
+ * index and stopping at the first rows that match).
  */
-const TABLES = ['assets', 'jobs', 'asset_tags', 'blobs', 'renditions', 'webhook_deliveries'] as const;
+const TABLES = [
+  'assets',
+  'asset_search',
+  'jobs',
+  'asset_tags',
+  'asset_events',
+  'blobs',
+  'renditions',
+  'webhook_deliveries',
+] as const;
 
 /** A table changed by more than this share of its rows since its last ANALYZE is analysed again. */
 const GROWTH = 0.1;
