@@ -313,10 +313,14 @@ export async function sendOperation(url: string, operation: Operation, headers: 
   return { status: response.status, ...((await response.json()) as { data?: any; errors?: any[] }) };
 }
 
-/** Polls `read` until `done` holds (at most ~1 s): for effects that land just after a response. */
-export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+/** Polls `read` until `done` holds: for effects that land just after a response. Throws past `timeoutMs`. */
+export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
   let value = await read();
-  for (let i = 0; i < 100 && !done(value); i++) {
+  while (!done(value)) {
+    // What was waited for never happened: a failure, not a value for the caller to misread.
+    if (Date.now() > deadline)
+      throw new Error(`waitFor: not done within ${timeoutMs} ms (last: ${String(value).slice(0, 200)})`);
     await new Promise((r) => setTimeout(r, 10));
     value = await read();
   }
