@@ -13,6 +13,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { FALLBACK_AUTOCHECKPOINT, startCheckpointer } from './checkpointer.js';
+import { rowBuilder } from './row-builder.js';
 import type { Database } from './types.js';
 
 export type Db = Kysely<Database>;
@@ -50,8 +51,17 @@ export function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
-// BIGINT (int8) arrives as a string from pg; sizes fit in a double.
-pg.types.setTypeParser(20, (value) => Number(value));
+/**
+ * The pg type parsers of the gateway's pool, given to the pool rather than set on pg's global
+ * registry, so that importing this module changes nothing for any other pg client in the process.
+ */
+export const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    // BIGINT (int8) arrives as a string from pg; sizes and counts fit in a double.
+    oid === pg.types.builtins.INT8 && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 /**
  * Opens a database lazily: nothing connects until the first query. SQLite gets WAL,
@@ -98,7 +108,7 @@ export function createDatabase({
     });
   }
   return new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10 }) }),
+    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10, types: pgTypes }) }),
     log,
   });
 }
@@ -111,7 +121,7 @@ export function createDatabase({
  *   are a small fixed set, varying only in how many `?` an IN list has).
  * - better-sqlite3 builds each row object property by property, which for a page of
  *   wide rows costs twice what reading them does. Readers fetch rows as arrays and
- *   build objects with a function made once per statement, where V8 knows the shape.
+ *   build objects with a function made once per statement (`row-builder.ts`).
  */
 function withStatementCache(db: SQLite.Database, close: () => void = () => db.close(), limit = 500): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
@@ -130,14 +140,9 @@ function withStatementCache(db: SQLite.Database, close: () => void = () => db.cl
 }
 
 function fastRows(statement: SQLite.Statement): SqliteStatement {
-  const names = statement.reader ? statement.columns().map((column) => column.name) : [];
-  // A column named __proto__ would set the prototype of a literal: left to better-sqlite3.
-  if (!statement.reader || names.includes('__proto__')) return statement;
-  // Later columns of the same name win, as in better-sqlite3's own row objects.
-  const toRow = new Function(
-    'r',
-    `return {${names.map((name, i) => `${JSON.stringify(name)}: r[${i}]`).join(', ')}};`,
-  ) as (values: unknown[]) => unknown;
+  if (!statement.reader) return statement;
+  const toRow = rowBuilder(statement.columns().map((column) => column.name));
+  if (!toRow) return statement;
   const rows = statement.raw(true);
   return {
     reader: true,
