@@ -120,3 +120,20 @@ test('the parameter rule catches what it forbids', () => {
     { key: 'src/x.ts <anonymous> line 8', count: 4 },
   ]);
 });
+
+/** Files over the 450-line limit that predate its test; the list may only shrink. */
+const LONG_FILES = new Set(['src/config.ts']);
+
+test('no source file of src/ runs over 450 lines (generated code excepted)', () => {
+  const lines = (file: string) => readFileSync(path.join(root, file), 'utf8').split('\n').length - 1;
+  const over = sources.filter((file) => lines(file) > 450);
+  assert.deepEqual(
+    over.filter((file) => !LONG_FILES.has(file)),
+    [],
+  );
+  assert.deepEqual(
+    [...LONG_FILES].filter((file) => !over.includes(file)),
+    [],
+    'under the limit now: remove from LONG_FILES',
+  );
+});
