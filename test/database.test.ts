@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { createDatabase } from '../src/db/database.js';
-import { tempDir } from './helpers.js';
+import { DIALECTS, postgresSchema, tempDir } from './helpers.js';
+import pg from 'pg';
 
 const folder = tempDir('assetgate-db-');
 after(folder.remove);
@@ -73,3 +75,48 @@ test('sqlite: commits reach the database file from the checkpoint thread, not th
     await wal.destroy();
   }
 });
+
+test("importing the database module leaves pg's global type parsers as they were", () => {
+  // A process of its own: this file has imported the module already.
+  const script = `
+    import pg from 'pg';
+    const before = pg.types.getTypeParser(20, 'text');
+    await import(${JSON.stringify(new URL('../src/db/database.ts', import.meta.url).href)});
+    const after = pg.types.getTypeParser(20, 'text');
+    process.stdout.write(JSON.stringify({ same: before === after, parsed: after('9007199254740993') }));
+  `;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  assert.deepEqual(JSON.parse(out), { same: true, parsed: '9007199254740993' });
+});
+
+test(
+  'postgres: bigint columns come back as numbers through the pool, and only through it',
+  {
+    skip: !DIALECTS.includes('postgres') && 'TEST_DIALECTS has no postgres',
+  },
+  async () => {
+    const schema = await postgresSchema();
+    after(schema.drop);
+    const pgDb = createDatabase({ url: schema.url });
+    after(() => pgDb.destroy());
+    await sql`create table sizes (id bigserial primary key, size bigint not null)`.execute(pgDb);
+    await sql`insert into sizes (size) values (9007199254740991), (3)`.execute(pgDb);
+    const { rows } = await sql<{ id: unknown; size: unknown; n: unknown; total: unknown }>`
+    select id, size, count(*) over () as n, sum(size) over () as total from sizes order by id`.execute(pgDb);
+    assert.deepEqual(rows, [
+      { id: 1, size: 9007199254740991, n: 2, total: '9007199254740994' },
+      { id: 2, size: 3, n: 2, total: '9007199254740994' },
+    ]);
+    // numeric (sum of bigints) is not int8: it stays a string, as pg gives it.
+    const plain = new pg.Client({ connectionString: schema.url });
+    await plain.connect();
+    try {
+      const { rows: raw } = await plain.query('select size from sizes order by id');
+      assert.deepEqual(raw, [{ size: '9007199254740991' }, { size: '3' }]);
+    } finally {
+      await plain.end();
+    }
+  },
+);

@@ -13,7 +13,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { FALLBACK_AUTOCHECKPOINT, startCheckpointer } from './checkpointer.js';
-import { withRowBuilder } from './row-builder.js';
+import { rowBuilder } from './row-builder.js';
 import type { Database } from './types.js';
 
 export type Db = Kysely<Database>;
@@ -52,14 +52,15 @@ export function isPostgres(db: Kysely<any>): boolean {
 }
 
 /**
- * The pool's own type parsers (nothing global is changed): BIGINT (int8) arrives as a
- * string from pg; sizes and counts fit in a double.
+ * The pg type parsers of the gateway's pool, given to the pool rather than set on pg's global
+ * registry, so that importing this module changes nothing for any other pg client in the process.
  */
-export const PG_TYPES = {
+export const pgTypes: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    // BIGINT (int8) arrives as a string from pg; sizes and counts fit in a double.
     oid === pg.types.builtins.INT8 && format !== 'binary'
       ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 /**
@@ -107,7 +108,7 @@ export function createDatabase({
     });
   }
   return new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10, types: PG_TYPES }) }),
+    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10, types: pgTypes }) }),
     log,
   });
 }
@@ -118,8 +119,9 @@ export function createDatabase({
  * - Kysely prepares every statement anew, and preparing costs more than running a
  *   small query. Statements are cached by SQL text (bounded: the product's queries
  *   are a small fixed set, varying only in how many `?` an IN list has).
- * - Readers fetch rows as arrays and build objects with a function made once per
- *   statement (`row-builder.ts`).
+ * - better-sqlite3 builds each row object property by property, which for a page of
+ *   wide rows costs twice what reading them does. Readers fetch rows as arrays and
+ *   build objects with a function made once per statement (`row-builder.ts`).
  */
 function withStatementCache(db: SQLite.Database, close: () => void = () => db.close(), limit = 500): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
@@ -129,10 +131,25 @@ function withStatementCache(db: SQLite.Database, close: () => void = () => db.cl
       let statement = cache.get(source);
       if (!statement) {
         if (cache.size >= limit) cache.delete(cache.keys().next().value!);
-        statement = withRowBuilder(db.prepare(source));
+        statement = fastRows(db.prepare(source));
         cache.set(source, statement);
       }
       return statement;
+    },
+  };
+}
+
+function fastRows(statement: SQLite.Statement): SqliteStatement {
+  if (!statement.reader) return statement;
+  const toRow = rowBuilder(statement.columns().map((column) => column.name));
+  if (!toRow) return statement;
+  const rows = statement.raw(true);
+  return {
+    reader: true,
+    all: (parameters) => (rows.all(parameters) as unknown[][]).map(toRow),
+    run: (parameters) => statement.run(parameters),
+    *iterate(parameters) {
+      for (const values of rows.iterate(parameters) as IterableIterator<unknown[]>) yield toRow(values);
     },
   };
 }
