@@ -150,12 +150,17 @@ function meter(onBytes: (n: number) => void): Transform {
   });
 }
 
+/** What every command talks through: the client, the terminal and the server's address for messages. */
+interface Session {
+  client: AssetgateClient;
+  io: FilesIo;
+  server: string;
+}
+
 async function upload(
-  client: AssetgateClient,
+  { client, io, server }: Session,
   files: string[],
   values: { tag?: string[]; dir?: string; public?: boolean; title?: string; json?: boolean },
-  io: FilesIo,
-  server: string,
 ): Promise<number> {
   if (files.length === 0) throw new UsageError('upload needs at least one FILE');
   const fields = {
@@ -272,7 +277,7 @@ async function found(client: AssetgateClient, ids: string[], command: string): P
   return asset;
 }
 
-async function get(client: AssetgateClient, ids: string[], output: string | undefined, io: FilesIo): Promise<number> {
+async function get({ client, io }: Session, ids: string[], output: string | undefined): Promise<number> {
   const asset = await found(client, ids, 'get');
   const response = await client.download(asset);
   return save(response, { name: asset.filename ?? asset.id, output, size: asset.size }, io);
@@ -282,10 +287,9 @@ const PREVIEW_FORMATS = ['webp', 'png', 'jpeg', 'avif'];
 
 /** Saves a rendition: of an image, or of a PDF's page, a video's frame, an audio file's waveform. */
 async function preview(
-  client: AssetgateClient,
+  { client, io }: Session,
   ids: string[],
   values: { page?: string; time?: string; width?: string; format?: string; output?: string },
-  io: FilesIo,
 ): Promise<number> {
   const format = values.format ?? 'webp';
   if (!PREVIEW_FORMATS.includes(format)) throw new UsageError(`--format is one of ${PREVIEW_FORMATS.join(', ')}`);
@@ -315,13 +319,7 @@ async function preview(
   return save(response, { name: `${stem}-${what}.${ext}`, output: values.output }, io);
 }
 
-async function remove(
-  client: AssetgateClient,
-  ids: string[],
-  permanently: boolean,
-  io: FilesIo,
-  server: string,
-): Promise<number> {
+async function remove({ client, io, server }: Session, ids: string[], permanently: boolean): Promise<number> {
   if (ids.length === 0) throw new UsageError('rm needs at least one asset ID');
   let failed = 0;
   for (const id of ids) {
@@ -336,10 +334,9 @@ async function remove(
 }
 
 async function signedUrl(
-  client: AssetgateClient,
+  { client, io }: Session,
   ids: string[],
   values: { expires?: string; 'max-fetches'?: string },
-  io: FilesIo,
 ): Promise<number> {
   if (ids.length !== 1) throw new UsageError('url takes one asset ID');
   let expiresIn: number | undefined;
@@ -365,8 +362,7 @@ async function signedUrl(
 export async function runFilesCommand(
   command: FilesCommand,
   args: string[],
-  env: Record<string, string | undefined>,
-  io: FilesIo,
+  { env, io }: { env: Record<string, string | undefined>; io: FilesIo },
 ): Promise<number> {
   let parsed;
   try {
@@ -387,27 +383,26 @@ export async function runFilesCommand(
     return 2;
   }
   const client = createClient({ url: server, apiKey });
+  const session: Session = { client, io, server };
   try {
     switch (command) {
       case 'upload':
-        return await upload(client, parsed.positionals, values, io, server);
+        return await upload(session, parsed.positionals, values);
       case 'ls':
         if (parsed.positionals.length) throw new UsageError('ls takes no positional arguments');
         return await list(client, values, io);
       case 'get':
-        return await get(client, parsed.positionals, (parsed.values as { output?: string }).output, io);
+        return await get(session, parsed.positionals, (parsed.values as { output?: string }).output);
       case 'preview':
-        return await preview(client, parsed.positionals, values, io);
+        return await preview(session, parsed.positionals, values);
       case 'rm':
         return await remove(
-          client,
+          session,
           parsed.positionals,
           (parsed.values as { permanently?: boolean }).permanently ?? false,
-          io,
-          server,
         );
       case 'url':
-        return await signedUrl(client, parsed.positionals, values, io);
+        return await signedUrl(session, parsed.positionals, values);
     }
   } catch (error) {
     if (error instanceof UsageError) {

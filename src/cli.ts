@@ -160,7 +160,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return group === undefined ? 2 : 0;
   }
   if (FILES_COMMANDS.includes(group as FilesCommand))
-    return runFilesCommand(group as FilesCommand, argv.slice(1), env, io);
+    return runFilesCommand(group as FilesCommand, argv.slice(1), { env, io });
   if (argv.includes('--help') || argv.includes('-h')) {
     io.out(USAGE);
     return 0;

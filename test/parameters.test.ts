@@ -12,11 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/cli-files.ts upload',
-  'src/cli-files.ts get',
-  'src/cli-files.ts remove',
-  'src/cli-files.ts signedUrl',
-  'src/cli-files.ts runFilesCommand',
   'src/config.ts duration',
   'src/config.ts integer',
   'src/adapters/ffmpeg.ts frame',
@@ -37,7 +32,6 @@ const LEGACY = new Set([
   'src/http/download-route.ts sendAsset',
   'src/http/serve-blob.ts serveBlob',
   'src/http/tus-route.ts answer',
-  'src/http/use-cost-limit.ts estimateCost',
   'src/services/assets/asset-service.ts storeBytes',
   'src/services/assets/asset-service.ts createOnStored',
   'src/services/assets/pagination.ts decodeCursor',
