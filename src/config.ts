@@ -1,6 +1,10 @@
 import os from 'node:os';
 import path from 'node:path';
+import { operations, limits, processing, signedUrls } from './config-sections.js';
+import { type Env, type LogLevel, type Role, boolean, bytes, integer, url } from './config-values.js';
 import { ConfigError } from './errors.js';
+
+export { LOG_LEVELS, ROLES, parseBytes, parseDuration, type LogLevel, type Role } from './config-values.js';
 
 /** An S3-compatible store's connection. */
 export interface S3Config {
@@ -21,9 +25,6 @@ export interface S3Config {
 }
 
 /** Everything the server and the CLI are configured with. Built by `loadConfig`. */
-/** What a process does: see `Config.role`. */
-export const ROLES = ['all', 'api', 'worker'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface Config {
   /** TCP port. @default 4000 */
@@ -226,9 +227,6 @@ export interface Config {
   shutdownTimeout: number;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
 /** The environment variables read, for documentation and error messages. */
 export const CONFIG_VARIABLES = [
   'PORT',
@@ -311,19 +309,6 @@ export const CONFIG_VARIABLES = [
   'SHUTDOWN_TIMEOUT',
 ] as const;
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-};
-
 function s3Config(env: Env): S3Config {
   const raw = env.S3_ENDPOINT?.trim();
   const endpoint = raw ? url('S3_ENDPOINT', raw) : null;
@@ -348,80 +333,6 @@ function s3Config(env: Env): S3Config {
   };
 }
 
-/** Parses `1048576`, `10MB`, `200MiB`, `4 GiB` into bytes. */
-export function parseBytes(variable: string, raw: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
-  const unit = match ? UNITS[match[2].toLowerCase()] : undefined;
-  if (!match || unit === undefined) {
-    throw new ConfigError(variable, `"${raw}" is not a size (use bytes or a unit: KB, MB, GB, KiB, MiB, GiB).`);
-  }
-  const bytes = Math.floor(Number(match[1]) * unit);
-  if (bytes < 1) throw new ConfigError(variable, 'must be at least 1 byte.');
-  return bytes;
-}
-
-const SECONDS: Record<string, number> = { '': 1, ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Parses `90`, `90s`, `15m`, `1h`, `7d`, `250ms` into seconds. */
-export function parseDuration(variable: string, raw: string): number {
-  const match = /^\s*(\d+)\s*(ms|[smhd]?)\s*$/i.exec(raw);
-  if (!match) throw new ConfigError(variable, `"${raw}" is not a duration (seconds, or a number with s, m, h or d).`);
-  return Number(match[1]) * SECONDS[match[2].toLowerCase()];
-}
-
-function duration(env: Env, variable: string, fallback: number, min = 1): number {
-  const raw = env[variable];
-  const value = raw === undefined || raw === '' ? fallback : parseDuration(variable, raw);
-  if (value < min) throw new ConfigError(variable, `must be at least ${min} seconds.`);
-  return value;
-}
-
-function secret(env: Env, variable: string): string | null {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return null;
-  if (raw.length < 32) throw new ConfigError(variable, 'must be at least 32 characters.');
-  return raw;
-}
-
-function integer(env: Env, variable: string, fallback: number, min: number, max: number): number {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `"${raw}" is not a whole number.`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(variable, `must be between ${min} and ${max}.`);
-  return value;
-}
-
-function bytes(env: Env, variable: string, fallback: number): number {
-  const raw = env[variable];
-  return raw === undefined || raw === '' ? fallback : parseBytes(variable, raw);
-}
-
-function boolean(env: Env, variable: string, fallback: boolean): boolean {
-  const raw = env[variable]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(variable, `"${raw}" is not a boolean (true/false).`);
-}
-
-function url(variable: string, raw: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch (cause) {
-    throw new ConfigError(variable, `"${raw}" is not an absolute URL.`, { cause });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError(variable, 'must be an http or https URL.');
-  }
-  return raw.replace(/\/+$/, '');
-}
-
-/**
- * Reads and validates the configuration. Throws `ConfigError` naming the first
- * bad variable; never reads `process.env` itself (the caller passes it).
- */
 /**
  * The configuration from `env`. `cores`: the CPUs this process may use, which sets the
  * default number of background jobs.
@@ -468,159 +379,5 @@ export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availablePa
     ...processing(env, cores),
     ...limits(env),
     ...operations(env),
-  };
-}
-
-function operations(env: Env) {
-  const level = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new ConfigError('LOG_LEVEL', `"${level}" is not one of ${LOG_LEVELS.join(', ')}.`);
-  }
-  const format = env.LOG_FORMAT?.trim() || 'json';
-  if (format !== 'json' && format !== 'pretty')
-    throw new ConfigError('LOG_FORMAT', `"${format}" is not json or pretty.`);
-  const token = env.METRICS_TOKEN?.trim() || null;
-  if (token !== null && token.length < 16) {
-    throw new ConfigError('METRICS_TOKEN', 'is at least 16 characters: it guards what the gateway is doing.');
-  }
-  return {
-    logLevel: level as LogLevel,
-    logFormat: format as 'json' | 'pretty',
-    logBuffer: bytes(env, 'LOG_BUFFER', 16 * 1024 ** 2),
-    keyCacheTtl: duration(env, 'KEY_CACHE_TTL', 5, 0),
-    keyCacheMax: integer(env, 'KEY_CACHE_MAX', 10_000, 1, 10_000_000),
-    documentCacheMax: integer(env, 'DOCUMENT_CACHE_MAX', 1000, 1, 1_000_000),
-    metricsToken: token,
-    metricsMaxOperations: integer(env, 'METRICS_MAX_OPERATIONS', 200, 0, 10_000),
-    shutdownTimeout: duration(env, 'SHUTDOWN_TIMEOUT', 30, 0),
-  };
-}
-
-function mediaPatterns(env: Env, variable: string): string[] {
-  const patterns = list(env, variable).map((p) => p.toLowerCase());
-  const bad = patterns.find((p) => !/^[a-z0-9.+-]+\/([a-z0-9.+-]+|\*)$/.test(p));
-  if (bad) throw new ConfigError(variable, `"${bad}" is not a media type or a pattern like image/*.`);
-  return patterns;
-}
-
-function limits(env: Env) {
-  const quota = env.ORG_STORAGE_QUOTA?.trim();
-  return {
-    rateLimit: integer(env, 'RATE_LIMIT', 100, 0, 1_000_000),
-    uploadConcurrency: integer(env, 'UPLOAD_CONCURRENCY', 5, 1, 10_000),
-    uploadConcurrencyWait: duration(env, 'UPLOAD_CONCURRENCY_WAIT', 0, 0),
-    orgStorageQuota: quota ? parseBytes('ORG_STORAGE_QUOTA', quota) : null,
-    allowedMediaTypes: mediaPatterns(env, 'ALLOWED_MEDIA_TYPES'),
-    deniedMediaTypes: mediaPatterns(env, 'DENIED_MEDIA_TYPES'),
-    graphqlLimits: {
-      depth: integer(env, 'GRAPHQL_MAX_DEPTH', 12, 1, 1000),
-      aliases: integer(env, 'GRAPHQL_MAX_ALIASES', 30, 0, 10_000),
-      directives: integer(env, 'GRAPHQL_MAX_DIRECTIVES', 50, 0, 10_000),
-      tokens: integer(env, 'GRAPHQL_MAX_TOKENS', 5000, 10, 1_000_000),
-      cost: integer(env, 'GRAPHQL_MAX_COST', 20000, 10, 100_000_000),
-    },
-    httpHeadersTimeout: duration(env, 'HTTP_HEADERS_TIMEOUT', 20),
-    httpRequestTimeout: duration(env, 'HTTP_REQUEST_TIMEOUT', 3600),
-    httpIdleTimeout: duration(env, 'HTTP_IDLE_TIMEOUT', 60),
-  };
-}
-
-const DEFAULT_IMAGE_WIDTHS = [64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3840];
-
-function list(env: Env, variable: string): string[] {
-  return (env[variable] ?? '')
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean);
-}
-
-function processing(env: Env, cores: number) {
-  const thumbnailSizes = list(env, 'THUMBNAIL_SIZES').map((size) => {
-    if (!/^\d+$/.test(size) || Number(size) < 16 || Number(size) > 4096) {
-      throw new ConfigError('THUMBNAIL_SIZES', `"${size}" is not a size between 16 and 4096.`);
-    }
-    return Number(size);
-  });
-  const imageWidths = list(env, 'IMAGE_WIDTHS').map((width) => {
-    if (!/^\d+$/.test(width) || Number(width) < 1 || Number(width) > 8192) {
-      throw new ConfigError('IMAGE_WIDTHS', `"${width}" is not a width between 1 and 8192.`);
-    }
-    return Number(width);
-  });
-  const allowList = (variable: string) => {
-    const entries = list(env, variable);
-    for (const entry of entries) {
-      if (entry.includes('/') && !/^[0-9a-f.:]+\/\d{1,3}$/i.test(entry)) {
-        throw new ConfigError(variable, `"${entry}" is not a CIDR range or a host name.`);
-      }
-    }
-    return entries;
-  };
-  const importAllow = allowList('IMPORT_ALLOW');
-  const webhookAllow = allowList('WEBHOOK_ALLOW');
-  const role = (env.ROLE?.trim() || 'all') as Role;
-  if (!ROLES.includes(role)) throw new ConfigError('ROLE', `"${role}" is not one of ${ROLES.join(', ')}.`);
-  // Background CPU work leaves a core to the event loop, which serves every request on one
-  // thread; jobs wait on the database and the store too, so more of them are in progress.
-  const extractThreads = integer(env, 'EXTRACT_THREADS', Math.max(1, cores - 1), 1, 64);
-  const jobConcurrency = integer(env, 'JOB_CONCURRENCY', Math.min(64, 4 * extractThreads), 0, 64);
-  if (role === 'worker' && jobConcurrency === 0)
-    throw new ConfigError('JOB_CONCURRENCY', 'is at least 1 with ROLE=worker: a worker runs jobs.');
-  return {
-    role,
-    jobConcurrency: role === 'api' ? 0 : jobConcurrency,
-    extractThreads,
-    extractTimeout: duration(env, 'EXTRACT_TIMEOUT', 30, 0.01),
-    extractMemoryMb: integer(env, 'EXTRACT_MEMORY', 256, 32, 16384),
-    extractIdleTimeout: duration(env, 'EXTRACT_IDLE_TIMEOUT', 10, 0),
-    sqliteCacheSize: bytes(env, 'SQLITE_CACHE_SIZE', 8 * 1024 ** 2),
-    idleGcDelay: duration(env, 'IDLE_GC_DELAY', 10, 0),
-    // Ascending: the first is the smallest, which `thumbnailUrl` names.
-    thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),
-    maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1e10),
-    imageWidths:
-      env.IMAGE_WIDTHS === undefined ? DEFAULT_IMAGE_WIDTHS : [...new Set(imageWidths)].sort((a, b) => a - b),
-    renditionQueue: integer(env, 'RENDITION_QUEUE', 32, 1, 10_000),
-    renditionCacheMax: bytes(env, 'RENDITION_CACHE_MAX', 1024 ** 3),
-    renditionMaxPerAsset: integer(env, 'RENDITION_MAX_PER_ASSET', 32, 1, 10_000),
-    renditionAnonRate: integer(env, 'RENDITION_ANON_RATE', 60, 0, 1_000_000),
-    ffmpegPath: env.FFMPEG_PATH?.trim() || null,
-    ffmpegMemory: bytes(env, 'FFMPEG_MEMORY', 1024 ** 3),
-    importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),
-    importAllow,
-    webhookAllow,
-    webhookTimeout: duration(env, 'WEBHOOK_TIMEOUT', 10, 0.1),
-    webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
-    webhookEndpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 2, 1, 100),
-    webhookDisableAfter: integer(env, 'WEBHOOK_DISABLE_AFTER', 25, 1, 1_000_000),
-    importConnectTimeout: duration(env, 'IMPORT_CONNECT_TIMEOUT', 10),
-    importIdleTimeout: duration(env, 'IMPORT_IDLE_TIMEOUT', 30),
-  };
-}
-
-function signedUrls(env: Env) {
-  const until = env.SIGNING_PREVIOUS_UNTIL?.trim();
-  const previousUntil = until ? new Date(until) : null;
-  if (previousUntil && Number.isNaN(previousUntil.getTime())) {
-    throw new ConfigError('SIGNING_PREVIOUS_UNTIL', `"${until}" is not an ISO-8601 date-time.`);
-  }
-  const downloadUrlMaxTtl = duration(env, 'DOWNLOAD_URL_MAX_TTL', 7 * 86400);
-  const downloadUrlTtl = duration(env, 'DOWNLOAD_URL_TTL', 3600);
-  if (downloadUrlTtl > downloadUrlMaxTtl)
-    throw new ConfigError('DOWNLOAD_URL_TTL', 'must not exceed DOWNLOAD_URL_MAX_TTL.');
-  const maxUrls = env.MAX_DOWNLOAD_URLS_PER_ASSET?.trim();
-  return {
-    signingSecret: secret(env, 'SIGNING_SECRET'),
-    signingSecretPrevious: secret(env, 'SIGNING_SECRET_PREVIOUS'),
-    signingPreviousUntil: previousUntil,
-    downloadUrlTtl,
-    downloadUrlMaxTtl,
-    maxDownloadUrlsPerAsset: maxUrls ? integer(env, 'MAX_DOWNLOAD_URLS_PER_ASSET', 0, 1, 1e9) : null,
-    uploadUrlTtl: duration(env, 'UPLOAD_URL_TTL', 3600),
-    uploadSweepGrace: duration(env, 'UPLOAD_SWEEP_GRACE', 3600, 0),
-    sweepInterval: duration(env, 'SWEEP_INTERVAL', 60, 0),
-    trashRetention: duration(env, 'TRASH_RETENTION', 30 * 86_400, 0),
-    jobRetention: duration(env, 'JOB_RETENTION', 3600, 0),
-    fsckGrace: duration(env, 'FSCK_GRACE', 3600, 0),
   };
 }
