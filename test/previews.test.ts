@@ -296,8 +296,14 @@ forEachDialect(() => {
       }
     });
 
-    test('an ffmpeg run past its time limit (EXTRACT_TIMEOUT) is killed and says so', async () => {
-      // A named pipe nobody writes to: ffmpeg waits on it for ever, whatever the machine's speed.
+    /**
+     * Runs `fn` with ffmpeg (a 300 ms limit, `maxRunning` at once) and a named pipe nobody
+     * writes to: ffmpeg waits on it for ever, whatever the machine's speed.
+     */
+    async function withStuckInput(
+      maxRunning: number,
+      fn: (ffmpeg: ReturnType<typeof createFfmpeg>, frame: (n: number) => Promise<void>) => Promise<void>,
+    ) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'assetgate-fifo-'));
       try {
         const fifo = path.join(dir, 'never');
@@ -306,30 +312,27 @@ forEachDialect(() => {
           path: findFfmpeg(process.env.FFMPEG_PATH || null)!,
           timeoutMs: 300,
           memoryBytes: 1024 ** 3,
-          maxRunning: 1,
+          maxRunning,
         });
-        await assert.rejects(ffmpeg.frame(fifo, 0, path.join(dir, 'out.png'), 64), (error: Error) => {
+        await fn(ffmpeg, (n) => ffmpeg.frame(fifo, 0, path.join(dir, `out-${n}.png`), 64));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    test('an ffmpeg run past its time limit (EXTRACT_TIMEOUT) is killed and says so', async () => {
+      await withStuckInput(1, async (_ffmpeg, frame) => {
+        await assert.rejects(frame(0), (error: Error) => {
           assert.ok(error instanceof FfmpegFailure);
           assert.match(error.message, /ffmpeg took longer than 300 ms/);
           return true;
         });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      });
     });
 
     test('no more ffmpeg processes run at once than maxRunning; the others wait their turn', async () => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'assetgate-fifo-'));
-      try {
-        const fifo = path.join(dir, 'never');
-        execFileSync('mkfifo', [fifo]);
-        const ffmpeg = createFfmpeg({
-          path: findFfmpeg(process.env.FFMPEG_PATH || null)!,
-          timeoutMs: 300,
-          memoryBytes: 1024 ** 3,
-          maxRunning: 2,
-        });
-        const runs = Array.from({ length: 5 }, (_, i) => ffmpeg.frame(fifo, 0, path.join(dir, `out-${i}.png`), 64));
+      await withStuckInput(2, async (ffmpeg, frame) => {
+        const runs = Array.from({ length: 5 }, (_, i) => frame(i));
         assert.deepEqual(ffmpeg.load, { running: 2, waiting: 3 });
         const ended = await Promise.allSettled(runs);
         // Each run had its own 300 ms once it started: a wait in line is not counted against it.
@@ -338,9 +341,7 @@ forEachDialect(() => {
           assert.match(String((result as PromiseRejectedResult).reason), /ffmpeg took longer than 300 ms/);
         }
         assert.deepEqual(ffmpeg.load, { running: 0, waiting: 0 });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      });
     });
   });
 });
