@@ -314,7 +314,7 @@ forEachDialect(() => {
           memoryBytes: 1024 ** 3,
           maxRunning,
         });
-        await fn(ffmpeg, (n) => ffmpeg.frame(fifo, 0, path.join(dir, `out-${n}.png`), 64));
+        await fn(ffmpeg, (n) => ffmpeg.frame(fifo, path.join(dir, `out-${n}.png`), { seconds: 0, maxSide: 64 }));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -117,7 +117,7 @@ export function createFfmpeg(options: FfmpegOptions) {
      * pixels on each side. Seeking is by the container's index: a `moov` at the end is read
      * from disk, not memory.
      */
-    async frame(input: string, seconds: number, out: string, maxSide: number): Promise<void> {
+    async frame(input: string, out: string, { seconds, maxSide }: { seconds: number; maxSide: number }): Promise<void> {
       await run(frameArgs({ input, from: seconds, out, maxSide }));
       // A time past the last frame (a truncated file) ends without error and without a picture.
       if (!(await written(out))) throw new FfmpegFailure(`the video has no frame at ${seconds} s`);

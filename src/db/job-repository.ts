@@ -209,7 +209,10 @@ export class JobRepository {
   }
 
   /** Puts a job back for a retry at `retryAt`, or marks it failed for good when `retryAt` is null. */
-  async fail(id: string, error: string, retryAt: string | null, now: string): Promise<void> {
+  async fail(
+    id: string,
+    { error, retryAt, now }: { error: string; retryAt: string | null; now: string },
+  ): Promise<void> {
     await this.db
       .updateTable('jobs')
       .set({

@@ -140,7 +140,11 @@ function headersOf(req: IncomingMessage): Headers {
   return headers;
 }
 
-function answer(res: ServerResponse, status: number, headers: Record<string, string> = {}, body = ''): void {
+function answer(
+  res: ServerResponse,
+  status: number,
+  { headers = {}, body = '' }: { headers?: Record<string, string>; body?: string } = {},
+): void {
   res.statusCode = status;
   res.setHeader('Tus-Resumable', TUS_VERSION);
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
@@ -216,7 +220,7 @@ export function createTus(deps: TusDeps) {
       throw new ConflictError('This upload is finished.');
     }
     if (id && writes) {
-      if (busy.has(id)) return answer(res, 423, {}, 'Another request is writing to this upload.\n');
+      if (busy.has(id)) return answer(res, 423, { body: 'Another request is writing to this upload.\n' });
       busy.add(id);
     }
     let release: (() => void) | undefined;
@@ -227,7 +231,7 @@ export function createTus(deps: TusDeps) {
       const checksum = req.headers['upload-checksum'];
       if (writes && typeof checksum === 'string') {
         spooled = await spool(req, checksum, deps.maxFileSize);
-        if (!spooled.matches) return answer(res, 460, {}, 'Checksum Mismatch\n');
+        if (!spooled.matches) return answer(res, 460, { body: 'Checksum Mismatch\n' });
         body = createReadStream(spooled.file);
       }
       grant.body = body;
@@ -265,7 +269,7 @@ export function createTus(deps: TusDeps) {
   /** 412 unless the request speaks tus 1.0.0 (OPTIONS needs not). */
   function speaksTus(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method === 'OPTIONS' || req.headers['tus-resumable'] === TUS_VERSION) return true;
-    answer(res, 412, { 'Tus-Version': TUS_VERSION }, 'Tus-Resumable 1.0.0 is required.\n');
+    answer(res, 412, { headers: { 'Tus-Version': TUS_VERSION }, body: 'Tus-Resumable 1.0.0 is required.\n' });
     return false;
   }
 
@@ -283,15 +287,15 @@ export function createTus(deps: TusDeps) {
         const id = rest.replace(/\/$/, '');
         if (id === '') {
           if (req.method === 'POST') return forward(req, res, grant);
-          return answer(res, 405, { Allow: 'POST, OPTIONS' });
+          return answer(res, 405, { headers: { Allow: 'POST, OPTIONS' } });
         }
         const verb = VERBS[req.method ?? ''];
-        if (!verb) return answer(res, 405, { Allow: 'HEAD, PATCH, DELETE, OPTIONS' });
+        if (!verb) return answer(res, 405, { headers: { Allow: 'HEAD, PATCH, DELETE, OPTIONS' } });
         // Every verb asks the access rule: another org's upload, or a finished one to end, is 404.
         const upload = await deps.uploads.find(principal, id, verb);
         grant.uploadId = upload.id;
         if (verb !== 'terminate') return forward(req, res, grant);
-        if (busy.has(upload.id)) return answer(res, 423, {}, 'A request is writing to this upload.\n');
+        if (busy.has(upload.id)) return answer(res, 423, { body: 'A request is writing to this upload.\n' });
         await deps.uploads.terminate(principal, upload.id);
         return answer(res, 204);
       },

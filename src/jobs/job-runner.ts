@@ -75,12 +75,12 @@ export function createJobRunner(options: JobRunnerOptions) {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (job.attempts >= maxAttempts) {
-        await jobs.fail(job.id, message, null, iso(clock()));
+        await jobs.fail(job.id, { error: message, retryAt: null, now: iso(clock()) });
         await options.onGiveUp(job, error);
         ended('failed', { error: message });
       } else {
         const delay = Math.min(backoffMs * 2 ** (job.attempts - 1), 600_000);
-        await jobs.fail(job.id, message, iso(clock() + delay), iso(clock()));
+        await jobs.fail(job.id, { error: message, retryAt: iso(clock() + delay), now: iso(clock()) });
         ended('retry', { error: message, retryInMs: delay });
       }
     } finally {

@@ -28,7 +28,8 @@ function encodeCursor(column: SortColumn, direction: Direction, row: PageRow): s
   return Buffer.from(JSON.stringify([column, direction, row[column], row.id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string, column: SortColumn, direction: Direction, field: string) {
+function decodeCursor(cursor: string, order: { column: SortColumn; direction: Direction }, field: string) {
+  const { column, direction } = order;
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -82,9 +83,7 @@ export async function pageAssets(
   const backward = last !== undefined || (first === undefined && args.before != null && args.after == null);
   const limit = (backward ? last : first) ?? DEFAULT_PAGE_SIZE;
   const cursorArg = backward ? args.before : args.after;
-  const cursor = cursorArg
-    ? decodeCursor(cursorArg, order.column, order.direction, backward ? 'before' : 'after')
-    : undefined;
+  const cursor = cursorArg ? decodeCursor(cursorArg, order, backward ? 'before' : 'after') : undefined;
 
   const { rows, hasMore } =
     limit === 0

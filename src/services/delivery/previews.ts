@@ -126,7 +126,7 @@ export function createPreviewMaker(deps: PreviewMakerDeps) {
         const side = Math.min(FRAME_MAX_SIDE, Math.ceil(factor * Math.max(source.width, source.height)) + 2);
         if (source.kind === 'poster')
           await deps.ffmpeg.poster(request.path, picture, { from: source.at, maxSide: side });
-        else await deps.ffmpeg.frame(request.path, source.at, picture, side);
+        else await deps.ffmpeg.frame(request.path, picture, { seconds: source.at, maxSide: side });
       } else {
         let levels: number[] = [];
         await deps.ffmpeg.pcm(request.path, WAVEFORM_RATE, async (pcm) => {
