@@ -142,7 +142,7 @@ export class ApiKeyService {
 
   /** Revokes a key within `scope` (any key when undefined: the operator's CLI). */
   async revoke(id: string, scope?: KeyScope): Promise<ApiKeyRow> {
-    const record = await this.keys.revoke(id, nowIso(this.clock), scope?.orgId, scope?.mode);
+    const record = await this.keys.revoke(id, nowIso(this.clock), { orgId: scope?.orgId, mode: scope?.mode });
     if (!record) throw new NotFoundError('API key');
     this.#cache.delete(record.key_hash);
     return record;
@@ -164,7 +164,11 @@ export class ApiKeyService {
     }
     if (!record.last_used_at || Date.parse(record.last_used_at) < now - TOUCH_EVERY_MS) {
       record.last_used_at = nowIso(() => now);
-      await this.keys.touch(record.id, record.last_used_at, nowIso(() => now - TOUCH_EVERY_MS));
+      await this.keys.touch(
+        record.id,
+        record.last_used_at,
+        nowIso(() => now - TOUCH_EVERY_MS),
+      );
     }
     this.#keep(hash, record, now);
     return principalOf(record);

@@ -35,7 +35,11 @@ export class ApiKeyRepository {
   }
 
   /** Marks a key revoked; `undefined` when it does not exist in `orgId` and `mode` (any when undefined). */
-  async revoke(id: string, now: string, orgId?: string, mode?: Mode): Promise<ApiKeyRow | undefined> {
+  async revoke(
+    id: string,
+    now: string,
+    { orgId, mode }: { orgId?: string; mode?: Mode } = {},
+  ): Promise<ApiKeyRow | undefined> {
     let query = this.db
       .updateTable('api_keys')
       .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.val(now)) }))

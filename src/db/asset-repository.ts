@@ -293,7 +293,11 @@ export class AssetRepository {
    * Counts one more download URL handed out. With a `limit`, the one that reaches it
    * marks the asset exhausted, and none is handed out after that: `false`.
    */
-  async countIssuedUrl(tenant: Tenant, id: string, limit: number | null, now: string): Promise<boolean> {
+  async countIssuedUrl(
+    tenant: Tenant,
+    id: string,
+    { limit, now }: { limit: number | null; now: string },
+  ): Promise<boolean> {
     const row = await this.db
       .updateTable('assets')
       .set((eb) => ({

@@ -225,8 +225,7 @@ export class WebhookRepository {
   async failed(
     delivery: WebhookDeliveryRow,
     outcome: { status: number | null; error: string; retryAt: string | null },
-    now: string,
-    disableAfter: number,
+    { now, disableAfter }: { now: string; disableAfter: number },
   ): Promise<boolean> {
     return atomic(this.db, async (trx) => {
       await trx

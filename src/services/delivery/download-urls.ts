@@ -75,12 +75,7 @@ export class DownloadUrlService {
     const expiresAt = new Date(expires * 1000).toISOString();
 
     if (
-      !(await deps.assets.countIssuedUrl(
-        tenant,
-        asset.id,
-        deps.maxUrlsPerAsset,
-        nowIso(() => now),
-      ))
+      !(await deps.assets.countIssuedUrl(tenant, asset.id, { limit: deps.maxUrlsPerAsset, now: nowIso(() => now) }))
     ) {
       throw new NotFoundError(); // exhausted between the read and the count
     }

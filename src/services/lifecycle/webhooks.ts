@@ -343,7 +343,7 @@ export class WebhookService {
     const delay = this.deps.retryDelaysMs[delivery.attempts - 1];
     const retryAt = delay === undefined ? null : nowIso(() => this.deps.clock() + delay);
     const outcome = { status, error, retryAt };
-    if (await webhooks.failed(delivery, outcome, this.#now(), this.deps.disableAfter)) {
+    if (await webhooks.failed(delivery, outcome, { now: this.#now(), disableAfter: this.deps.disableAfter })) {
       this.deps.onDisabled?.(hook, error);
     }
   }
