@@ -72,6 +72,35 @@ describe('a body no route reads does not cost the connection', () => {
     assert.match(answer, /^Connection: close\r$/im);
   });
 
+  test('a client still sending after the answer that closes its connection is not reset: the answer is not lost', async () => {
+    // Without the lingering close the server destroys the socket as soon as its answer is out;
+    // the client's next bytes then meet a reset (EPIPE or ECONNRESET), which on a slower link
+    // also throws away the answer before the client has read it.
+    const outcome = await new Promise<{ answer: string; error: string | null }>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      let error: string | null = null;
+      let more = false;
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+        if (more || !received.includes('\r\n\r\n')) return;
+        more = true;
+        // The answer is here; a client that does not read while it sends would go on: 1 MiB more.
+        let left = 16;
+        const next = () =>
+          left-- > 0 ? socket.write(Buffer.alloc(64 * 1024), (e) => (e ? undefined : next())) : socket.end();
+        next();
+      });
+      socket.on('error', (e) => (error = (e as NodeJS.ErrnoException).code ?? String(e)));
+      socket.on('close', () => resolve({ answer: received, error }));
+      socket.write(`GET /download/abc HTTP/1.1\r\nHost: assets.test\r\nContent-Length: ${20 * 1024 * 1024}\r\n\r\n`);
+      socket.write(Buffer.alloc(256 * 1024));
+    });
+    assert.match(outcome.answer, /^HTTP\/1\.1 400/);
+    assert.match(outcome.answer, /^Connection: close\r$/im);
+    assert.equal(outcome.error, null, 'the connection ended without a reset');
+  });
+
   for (const [line, status] of [
     ['GET /healthz', '200'],
     ['GET /readyz', '200'],

@@ -24,6 +24,7 @@ import type { UploadVerb } from '../services/assets/asset-access.js';
 import type { ResumableUploadService } from '../services/uploads/resumable-uploads.js';
 import type { UploadSlots } from '../adapters/upload-slots.js';
 import { answering } from './router.js';
+import { closeAfterAnswer } from './unread-body.js';
 
 const TUS_VERSION = '1.0.0';
 const EXTENSIONS = ['creation', 'creation-with-upload', 'termination', 'expiration', 'checksum'];
@@ -251,10 +252,7 @@ export function createTus(deps: TusDeps) {
         if (state?.expiresAt) res.setHeader('Upload-Expires', new Date(state.expiresAt).toUTCString());
       }
       // An answer given before the body was read (a wrong offset): close rather than read the rest.
-      if (!req.readableEnded && writes) {
-        res.setHeader('Connection', 'close');
-        res.once('finish', () => req.destroy());
-      }
+      if (!req.readableEnded && writes) closeAfterAnswer(req, res);
       res.statusCode = response.status;
       res.end(Buffer.from(await response.arrayBuffer()));
     } finally {
