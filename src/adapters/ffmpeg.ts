@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { createLimiter } from './limiter.js';
 
 /** Stderr kept for the reason of a failure. */
 const STDERR_KEPT = 2048;
@@ -57,21 +58,10 @@ const COMMON = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '2
  * of the shell that then becomes ffmpeg). Only the `file` protocol is allowed for the input.
  */
 export function createFfmpeg(options: FfmpegOptions) {
-  let running = 0;
-  const waiting: (() => void)[] = [];
+  const limiter = createLimiter(options.maxRunning);
   /** Runs `spawnOne` when fewer than `maxRunning` processes run; its time limit starts then. */
-  async function run(args: string[], onStdout?: (stdout: Readable) => Promise<void>): Promise<void> {
-    if (running >= options.maxRunning) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running += 1;
-    try {
-      await spawnOne(args, onStdout);
-    } finally {
-      // The slot passes straight to the next in line, or is given back.
-      const next = waiting.shift();
-      if (next) next();
-      else running -= 1;
-    }
-  }
+  const run = (args: string[], onStdout?: (stdout: Readable) => Promise<void>) =>
+    limiter.run(() => spawnOne(args, onStdout));
   function spawnOne(args: string[], onStdout?: (stdout: Readable) => Promise<void>): Promise<void> {
     const kib = String(Math.max(1, Math.floor(options.memoryBytes / 1024)));
     const child = spawn(
@@ -110,7 +100,7 @@ export function createFfmpeg(options: FfmpegOptions) {
     path: options.path,
     /** ffmpeg processes running now, and runs waiting for a turn. */
     get load(): { running: number; waiting: number } {
-      return { running, waiting: waiting.length };
+      return limiter.load;
     },
     /**
      * Writes the frame at `seconds` of the video `input` to `out` (PNG), at most `maxSide`

@@ -1,4 +1,5 @@
 import { Piscina } from 'piscina';
+import { createLimiter } from '../adapters/limiter.js';
 import type { ExtractRequest, ExtractResult, PageRenderRequest, RenderRequest, RenderResult } from './extract-types.js';
 
 /** Options of `createExtractPool`. */
@@ -49,9 +50,12 @@ export function createExtractPool(options: ExtractPoolOptions) {
     resourceLimits: { maxOldGenerationSizeMb: options.memoryMb, maxYoungGenerationSizeMb: 32 },
     execArgv: fromSource ? ['--import', 'tsx'] : [],
   });
+  // Jobs in progress outnumber the threads (JOB_CONCURRENCY per EXTRACT_THREADS): they wait here
+  // for a thread, so that the time limit below counts the work and not the wait.
+  const limiter = createLimiter(options.threads);
   async function call<T>(name: string, request: unknown): Promise<T> {
     try {
-      return await pool.run(request, { name, signal: AbortSignal.timeout(options.timeoutMs) });
+      return await limiter.run(() => pool.run(request, { name, signal: AbortSignal.timeout(options.timeoutMs) }));
     } catch (error) {
       throw new ExtractionFailure(describe(error, options.timeoutMs), { cause: error });
     }
