@@ -28,7 +28,6 @@ const LEGACY = new Set([
   'src/http/serve-blob.ts serveBlob',
   'src/services/assets/asset-service.ts storeBytes',
   'src/services/assets/asset-service.ts createOnStored',
-  'src/services/lifecycle/webhooks.ts signWebhook',
   'src/services/uploads/ingest.ts ingest',
   'src/services/uploads/quota.ts constructor',
   'src/services/uploads/resumable-uploads.ts create',
