@@ -29,7 +29,6 @@ const LEGACY = new Set([
   'src/services/assets/asset-service.ts storeBytes',
   'src/services/assets/asset-service.ts createOnStored',
   'src/services/uploads/ingest.ts ingest',
-  'src/services/uploads/resumable-uploads.ts create',
   'src/services/uploads/upload-urls.ts #url',
   'src/services/uploads/upload-urls.ts #replace',
   'src/services/uploads/upload-urls.ts #store',
