@@ -26,15 +26,6 @@ const LEGACY = new Set([
   'src/http/download-route.ts sendRendition',
   'src/http/download-route.ts sendAsset',
   'src/http/serve-blob.ts serveBlob',
-  'src/services/assets/asset-service.ts storeBytes',
-  'src/services/assets/asset-service.ts createOnStored',
-  'src/services/lifecycle/webhooks.ts signWebhook',
-  'src/services/uploads/ingest.ts ingest',
-  'src/services/uploads/quota.ts constructor',
-  'src/services/uploads/resumable-uploads.ts create',
-  'src/services/uploads/upload-urls.ts #url',
-  'src/services/uploads/upload-urls.ts #replace',
-  'src/services/uploads/upload-urls.ts #store',
 ]);
 
 /** Callbacks whose four parameters graphql-js or Pothos fix: resolvers and the scope plugin's error hook. */
