@@ -122,6 +122,7 @@ export function processing(env: Env, cores: number) {
     imageWidths:
       env.IMAGE_WIDTHS === undefined ? DEFAULT_IMAGE_WIDTHS : [...new Set(imageWidths)].sort((a, b) => a - b),
     renditionQueue: integer(env, 'RENDITION_QUEUE', 32, 1, 10_000),
+    renditionQueueWait: duration(env, 'RENDITION_QUEUE_WAIT', 10, 0),
     renditionCacheMax: bytes(env, 'RENDITION_CACHE_MAX', 1024 ** 3),
     renditionMaxPerAsset: integer(env, 'RENDITION_MAX_PER_ASSET', 32, 1, 10_000),
     renditionAnonRate: integer(env, 'RENDITION_ANON_RATE', 60, 0, 1_000_000),

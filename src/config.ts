@@ -128,8 +128,14 @@ export interface Config {
   maxImagePixels: number;
   /** Widths and heights renditions snap up to, ascending. @default 64,128,256,384,512,768,1024,1536,2048,3840 */
   imageWidths: number[];
-  /** Renditions being made or waiting for a worker at once; past it a new one is 503. @default 32 */
+  /** Renditions being made or waiting for a worker at once; past it a new one waits in line (RENDITION_QUEUE_WAIT). @default 32 */
   renditionQueue: number;
+  /**
+   * How long a new rendition past RENDITION_QUEUE waits in line for a place, seconds, before
+   * it is a 503; the line holds at most 4 × RENDITION_QUEUE requests (past it, 503 at once);
+   * 0: no line, refused at once. @default 10
+   */
+  renditionQueueWait: number;
   /** Bytes all kept renditions may occupy together (every org); past it the least recently used go. @default 1 GiB */
   renditionCacheMax: number;
   /** Renditions kept of one asset; past it its least recently used go. @default 32 */
@@ -270,6 +276,7 @@ export const CONFIG_VARIABLES = [
   'MAX_IMAGE_PIXELS',
   'IMAGE_WIDTHS',
   'RENDITION_QUEUE',
+  'RENDITION_QUEUE_WAIT',
   'RENDITION_CACHE_MAX',
   'RENDITION_MAX_PER_ASSET',
   'RENDITION_ANON_RATE',

@@ -348,27 +348,86 @@ forEachDialect(() => {
   });
 
   describe('image renditions under a burst', () => {
-    test('new renditions past RENDITION_QUEUE are refused with 503 and Retry-After, and the server keeps serving', async () => {
-      const app = await createTestApp({ RENDITION_QUEUE: '1', SWEEP_INTERVAL: '0' });
+    /** A 12-megapixel photo of noise, uploaded and processed: each rendition of it takes a while to make. */
+    async function bigPhoto(app: TestApp): Promise<string> {
+      const big = await sharp({
+        create: {
+          width: 4000,
+          height: 3000,
+          channels: 3,
+          background: '#808080',
+          noise: { type: 'gaussian', mean: 128, sigma: 60 },
+        },
+      })
+        .jpeg()
+        .toBuffer();
+      const asset = await app.services.assets.upload(
+        { orgId: 'acme', mode: 'live' },
+        { stream: Readable.from([big]), filename: 'big.jpg' },
+      );
+      const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
+      await processed(app, id);
+      return id;
+    }
+
+    test('new renditions past RENDITION_QUEUE wait in line and are answered; past the line they are refused at once', async () => {
+      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '120', SWEEP_INTERVAL: '0' });
       const server = await listen(app.handler);
       try {
-        const big = await sharp({
-          create: {
-            width: 4000,
-            height: 3000,
-            channels: 3,
-            background: '#808080',
-            noise: { type: 'gaussian', mean: 128, sigma: 60 },
-          },
-        })
-          .jpeg()
-          .toBuffer();
-        const asset = await app.services.assets.upload(
-          { orgId: 'acme', mode: 'live' },
-          { stream: Readable.from([big]), filename: 'big.jpg' },
+        const id = await bigPhoto(app);
+        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
+        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+        // The line holds 4 × RENDITION_QUEUE: four more new renditions wait for the one place.
+        const widths = [64, 128, 256, 384];
+        const waiting = widths.map((w) =>
+          fetch(`${server.url}/download/${id}?w=${w}&format=png`, { headers: app.authHeaders }),
         );
-        const id = Buffer.from(`Asset:${asset.id}`).toString('base64url');
-        await processed(app, id);
+        while (app.services.renditions.waiting < widths.length) await new Promise((r) => setTimeout(r, 5));
+        assert.equal(app.services.renditions.inFlight, 1, 'the waiting renditions have not started');
+        const refused = await fetch(`${server.url}/download/${id}?w=512&format=png`, { headers: app.authHeaders });
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers.get('retry-after'), '1');
+        assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
+        assert.equal((await first).status, 200);
+        for (const [i, answer] of (await Promise.all(waiting)).entries()) {
+          assert.equal(answer.status, 200, `w=${widths[i]}`);
+          assert.equal(answer.headers.get('content-type'), 'image/png');
+          const { width } = await sharp(Buffer.from(await answer.arrayBuffer())).metadata();
+          assert.equal(width, widths[i]);
+        }
+        assert.equal(app.services.renditions.waiting, 0);
+      } finally {
+        await server.close();
+        await app.dispose();
+      }
+    });
+
+    test('a new rendition that waited RENDITION_QUEUE_WAIT in line is refused with 503', async () => {
+      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '200ms', SWEEP_INTERVAL: '0' });
+      const server = await listen(app.handler);
+      try {
+        const id = await bigPhoto(app);
+        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
+        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+        const asked = fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
+        while (app.services.renditions.waiting === 0) await new Promise((r) => setTimeout(r, 5));
+        const refused = await asked;
+        assert.equal(refused.status, 503);
+        assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
+        assert.equal(app.services.renditions.inFlight, 1, 'refused while the first was still being made');
+        assert.equal(app.services.renditions.waiting, 0, 'the refused request left the line');
+        assert.equal((await first).status, 200);
+      } finally {
+        await server.close();
+        await app.dispose();
+      }
+    });
+
+    test('with RENDITION_QUEUE_WAIT=0, new renditions past RENDITION_QUEUE are refused with 503 and Retry-After, and the server keeps serving', async () => {
+      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '0', SWEEP_INTERVAL: '0' });
+      const server = await listen(app.handler);
+      try {
+        const id = await bigPhoto(app);
         const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
         while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
         const refused = await fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });

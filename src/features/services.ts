@@ -162,6 +162,7 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     }),
     widths: config.imageWidths,
     queueLimit: config.renditionQueue,
+    queueWaitMs: config.renditionQueueWait * 1000,
     maxImagePixels: config.maxImagePixels,
     previews: createPreviewMaker({ pool: extractPool, ffmpeg }),
     clock,

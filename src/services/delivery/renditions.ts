@@ -150,8 +150,10 @@ export interface RenditionServiceDeps {
   cache: RenditionCache;
   /** Sizes widths and heights snap up to, ascending. */
   widths: readonly number[];
-  /** Renditions being made at once (waiting for a worker included); past it, 503. */
+  /** Renditions being made at once (waiting for a worker included); past it, new ones wait in line. */
   queueLimit: number;
+  /** How long a new rendition waits in line for a place, ms; past it (or with the line full), 503. 0: no line. */
+  queueWaitMs: number;
   maxImagePixels: number;
   /** Makes the pictures of PDFs, videos and audio; without it only images have renditions. */
   previews?: PreviewMaker;
@@ -164,11 +166,17 @@ export interface RenditionServiceDeps {
  * rendition is made once in the extraction worker pool, kept as a derived blob keyed by
  * the variant and the bytes' digest, and served from the store from then on, within the
  * bounds of its cache (`RenditionCache`). Concurrent first requests for one rendition
- * share one transform; too many new ones at once are refused (503) rather than queued
- * without end.
+ * share one transform; past `queueLimit` new ones wait in a line of bounded length and for a
+ * bounded time (a page of new thumbnails asked at once is answered, a little later), and past
+ * those they are refused (503) rather than queued without end.
  */
+/** Requests the line holds per place of `queueLimit`. */
+const LINE_PER_PLACE = 4;
+
 export class RenditionService {
   readonly #making = new Map<string, Promise<RenditionRow>>();
+  /** Requests waiting for a place, first come first served: each is woken when a rendition ends. */
+  readonly #line: (() => void)[] = [];
   #made = 0;
 
   constructor(private readonly deps: RenditionServiceDeps) {}
@@ -236,13 +244,60 @@ export class RenditionService {
       making = this.#making.get(flight); // started by another request while this one was admitted
     }
     if (!making) {
-      if (this.#making.size >= this.deps.queueLimit) {
-        throw new ServiceUnavailableError(1, 'Too many renditions are being made at once; try again in a moment.');
+      const place = await this.#place(flight);
+      making = place.started;
+      if (!making && place.waited) {
+        // Made meanwhile by a request that has ended: serve what it kept.
+        const made = await this.deps.renditions.find(asset.id, name);
+        if (made) return made;
+        making = this.#making.get(flight);
       }
-      making = this.#make(asset, name, variant).finally(() => this.#making.delete(flight));
+    }
+    if (!making) {
+      making = this.#make(asset, name, variant).finally(() => {
+        this.#making.delete(flight);
+        this.#line.shift()?.();
+      });
       this.#making.set(flight, making);
     }
     return making;
+  }
+
+  /**
+   * Resolves when a new rendition may start (`waited` when it was not at once), with the
+   * transform of `flight` when another request started it meanwhile; throws SERVICE_UNAVAILABLE when the line is full or the
+   * wait passes `queueWaitMs`.
+   */
+  async #place(flight: string): Promise<{ started?: Promise<RenditionRow>; waited?: boolean }> {
+    const deadline = performance.now() + this.deps.queueWaitMs;
+    let waited = false;
+    while (this.#making.size >= this.deps.queueLimit) {
+      waited = true;
+      const left = deadline - performance.now();
+      if (left <= 0 || this.#line.length >= this.deps.queueLimit * LINE_PER_PLACE) {
+        throw new ServiceUnavailableError(1, 'Too many renditions are being made at once; try again in a moment.');
+      }
+      await new Promise<void>((resolve) => {
+        const woken = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          const at = this.#line.indexOf(woken);
+          if (at !== -1) this.#line.splice(at, 1);
+          resolve();
+        }, left);
+        this.#line.push(woken);
+      });
+      const started = this.#making.get(flight);
+      if (started) return { started };
+    }
+    return { waited };
+  }
+
+  /** Requests waiting in line for a place. */
+  get waiting(): number {
+    return this.#line.length;
   }
 
   /**
