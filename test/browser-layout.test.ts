@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createTestApp, freePort, listen, pdf, type TestApp } from './helpers.js';
@@ -7,6 +9,8 @@ import { lyingAboutSize, makeVideo } from './preview-fixtures.js';
 import { pdfWithText, wav } from './samples.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Where pictures of the page are kept for people to look at (not compared). */
+const SCREENSHOTS = path.join(fileURLToPath(new URL('..', import.meta.url)), 'test-results/screenshots');
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
 /** "5.9 KiB" → about 6042 bytes; throws on any other unit (the page speaks binary units only). */
@@ -110,6 +114,8 @@ describe('the asset browser on a phone and a desktop, in headless Chromium', () 
         assert.match(drawn.src, /w=256/, name);
         assert.equal(await card(name).locator('.file-icon').count(), 0, `${name}: no icon once the preview shows`);
       }
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'asset-page-previews.png') });
       // The detail panel shows the picture large; a preview that could not be made says why.
       await card('clip.mp4').click();
       const large = page.locator('#detail-image');
