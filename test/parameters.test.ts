@@ -12,8 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/config-values.ts duration',
-  'src/config-values.ts integer',
   'src/adapters/safe-fetch.ts requestOnce',
   'src/auth/api-key-service.ts constructor',
   'src/blob/fs-blob-store.ts #write',
