@@ -12,7 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/auth/api-key-service.ts constructor',
   'src/blob/fs-blob-store.ts #write',
   'src/blob/fs-blob-store.ts sendFrom',
   'src/db/asset-queries.ts filterExpression',
