@@ -12,8 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/blob/fs-blob-store.ts #write',
-  'src/blob/fs-blob-store.ts sendFrom',
   'src/db/asset-queries.ts filterExpression',
   'src/db/asset-repository.ts update',
   'src/db/asset-repository.ts claimUploadAnyTenant',
