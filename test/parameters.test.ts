@@ -12,7 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/db/asset-queries.ts filterExpression',
   'src/db/asset-repository.ts update',
   'src/db/asset-repository.ts claimUploadAnyTenant',
   'src/db/upload-part-repository.ts append',

@@ -48,7 +48,7 @@ export class AssetRepository {
     const rows = await this.db
       .selectFrom('assets')
       .selectAll()
-      .where((eb) => filterExpression(eb, tenant, { ids }, this.postgres))
+      .where((eb) => filterExpression(eb, { tenant, filter: { ids }, postgres: this.postgres }))
       .execute();
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id));
