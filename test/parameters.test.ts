@@ -12,8 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/db/asset-repository.ts update',
-  'src/db/asset-repository.ts claimUploadAnyTenant',
   'src/db/upload-part-repository.ts append',
   'src/http/download-route.ts sendThumbnail',
   'src/http/download-route.ts sendRendition',
