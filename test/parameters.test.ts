@@ -12,7 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/db/upload-part-repository.ts append',
   'src/http/download-route.ts sendThumbnail',
   'src/http/download-route.ts sendRendition',
   'src/http/download-route.ts sendAsset',

@@ -263,8 +263,7 @@ export class ResumableUploadService {
       const held = reservation.handOver();
       const kept = Math.min(held, size);
       const recorded = await deps.repos.uploadParts.append(
-        { assetId: id, offset, size, blobKey: key },
-        kept,
+        { assetId: id, offset, size, blobKey: key, reserved: kept },
         this.#expiry(),
         this.#now(),
       );
