@@ -12,10 +12,6 @@ import ts from 'typescript';
  * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
  */
 const LEGACY = new Set([
-  'src/http/download-route.ts sendThumbnail',
-  'src/http/download-route.ts sendRendition',
-  'src/http/download-route.ts sendAsset',
-  'src/http/serve-blob.ts serveBlob',
   'src/services/assets/asset-service.ts storeBytes',
   'src/services/assets/asset-service.ts createOnStored',
   'src/services/lifecycle/webhooks.ts signWebhook',
