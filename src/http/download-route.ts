@@ -64,6 +64,15 @@ async function sendThumbnail(
   await serveRendition(req, res, { deps, asset, variant: thumbnailVariant(thumbnail.size), cacheControl, filename });
 }
 
+/** Whom a rendition is sent for, and how: its cache rule, the rate of a keyless `client`, a fetch limit. */
+interface RenditionDelivery {
+  deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
+  asset: AssetRow;
+  cacheControl: string;
+  client?: string;
+  consume?: () => Promise<boolean>;
+}
+
 /**
  * Sends the rendition a URL asks for (made now if it was not). A URL naming the version of
  * the bytes (`v=`) may be cached for a year: the bytes behind it never change. `client`:
@@ -72,14 +81,7 @@ async function sendThumbnail(
 async function sendRendition(
   req: IncomingMessage,
   res: ServerResponse,
-  options: {
-    deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
-    asset: AssetRow;
-    params: RenditionParams;
-    cacheControl: string;
-    client?: string;
-    consume?: () => Promise<boolean>;
-  },
+  options: RenditionDelivery & { params: RenditionParams },
 ): Promise<void> {
   const { params, ...rest } = options;
   const variant = rest.deps.renditions.variantOf(rest.asset, params, req.headers.accept);
@@ -91,13 +93,8 @@ async function sendRendition(
 async function serveRendition(
   req: IncomingMessage,
   res: ServerResponse,
-  options: {
-    deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
-    asset: AssetRow;
+  options: RenditionDelivery & {
     variant: Variant;
-    cacheControl: string;
-    client?: string;
-    consume?: () => Promise<boolean>;
     /** The name the rendition is sent under; by default the asset's, with the rendition's box. */
     filename?: string;
   },
