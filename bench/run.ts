@@ -32,13 +32,14 @@ import {
   distinctPngs,
 } from './lib.js';
 import { previewRows } from './previews.js';
+import { processingRows } from './processing.js';
 import { scaleOut } from './scale-out.js';
 
 const quick = process.argv.includes('--quick');
 /**
  * `--only U1,U2-ready` (or `--only=…`): only the sections that make those rows, by the id
  * each row's name starts with (U1, S1, S2, T1, U2, U2-ready, U3, L1, O1, L2, D1, R1, R2, R3,
- * P1, V1, M1, and the scale-out rows'). Any row after U3 runs everything from L1 on (they
+ * P1, V1, M1, J1, and the scale-out rows'). Any row after U3 but J1 runs everything from L1 on (they
  * share the seeded list, the large file of U1 and the server's memory figures), and U1 with them.
  */
 const onlyAt = process.argv.findIndex((arg) => arg === '--only' || arg.startsWith('--only='));
@@ -53,7 +54,7 @@ const only =
       );
 if (only?.size === 0) throw new Error('--only takes row ids separated by commas, e.g. --only U1,U2,U2-ready');
 const want = (...ids: string[]) => !only || ids.some((id) => only.has(id));
-const EARLY = new Set(['U1', 'S1', 'S2', 'T1', 'U2', 'U2-ready', 'U3']);
+const EARLY = new Set(['U1', 'S1', 'S2', 'T1', 'U2', 'U2-ready', 'U3', 'J1']);
 /** Rows after U3 asked for. */
 const later = !only || [...only].some((id) => !EARLY.has(id));
 const SIZE = quick
@@ -949,6 +950,9 @@ async function main() {
       }),
     );
   }
+
+  // J1: the processing rate per extraction thread, by kind, on gateways of its own.
+  if (want('J1')) results.J1 = await processingRows({ quick, row });
 
   const table = [
     '| workload | what | assetgate | raw baseline (same run) | ratio | target | |',

@@ -185,7 +185,11 @@ export function createTus(deps: TusDeps) {
     exposedHeaders: ['Asset-Id', 'Tus-Checksum-Algorithm', 'Upload-Expires'],
     async onUploadCreate(req, upload) {
       const grant = grantOf(req);
-      await deps.uploads.create(grant.principal!, upload.id, upload.size ?? -1, upload.metadata ?? {});
+      await deps.uploads.create(grant.principal!, {
+        id: upload.id,
+        length: upload.size ?? -1,
+        metadata: upload.metadata ?? {},
+      });
       grant.createdId = upload.id;
       if (grant.body) store.bodies.set(upload.id, grant.body);
       return {};

@@ -108,9 +108,13 @@ export class AssetService {
     const checked = await this.checkFields(tenant, input);
     const id = randomUUID();
     const asset = await this.storeBytes(
-      tenant.orgId,
-      input.stream,
-      { blobKey: createBlobKey(id), maxBytes: this.deps.maxFileSize, filename: checked.filename },
+      {
+        orgId: tenant.orgId,
+        stream: input.stream,
+        blobKey: createBlobKey(id),
+        maxBytes: this.deps.maxFileSize,
+        filename: checked.filename,
+      },
       (tx, file) =>
         this.insertNew(tx, tenant, { fields: checked, isPublic: input.isPublic, id, status: 'PROCESSING', ...file }),
     );
@@ -118,7 +122,7 @@ export class AssetService {
   }
 
   /**
-   * The one way bytes enter the store: streamed under the org's quota and the
+   * The one way bytes enter the store: `stream`, streamed under the org's quota and the
    * media-type rules, then recorded by `record` in a transaction that also settles the
    * quota (the org's row), counts the asset as a holder of its org's copy of these bytes
    * (the copy's row: after the org's, as deletes take them), queues extraction and, with
@@ -128,9 +132,9 @@ export class AssetService {
    * reservation behind.
    */
   async storeBytes(
-    orgId: string,
-    stream: Readable,
     options: Omit<IngestOptions, 'reservation' | 'accept' | 'known'> & {
+      orgId: string;
+      stream: Readable;
       blobKey: string;
       /** The bytes are already in the store under `blobKey` (a direct upload): check them, store nothing. */
       adopt?: boolean;
@@ -145,15 +149,11 @@ export class AssetService {
     },
     record: (tx: Repositories, file: StoredFile) => Promise<AssetRow | undefined>,
   ): Promise<AssetRow | undefined> {
-    const { blobKey, adopt, held, known, event = 'asset.created', replaces, ...limits } = options;
+    const { orgId, stream, blobKey, adopt, held, known, event = 'asset.created', replaces, ...limits } = options;
     const reservation = this.deps.quota.open(orgId, held);
     const store = adopt ? adopting(this.deps.blobs) : this.deps.blobs;
-    const file = await ingest(store, blobKey, stream, {
-      ...limits,
-      reservation,
-      accept: this.deps.accept,
-      known: adopt ? known : undefined,
-    });
+    const checks = { ...limits, reservation, accept: this.deps.accept, known: adopt ? known : undefined };
+    const file = await ingest(stream, { store, key: blobKey }, checks);
     const stored: StoredFile = {
       blob_key: blobKey,
       type: file.type,
@@ -221,9 +221,9 @@ export class AssetService {
     // A key of its own per replacement: two replacements at once never write the same blob.
     const blobKey = createBlobKey(current.id, `v${current.version + 1}r${randomUUID().slice(0, 8)}`);
     const row = await this.storeBytes(
-      tenant.orgId,
-      input.stream,
       {
+        orgId: tenant.orgId,
+        stream: input.stream,
         blobKey,
         maxBytes: this.deps.maxFileSize,
         filename,
@@ -266,16 +266,15 @@ export class AssetService {
 
   /**
    * A new asset on bytes the tenant already stores under `checksum`, without an upload:
-   * judged from the stored bytes' head as an upload would be (media rules, the size it
+   * judged from the stored bytes' head as an upload would be (media rules, the `size` it
    * declares), charged to the quota like any asset, PROCESSING with extraction queued.
    * Undefined when the tenant stores no such bytes (or their last holder went meanwhile).
    */
   async createOnStored(
     tenant: Tenant,
-    fields: CheckedFields,
-    isPublic: boolean | null | undefined,
-    declared: { checksum: string; size?: number | null },
+    input: Pick<NewAsset, 'fields' | 'isPublic'> & { checksum: string; size?: number | null },
   ): Promise<AssetRow | undefined> {
+    const { fields, isPublic, ...declared } = input;
     const copy = await this.deps.repos.copies.find(tenant, declared.checksum);
     if (!copy) return undefined;
     const size = Number(copy.size);

@@ -55,7 +55,10 @@ export function snapshotOf(asset: AssetRow): AssetSnapshot {
  * The Standard Webhooks signature of a message: `v1,` and the base64 HMAC-SHA256, keyed
  * with the secret's bytes, of `<id>.<timestamp>.<body>`.
  */
-export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
+export function signWebhook(
+  secret: string,
+  { id, timestamp, body }: { id: string; timestamp: number; body: string },
+): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
@@ -323,7 +326,7 @@ export class WebhookService {
           'user-agent': 'assetgate-webhooks/1',
           'webhook-id': event.id,
           'webhook-timestamp': String(timestamp),
-          'webhook-signature': signWebhook(hook.secret, event.id, timestamp, body),
+          'webhook-signature': signWebhook(hook.secret, { id: event.id, timestamp, body }),
         },
         options: { ...this.deps.fetch, maxRedirects: 0 },
         signal: AbortSignal.any([deadline, this.#shutdown.signal]),

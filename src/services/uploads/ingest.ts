@@ -211,9 +211,8 @@ export async function judge(bytes: KnownBytes, options: IngestOptions): Promise<
  * drained so the request can finish, and the error is rethrown.
  */
 export async function ingest(
-  store: BlobStore,
-  key: string,
   source: Readable,
+  { store, key }: { store: BlobStore; key: string },
   options: IngestOptions,
 ): Promise<IngestResult> {
   if (options.known) {

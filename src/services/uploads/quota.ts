@@ -16,10 +16,10 @@ export class Reservation {
   #reserved = 0;
   #closed = false;
 
+  /** `orgId`'s bytes under `limit` (the QuotaService that opens it), `held` of them reserved already. */
   constructor(
-    private readonly orgs: OrgRepository,
+    private readonly limit: Pick<QuotaService, 'orgs' | 'quota'>,
     private readonly orgId: string,
-    private readonly quota: number | null,
     held = 0,
   ) {
     this.#reserved = held;
@@ -27,13 +27,13 @@ export class Reservation {
 
   async ensure(total: number): Promise<void> {
     // Without a quota nothing can run out: the stored bytes are counted when the asset is recorded.
-    if (this.quota === null || total <= this.#reserved) return;
+    if (this.limit.quota === null || total <= this.#reserved) return;
     const want = Math.ceil(total / STEP) * STEP - this.#reserved;
-    if (!(await this.orgs.reserve(this.orgId, want, this.quota))) {
+    if (!(await this.limit.orgs.reserve(this.orgId, want, this.limit.quota))) {
       // What remains may still fit byte for byte (the last step rounds up).
       const exact = total - this.#reserved;
-      if (!(await this.orgs.reserve(this.orgId, exact, this.quota))) {
-        throw new InsufficientStorageError(`The organization's storage quota of ${this.quota} bytes is used up.`);
+      if (!(await this.limit.orgs.reserve(this.orgId, exact, this.limit.quota))) {
+        throw new InsufficientStorageError(`The organization's storage quota of ${this.limit.quota} bytes is used up.`);
       }
       this.#reserved += exact;
       return;
@@ -59,7 +59,7 @@ export class Reservation {
   async release(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.orgs.release(this.orgId, this.#reserved);
+    await this.limit.orgs.release(this.orgId, this.#reserved);
   }
 }
 
@@ -72,7 +72,7 @@ export class QuotaService {
 
   /** A reservation for one upload; `held` bytes already reserved for it (by a resumable upload's parts) join it. */
   open(orgId: string, held = 0): Reservation {
-    return new Reservation(this.orgs, orgId, this.quota, held);
+    return new Reservation(this, orgId, held);
   }
 
   /** Fails early when `bytes` more would not fit now (a two-step upload's declared size). */

@@ -146,7 +146,10 @@ export class ResumableUploadService {
    * metadata names the file and may set `title`, `tags` (comma-separated), `directoryId`
    * and `isPublic`. Refused before any byte: too large (413), over the quota (507).
    */
-  async create(principal: Principal, id: string, length: number, metadata: UploadMetadata): Promise<AssetRow> {
+  async create(
+    principal: Principal,
+    { id, length, metadata }: { id: string; length: number; metadata: UploadMetadata },
+  ): Promise<AssetRow> {
     const { deps } = this;
     const tenant = tenantOf(principal);
     if (!Number.isSafeInteger(length) || length < 0)

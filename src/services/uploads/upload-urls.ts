@@ -100,7 +100,9 @@ export class UploadUrlService {
       if (checksum === null) throw new BadUserInputError('checksum', 'reuseStored needs the checksum of the bytes.');
       // Whether the org holds some bytes is for keys that may read what it holds.
       if (!principal.scopes.has('read:assets')) throw new ForbiddenError('reuseStored needs the read:assets scope.');
-      const asset = await deps.assetService.createOnStored(tenant, checked, input.isPublic, {
+      const asset = await deps.assetService.createOnStored(tenant, {
+        fields: checked,
+        isPublic: input.isPublic,
         checksum,
         size: input.size,
       });
@@ -128,17 +130,18 @@ export class UploadUrlService {
       const uploadUrl = await deps.blobs.presignPut!(createBlobKey(asset.id), { expiresIn: deps.ttl });
       return { asset, uploadUrl, expiresAt };
     }
-    return { asset, uploadUrl: this.#url(asset, principal, expires), expiresAt };
+    return { asset, uploadUrl: this.#url(asset, { keyId: principal.keyId, expires }), expiresAt };
   }
 
-  /** The gateway's signed PUT URL for `asset`, granted by `principal`'s key; a replace URL with `replace`. */
-  #url(asset: AssetRow, principal: Principal, expires: number, replace?: ReplaceClaims): string {
+  /** The gateway's signed PUT URL for `asset`, granted by key `keyId` until `expires`; a replace URL with `replace`. */
+  #url(asset: AssetRow, grant: Pick<UrlClaims, 'keyId' | 'expires' | 'replace'>): string {
+    const { keyId, expires, replace } = grant;
     const token = this.deps.signer.sign({
       method: 'PUT',
       assetId: asset.id,
       version: asset.url_version,
       expires,
-      keyId: principal.keyId,
+      keyId,
       ...(replace && { replace }),
     });
     return `${this.deps.publicUrl}/up/${token}`;
@@ -177,11 +180,10 @@ export class UploadUrlService {
     const asset = await deps.assetService.replaceable(tenant, input.id);
     const checksum = await this.#checkDeclared(tenant.orgId, input);
     const expires = Math.floor(deps.clock() / 1000) + deps.ttl;
-    const uploadUrl = this.#url(asset, principal, expires, {
-      version: asset.version,
-      size: input.size ?? null,
-      checksum,
-      filename: input.filename ?? null,
+    const uploadUrl = this.#url(asset, {
+      keyId: principal.keyId,
+      expires,
+      replace: { version: asset.version, size: input.size ?? null, checksum, filename: input.filename ?? null },
     });
     return { asset, uploadUrl, expiresAt: new Date(expires * 1000).toISOString() };
   }
@@ -192,20 +194,19 @@ export class UploadUrlService {
    * client that vanished) stores nothing and leaves the asset WAITING for a retry.
    */
   async receive(token: string, body: Readable, granted?: (keyId: string) => void): Promise<AssetRow> {
-    const { claims, grantor } = await this.#verify(token);
+    const grant = await this.#verify(token);
+    const { claims } = grant;
     granted?.(claims.keyId);
     const release = await this.deps.slots.acquire(claims.keyId);
     try {
-      return claims.replace
-        ? await this.#replace(claims, claims.replace, grantor, body)
-        : await this.#receive(claims, body);
+      return claims.replace ? await this.#replace(grant, claims.replace, body) : await this.#receive(claims, body);
     } finally {
       release();
     }
   }
 
   /** The PUT of a replace URL: NOT_FOUND once the asset is gone or its URLs died, CONFLICT once the URL was used. */
-  async #replace(claims: UrlClaims, replace: ReplaceClaims, grantor: Principal, body: Readable): Promise<AssetRow> {
+  async #replace({ claims, grantor }: Grant, replace: ReplaceClaims, body: Readable): Promise<AssetRow> {
     const [current] = await this.deps.repos.assets.findByIds(tenantOf(grantor), [claims.assetId]);
     if (!current) throw new NotFoundError();
     if (current.version === replace.version && current.url_version !== claims.version) throw new NotFoundError();
@@ -233,7 +234,7 @@ export class UploadUrlService {
   }
 
   /** The claims of a good upload URL and the key that made it, which may still write; FORBIDDEN otherwise. */
-  async #verify(token: string): Promise<{ claims: UrlClaims; grantor: Principal }> {
+  async #verify(token: string): Promise<Grant> {
     let claims: UrlClaims;
     try {
       claims = this.deps.signer.verify(token, 'PUT');
@@ -284,7 +285,7 @@ export class UploadUrlService {
       return nextLook(asset, now);
     }
     try {
-      await this.#store(claimed, body, key, true);
+      await this.#store(claimed, body, { adopt: { key } });
       return;
     } catch (error) {
       const refused = error instanceof AppError;
@@ -298,23 +299,18 @@ export class UploadUrlService {
   }
 
   /**
-   * Stores (or, with `adopt`, checks in place) the bytes of a claimed upload against what
-   * it declared, and records the asset PROCESSING; undefined when it went away meanwhile.
+   * Stores under a new key (or, with `adopt`, checks in place) the bytes of a claimed upload
+   * against what it declared, and records the asset PROCESSING; undefined when it went away
+   * meanwhile.
    */
-  #store(
-    claimed: AssetRow,
-    body: Readable,
-    blobKey: string,
-    adopt: boolean,
-    options: StoreClaimedOptions = {},
-  ): Promise<AssetRow | undefined> {
+  #store(claimed: AssetRow, body: Readable, options: StoreClaimedOptions): Promise<AssetRow | undefined> {
     const { deps } = this;
     return deps.assetService.storeBytes(
-      claimed.org_id,
-      body,
       {
-        blobKey,
-        adopt,
+        orgId: claimed.org_id,
+        stream: body,
+        blobKey: options.adopt?.key ?? createBlobKey(randomUUID()),
+        adopt: options.adopt !== undefined,
         held: options.held,
         known: options.adopt?.known,
         maxBytes: deps.maxFileSize,
@@ -367,13 +363,7 @@ export class UploadUrlService {
       Math.max(100, (deps.sweepGrace * 1000) / 4),
     );
     try {
-      stored = await this.#store(
-        claimed,
-        body,
-        options.adopt?.key ?? createBlobKey(randomUUID()),
-        options.adopt !== undefined,
-        options,
-      );
+      stored = await this.#store(claimed, body, options);
     } catch (error) {
       await deps.repos.assets.updateIfStatusAnyTenant(claimed.id, 'PROCESSING', {
         status: 'WAITING',
@@ -387,6 +377,12 @@ export class UploadUrlService {
     if (!stored) throw new NotFoundError();
     return stored;
   }
+}
+
+/** A verified upload URL's claims, and the key that granted it (which may still write). */
+interface Grant {
+  claims: UrlClaims;
+  grantor: Principal;
 }
 
 /** How `storeClaimed` records a resumable upload's end. */

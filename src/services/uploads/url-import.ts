@@ -101,9 +101,13 @@ export class UrlImportService {
       }
       // Recorded only if the asset is still WAITING: deleted meanwhile, the bytes are dropped.
       await deps.assetService.storeBytes(
-        asset.org_id,
-        response,
-        { blobKey: createBlobKey(randomUUID()), maxBytes: deps.maxBytes, filename: asset.filename },
+        {
+          orgId: asset.org_id,
+          stream: response,
+          blobKey: createBlobKey(randomUUID()),
+          maxBytes: deps.maxBytes,
+          filename: asset.filename,
+        },
         (tx, file) =>
           tx.assets.updateIfStatusAnyTenant(asset.id, 'WAITING', {
             ...file,
