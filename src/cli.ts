@@ -201,7 +201,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const database = await openDatabase(config);
   try {
     const { repos } = database;
-    const keys = new ApiKeyService(repos.apiKeys, repos.orgs);
+    const keys = new ApiKeyService({ keys: repos.apiKeys, orgs: repos.orgs });
     if (command === 'create') {
       if (!values.org || !values.scope?.length) {
         io.err(`keys create needs --org and at least one --scope\n\n${USAGE}`);

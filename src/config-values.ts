@@ -47,7 +47,12 @@ export function parseDuration(variable: string, raw: string): number {
   return Number(match[1]) * SECONDS[match[2].toLowerCase()];
 }
 
-export function duration(env: Env, variable: string, fallback: number, min = 1): number {
+/** A duration in seconds: `fallback` when unset, refused below `min` (1 second unless told). */
+export function duration(
+  env: Env,
+  variable: string,
+  { fallback, min = 1 }: { fallback: number; min?: number },
+): number {
   const raw = env[variable];
   const value = raw === undefined || raw === '' ? fallback : parseDuration(variable, raw);
   if (value < min) throw new ConfigError(variable, `must be at least ${min} seconds.`);
@@ -61,7 +66,12 @@ export function secret(env: Env, variable: string): string | null {
   return raw;
 }
 
-export function integer(env: Env, variable: string, fallback: number, min: number, max: number): number {
+/** A whole number: `fallback` when unset, refused outside `min`..`max`. */
+export function integer(
+  env: Env,
+  variable: string,
+  { fallback, min, max }: { fallback: number; min: number; max: number },
+): number {
   const raw = env[variable];
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `"${raw}" is not a whole number.`);

@@ -345,7 +345,7 @@ function s3Config(env: Env): S3Config {
  * default number of background jobs.
  */
 export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availableParallelism()): Config {
-  const port = integer(env, 'PORT', 4000, 0, 65535);
+  const port = integer(env, 'PORT', { fallback: 4000, min: 0, max: 65535 });
   const host = env.HOST?.trim() || '0.0.0.0';
   const dataDir = path.resolve(cwd, env.DATA_DIR?.trim() || './data');
 
@@ -379,7 +379,7 @@ export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availablePa
     redisUrl,
     publicUrl,
     maxFileSize: bytes(env, 'MAX_FILE_SIZE', 200 * 1024 ** 2),
-    maxFilesPerRequest: integer(env, 'MAX_FILES_PER_REQUEST', 100, 1, 10_000),
+    maxFilesPerRequest: integer(env, 'MAX_FILES_PER_REQUEST', { fallback: 100, min: 1, max: 10_000 }),
     maxJsonBodySize: bytes(env, 'MAX_JSON_BODY_SIZE', 1024 ** 2),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
     ...signedUrls(env),

@@ -12,7 +12,11 @@ describe('API keys checked once per KEY_CACHE_TTL, at most KEY_CACHE_MAX kept', 
   let elsewhere: ApiKeyService;
   before(async () => {
     app = await createTestApp({ KEY_CACHE_TTL: '5s', KEY_CACHE_MAX: '3' }, { clock: () => now });
-    elsewhere = new ApiKeyService(new ApiKeyRepository(app.db), new OrgRepository(app.db), () => now);
+    elsewhere = new ApiKeyService({
+      keys: new ApiKeyRepository(app.db),
+      orgs: new OrgRepository(app.db),
+      clock: () => now,
+    });
   });
   after(() => app.dispose());
 

@@ -5,28 +5,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-/**
+/*
  * No positional parameter list longer than three (STYLE.md): a longer one takes an options
- * object. The declarations below predate the rule and are being turned into options objects;
- * the list may only shrink (an entry that no longer offends fails the test until removed).
- * GraphQL resolvers keep the four parameters Pothos calls them with (parent, args, context, info).
+ * object (or a small value type). GraphQL resolvers keep the four parameters Pothos calls
+ * them with (parent, args, context, info).
  */
-const LEGACY = new Set([
-  'src/config-values.ts duration',
-  'src/config-values.ts integer',
-  'src/adapters/safe-fetch.ts requestOnce',
-  'src/auth/api-key-service.ts constructor',
-  'src/blob/fs-blob-store.ts #write',
-  'src/blob/fs-blob-store.ts sendFrom',
-  'src/db/asset-queries.ts filterExpression',
-  'src/db/asset-repository.ts update',
-  'src/db/asset-repository.ts claimUploadAnyTenant',
-  'src/db/upload-part-repository.ts append',
-  'src/http/download-route.ts sendThumbnail',
-  'src/http/download-route.ts sendRendition',
-  'src/http/download-route.ts sendAsset',
-  'src/http/serve-blob.ts serveBlob',
-]);
 
 /** Callbacks whose four parameters graphql-js or Pothos fix: resolvers and the scope plugin's error hook. */
 const FRAMEWORK = /^(resolve|subscribe|unauthorizedError)$/;
@@ -65,19 +48,10 @@ const sources = (readdirSync(path.join(root, 'src'), { recursive: true }) as str
   .map((name) => `src/${name.split(path.sep).join('/')}`)
   .filter((file) => file.endsWith('.ts') && !file.startsWith('src/client/gql/'));
 
-test('no declaration in src/ takes more than three positional parameters (but the shrinking legacy list)', () => {
+test('no declaration in src/ takes more than three positional parameters', () => {
   assert.ok(sources.length > 100, `only ${sources.length} files read`);
   const found = sources.flatMap((file) => longParameterLists(file, readFileSync(path.join(root, file), 'utf8')));
-  assert.deepEqual(
-    found.filter(({ key }) => !LEGACY.has(key)),
-    [],
-  );
-  const keys = new Set(found.map(({ key }) => key));
-  assert.deepEqual(
-    [...LEGACY].filter((key) => !keys.has(key)),
-    [],
-    'fixed: remove from LEGACY',
-  );
+  assert.deepEqual(found, []);
 });
 
 test('the parameter rule catches what it forbids', () => {

@@ -465,7 +465,10 @@ forEachDialect(() => {
           .where('id', '=', decodeId(crashed.asset.id))
           .execute();
         assert.ok(
-          await app.repositories.assets.claimUploadAnyTenant(row.id, row.url_version, new Date(now).toISOString()),
+          await app.repositories.assets.claimUploadAnyTenant(row.id, {
+            version: row.url_version,
+            now: new Date(now).toISOString(),
+          }),
         );
 
         let finish!: () => void;

@@ -51,21 +51,17 @@ function checkedLookup(allow: readonly string[], host: string): LookupFunction {
   };
 }
 
-/** What a request sends besides the URL: GET with no body unless told otherwise. */
+/** What a request sends besides the URL: GET with no body unless told otherwise; `signal` ends it. */
 interface Outgoing {
   method: string;
   headers: Record<string, string>;
   body?: string;
+  signal?: AbortSignal;
 }
 
 const GET: Outgoing = { method: 'GET', headers: { 'user-agent': 'assetgate-import/1', accept: '*/*' } };
 
-function requestOnce(
-  url: URL,
-  options: SafeFetchOptions,
-  outgoing: Outgoing = GET,
-  signal?: AbortSignal,
-): Promise<IncomingMessage> {
+function requestOnce(url: URL, options: SafeFetchOptions, outgoing: Outgoing = GET): Promise<IncomingMessage> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (ipaddr.isValid(host) && !isAddressAllowed(host, options.allow) && !options.allow.includes(host)) {
     return Promise.reject(new FetchRefused(`${host} is an address that may not be fetched`));
@@ -80,7 +76,7 @@ function requestOnce(
         ...(outgoing.body !== undefined && { 'content-length': String(Buffer.byteLength(outgoing.body)) }),
       },
       timeout: options.idleTimeoutMs,
-      signal,
+      signal: outgoing.signal,
     });
     req.end(outgoing.body);
     const connectTimer = setTimeout(
@@ -148,8 +144,8 @@ export async function safePost(
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new FetchRefused(`${url.protocol} URLs may not be reached`);
   const { signal } = request;
-  const outgoing = { method: 'POST', headers: request.headers, body };
-  const response = await requestOnce(url, request.options, outgoing, signal);
+  const outgoing = { method: 'POST', headers: request.headers, body, signal };
+  const response = await requestOnce(url, request.options, outgoing);
   response.resume();
   const abort = () => response.destroy(new FetchRefused('the exchange was cut short', { cause: signal?.reason }));
   signal?.addEventListener('abort', abort, { once: true });

@@ -66,6 +66,16 @@ export interface KeyCacheOptions {
   max: number;
 }
 
+/** What an `ApiKeyService` works with. */
+export interface ApiKeyServiceOptions {
+  keys: ApiKeyRepository;
+  orgs: OrgRepository;
+  /** @default Date.now */
+  clock?: () => number;
+  /** @default { ttlMs: 0, max: 0 } (no cache) */
+  cache?: KeyCacheOptions;
+}
+
 /**
  * Creates, lists, revokes and checks API keys. A valid key, once read, is trusted for
  * `cache.ttlMs` without reading its row again (at most `cache.max` of them): a key
@@ -75,12 +85,17 @@ export interface KeyCacheOptions {
 export class ApiKeyService {
   readonly #cache = new Map<string, { record: ApiKeyRow; until: number }>();
 
-  constructor(
-    private readonly keys: ApiKeyRepository,
-    private readonly orgs: OrgRepository,
-    private readonly clock: () => number = Date.now,
-    private readonly cache: KeyCacheOptions = { ttlMs: 0, max: 0 },
-  ) {}
+  private readonly keys: ApiKeyRepository;
+  private readonly orgs: OrgRepository;
+  private readonly clock: () => number;
+  private readonly cache: KeyCacheOptions;
+
+  constructor({ keys, orgs, clock = Date.now, cache = { ttlMs: 0, max: 0 } }: ApiKeyServiceOptions) {
+    this.keys = keys;
+    this.orgs = orgs;
+    this.clock = clock;
+    this.cache = cache;
+  }
 
   /** Creates the org if needed and a key in it. The secret is returned once and stored hashed. */
   async create(input: CreateKeyInput): Promise<CreatedKey> {

@@ -92,7 +92,7 @@ export class FsBlobStore implements BlobStore {
       if (had < offset) throw new Error(`blob ${key} has ${had} bytes, fewer than the ${offset} acknowledged`);
       await handle.truncate(offset);
       // Chunks are small next to whole files: flush every 2 MiB as they arrive, so little is left for the last sync.
-      size = offset + (await this.#write(handle, body, offset, 2 * 1024 * 1024));
+      size = offset + (await this.#write(handle, body, { start: offset, flushEvery: 2 * 1024 * 1024 }));
       if (this.#durable) await handle.datasync();
     } finally {
       await handle.close();
@@ -106,8 +106,13 @@ export class FsBlobStore implements BlobStore {
    * while the next fills: reading the body never waits for the disk unless two batches
    * are pending. Durable stores also start flushing to disk every 32 MiB while the rest
    * still arrives, so the final fsync has little left to do instead of the whole file.
+   * The body lands at byte `start` of the file on (0 unless told).
    */
-  async #write(handle: fsp.FileHandle, body: Readable, start = 0, flushEvery = FLUSH_EVERY): Promise<number> {
+  async #write(
+    handle: fsp.FileHandle,
+    body: Readable,
+    { start = 0, flushEvery = FLUSH_EVERY }: { start?: number; flushEvery?: number } = {},
+  ): Promise<number> {
     let batch: Buffer[] = [];
     let batched = 0;
     let size = 0;
@@ -170,7 +175,7 @@ export class FsBlobStore implements BlobStore {
     if (!handle) return false;
     try {
       const end = range ? range.end + 1 : (await handle.stat()).size;
-      await sendFrom(handle, range?.start ?? 0, end, destination);
+      await sendFrom(handle, { start: range?.start ?? 0, end }, destination);
       return true;
     } finally {
       await handle.close();
@@ -262,7 +267,11 @@ function prematureClose(): Error {
 }
 
 /** Bytes [start, end) of `handle` into `destination` through SEND_BUFFERS reused buffers. */
-async function sendFrom(handle: fsp.FileHandle, start: number, end: number, destination: Writable): Promise<void> {
+async function sendFrom(
+  handle: fsp.FileHandle,
+  { start, end }: { start: number; end: number },
+  destination: Writable,
+): Promise<void> {
   const free = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
   let failure: Error | undefined;
   let wake: (() => void) | undefined;

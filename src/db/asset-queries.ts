@@ -64,11 +64,10 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** The rows of `tenant`'s assets that pass `filter`, as SQL for the dialect (`postgres` or SQLite). */
 export function filterExpression(
   eb: AssetBuilder,
-  tenant: Tenant,
-  filter: AssetQueryFilter,
-  postgres: boolean,
+  { tenant, filter, postgres }: { tenant: Tenant; filter: AssetQueryFilter; postgres: boolean },
 ): Expression<SqlBool> {
   const conditions: Expression<SqlBool>[] = [
     visibleSql(eb, { shelf: filter.trashed ? 'trash' : 'live', audience: tenant }),
@@ -196,7 +195,7 @@ export async function pageOf(
   const columns = column === 'relevance' ? selected.select(key.as('relevance')) : selected;
   let query = (request.withTags ? columns.select((eb) => tagList(eb, postgres).as('tags')) : columns)
     .$castTo<PageRow>()
-    .where((eb) => filterExpression(eb, tenant, request.filter, postgres));
+    .where((eb) => filterExpression(eb, { tenant, filter: request.filter, postgres }));
   if (cursor) {
     // (key, id) beyond the cursor, written so the first term is an index range on an indexed key.
     const op = walk === 'asc' ? '>' : '<';
@@ -226,7 +225,7 @@ export async function countOf(db: Db, tenant: Tenant, filter: AssetQueryFilter):
   const row = await db
     .selectFrom('assets')
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where((eb) => filterExpression(eb, tenant, filter, isPostgres(db)))
+    .where((eb) => filterExpression(eb, { tenant, filter, postgres: isPostgres(db) }))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }

@@ -48,7 +48,7 @@ export class AssetRepository {
     const rows = await this.db
       .selectFrom('assets')
       .selectAll()
-      .where((eb) => filterExpression(eb, tenant, { ids }, this.postgres))
+      .where((eb) => filterExpression(eb, { tenant, filter: { ids }, postgres: this.postgres }))
       .execute();
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id));
@@ -127,8 +127,7 @@ export class AssetRepository {
   async update(
     tenant: Tenant,
     id: string,
-    patch: Updateable<AssetsTable>,
-    tags?: readonly string[],
+    { patch, tags }: { patch: Updateable<AssetsTable>; tags?: readonly string[] },
   ): Promise<AssetRow | undefined> {
     const withTags = tags ? { ...patch, search_tags: searchTagsOf(tags) } : patch;
     // Making a public asset private kills every URL handed out for it, at once.
@@ -317,25 +316,25 @@ export class AssetRepository {
     return row !== undefined;
   }
 
-  /** Moves a WAITING upload to PROCESSING if its URL is still good: the one PUT that may fill it. */
+  /**
+   * Moves a WAITING upload to PROCESSING if its URL (of `version`) is still good at `now`:
+   * the one PUT that may fill it.
+   */
   async claimUploadAnyTenant(
     id: string,
-    version: number,
-    now: string,
-    options: { whole?: boolean; takeReserved?: number } = {},
+    { version, now, whole, takeReserved }: { version: number; now: string; whole?: boolean; takeReserved?: number },
   ): Promise<AssetRow | undefined> {
     let query = this.db
       .updateTable('assets')
-      .set({ status: 'PROCESSING', updated_at: now, ...(options.takeReserved !== undefined && { upload_reserved: 0 }) })
+      .set({ status: 'PROCESSING', updated_at: now, ...(takeReserved !== undefined && { upload_reserved: 0 }) })
       .where('id', '=', id)
       .where('url_version', '=', version)
       .where('status', '=', 'WAITING')
       .where('upload_expires_at', '>', now);
     // The whole file at once: not while parts of a resumable upload are in.
     // The parts' quota passes to the caller, exactly as much as it saw.
-    if (options.takeReserved !== undefined) query = query.where('upload_reserved', '=', options.takeReserved);
-    if (options.whole)
-      query = query.where((eb) => eb.or([eb('received_bytes', 'is', null), eb('received_bytes', '=', 0)]));
+    if (takeReserved !== undefined) query = query.where('upload_reserved', '=', takeReserved);
+    if (whole) query = query.where((eb) => eb.or([eb('received_bytes', 'is', null), eb('received_bytes', '=', 0)]));
     return query.returningAll().executeTakeFirst();
   }
 

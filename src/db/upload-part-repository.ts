@@ -7,6 +7,8 @@ export interface NewPart {
   offset: number;
   size: number;
   blobKey: string;
+  /** Bytes of quota the part holds from now on, added to the upload's reservation. */
+  reserved: number;
 }
 
 /**
@@ -18,14 +20,13 @@ export class UploadPartRepository {
   constructor(private readonly db: Db) {}
 
   /**
-   * Records `part` and the quota it holds (`reserved`), and extends the upload's life to
+   * Records `part` and the quota it holds (`part.reserved`), and extends the upload's life to
    * `expiresAt`, if the upload is still WAITING at `part.offset` and not expired at `now`.
    * The updated asset and the blob keys of parts it superseded (for the caller to delete), or
    * undefined when another chunk, a delete or the expiry came first.
    */
   async append(
     part: NewPart,
-    reserved: number,
     expiresAt: string,
     now: string,
   ): Promise<{ asset: AssetRow; stale: string[] } | undefined> {
@@ -34,7 +35,7 @@ export class UploadPartRepository {
         .updateTable('assets')
         .set((eb) => ({
           received_bytes: part.offset + part.size,
-          upload_reserved: eb('upload_reserved', '+', reserved),
+          upload_reserved: eb('upload_reserved', '+', part.reserved),
           upload_expires_at: expiresAt,
           updated_at: now,
         }))

@@ -66,9 +66,11 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
     previousUntil: config.signingPreviousUntil,
     clock,
   });
-  const apiKeys = new ApiKeyService(repos.apiKeys, repos.orgs, clock, {
-    ttlMs: config.keyCacheTtl * 1000,
-    max: config.keyCacheMax,
+  const apiKeys = new ApiKeyService({
+    keys: repos.apiKeys,
+    orgs: repos.orgs,
+    clock,
+    cache: { ttlMs: config.keyCacheTtl * 1000, max: config.keyCacheMax },
   });
   const access = new AssetAccess({ assets: repos.assets, principalOfKey: (id) => apiKeys.principalById(id) });
   const webhooks = new WebhookService({

@@ -37,16 +37,20 @@ export interface DownloadRouteDeps {
 async function sendThumbnail(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>,
-  asset: AssetRow,
-  size: string,
-  cacheControl: string,
+  options: {
+    deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
+    asset: AssetRow;
+    size: string;
+    cacheControl: string;
+  },
 ): Promise<void> {
+  const { deps, asset, size, cacheControl } = options;
   const thumbnail = metadataOf(asset).thumbnails?.find((t) => String(t.size) === size);
   if (!thumbnail) throw new NotFoundError('Thumbnail');
   const filename = `${(asset.filename ?? 'file').replace(/\.[^.]+$/, '')}-${thumbnail.size}.webp`;
   if (thumbnail.key && thumbnail.checksum && thumbnail.bytes !== undefined) {
-    await serveBlob(req, res, deps.blobs, {
+    await serveBlob(req, res, {
+      store: deps.blobs,
       key: thumbnail.key,
       size: thumbnail.bytes,
       mimeType: 'image/webp',
@@ -60,6 +64,15 @@ async function sendThumbnail(
   await serveRendition(req, res, { deps, asset, variant: thumbnailVariant(thumbnail.size), cacheControl, filename });
 }
 
+/** Whom a rendition is sent for, and how: its cache rule, the rate of a keyless `client`, a fetch limit. */
+interface RenditionDelivery {
+  deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
+  asset: AssetRow;
+  cacheControl: string;
+  client?: string;
+  consume?: () => Promise<boolean>;
+}
+
 /**
  * Sends the rendition a URL asks for (made now if it was not). A URL naming the version of
  * the bytes (`v=`) may be cached for a year: the bytes behind it never change. `client`:
@@ -68,27 +81,20 @@ async function sendThumbnail(
 async function sendRendition(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>,
-  asset: AssetRow,
-  params: RenditionParams,
-  options: { cacheControl: string; client?: string; consume?: () => Promise<boolean> },
+  options: RenditionDelivery & { params: RenditionParams },
 ): Promise<void> {
-  const variant = deps.renditions.variantOf(asset, params, req.headers.accept);
+  const { params, ...rest } = options;
+  const variant = rest.deps.renditions.variantOf(rest.asset, params, req.headers.accept);
   if (params.format === 'auto') res.setHeader('Vary', 'Accept');
-  await serveRendition(req, res, { ...options, deps, asset, variant });
+  await serveRendition(req, res, { ...rest, variant });
 }
 
 /** Sends the rendition `variant` of `asset`, made now if it was not (or was evicted meanwhile). */
 async function serveRendition(
   req: IncomingMessage,
   res: ServerResponse,
-  options: {
-    deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
-    asset: AssetRow;
+  options: RenditionDelivery & {
     variant: Variant;
-    cacheControl: string;
-    client?: string;
-    consume?: () => Promise<boolean>;
     /** The name the rendition is sent under; by default the asset's, with the rendition's box. */
     filename?: string;
   },
@@ -102,7 +108,8 @@ async function serveRendition(
     if (!variant.still && rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
       res.setHeader('X-Rendition-Frames', 'first');
     try {
-      await serveBlob(req, res, deps.blobs, {
+      await serveBlob(req, res, {
+        store: deps.blobs,
         key: rendition.blob_key,
         size: rendition.size,
         mimeType: rendition.mime_type,
@@ -128,18 +135,24 @@ const ANIMATED_ORIGINALS = new Set(['image/gif', 'image/webp']);
 async function sendAsset(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: Pick<DownloadRouteDeps, 'countDownload' | 'blobs'>,
-  asset: AssetRow,
-  options: { cacheControl: string; consume?: () => Promise<boolean> },
+  options: {
+    deps: Pick<DownloadRouteDeps, 'countDownload' | 'blobs'>;
+    asset: AssetRow;
+    cacheControl: string;
+    consume?: () => Promise<boolean>;
+  },
 ): Promise<void> {
+  const { deps, asset } = options;
   if (!asset.blob_key || !asset.checksum) throw new NotFoundError();
-  const completed = await serveBlob(req, res, deps.blobs, {
+  const completed = await serveBlob(req, res, {
+    store: deps.blobs,
     key: asset.blob_key,
     size: asset.size,
     mimeType: asset.mime_type ?? 'application/octet-stream',
     filename: asset.filename ?? 'file',
     checksum: asset.checksum,
-    ...options,
+    cacheControl: options.cacheControl,
+    consume: options.consume,
   });
   if (completed) await deps.countDownload(asset.id);
 }
@@ -167,9 +180,9 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     // Only the asset's own org and mode go unbounded: another tenant's key may not cycle its renditions.
     const own = principal?.orgId === asset.org_id && principal.mode === asset.mode;
     const client = own ? undefined : (req.socket.remoteAddress ?? 'unknown');
-    if (rendition) await sendRendition(req, res, deps, asset, rendition, { cacheControl, client });
-    else if (thumbnail) await sendThumbnail(req, res, deps, asset, thumbnail, cacheControl);
-    else await sendAsset(req, res, deps, asset, { cacheControl });
+    if (rendition) await sendRendition(req, res, { deps, asset, params: rendition, cacheControl, client });
+    else if (thumbnail) await sendThumbnail(req, res, { deps, asset, size: thumbnail, cacheControl });
+    else await sendAsset(req, res, { deps, asset, cacheControl });
   });
 }
 
@@ -196,7 +209,7 @@ export function createSignedDownloadRoute(
     };
     // The token grants the asset, not a number of renditions: new ones count as a keyless caller's.
     const client = req.socket.remoteAddress ?? 'unknown';
-    if (rendition) await sendRendition(req, res, deps, asset, rendition, { ...options, client });
-    else await sendAsset(req, res, deps, asset, options);
+    if (rendition) await sendRendition(req, res, { ...options, deps, asset, params: rendition, client });
+    else await sendAsset(req, res, { ...options, deps, asset });
   });
 }

@@ -8,6 +8,8 @@ import { isActiveType } from '../adapters/media-type.js';
 
 /** What is needed to answer a download of one blob. */
 export interface BlobResponse {
+  /** The store that holds `key`. */
+  store: BlobStore;
   key: string;
   size: number;
   mimeType: string;
@@ -39,12 +41,7 @@ function matches(header: string | undefined, etag: string): boolean {
  * XML, JS) only as sandboxed attachments. Resolves `true` when a whole body was
  * sent to its end (a completed download).
  */
-export async function serveBlob(
-  req: IncomingMessage,
-  res: ServerResponse,
-  blobs: BlobStore,
-  blob: BlobResponse,
-): Promise<boolean> {
+export async function serveBlob(req: IncomingMessage, res: ServerResponse, blob: BlobResponse): Promise<boolean> {
   const etag = etagOf(blob.checksum);
   const active = isActiveType(blob.mimeType);
   res.setHeader('ETag', etag);
@@ -87,14 +84,14 @@ export async function serveBlob(
   }
 
   try {
-    if (blobs.sendTo) {
+    if (blob.store.sendTo) {
       // Always the bytes Content-Length promised: a blob shorter on disk fails, never ends short.
       const bytes = range ?? { start: 0, end: blob.size - 1 };
-      if (!(await blobs.sendTo(blob.key, res, bytes))) throw new Error(`blob ${blob.key} is missing`);
+      if (!(await blob.store.sendTo(blob.key, res, bytes))) throw new Error(`blob ${blob.key} is missing`);
       res.end();
       await finished(res);
     } else {
-      const stream = await blobs.get(blob.key, range);
+      const stream = await blob.store.get(blob.key, range);
       if (!stream) throw new Error(`blob ${blob.key} is missing`);
       await pipeline(stream, res);
     }

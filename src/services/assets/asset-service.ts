@@ -374,7 +374,7 @@ export class AssetService {
     const patch = { ...patchOf(fields), updated_at: this.#now() };
     if (fields.directoryId !== undefined) patch.directory_id = await this.checkDirectory(tenant, fields.directoryId);
     const tags = fields.tags == null ? undefined : normalizeTags(fields.tags);
-    const row = await this.deps.repos.assets.update(tenant, id, patch, tags);
+    const row = await this.deps.repos.assets.update(tenant, id, { patch, tags });
     if (!row) throw new NotFoundError();
     await this.deps.events.publish(row, 'asset.updated');
     return row;

@@ -266,8 +266,7 @@ export class ResumableUploadService {
       const held = reservation.handOver();
       const kept = Math.min(held, size);
       const recorded = await deps.repos.uploadParts.append(
-        { assetId: id, offset, size, blobKey: key },
-        kept,
+        { assetId: id, offset, size, blobKey: key, reserved: kept },
         this.#expiry(),
         this.#now(),
       );
@@ -305,7 +304,9 @@ export class ResumableUploadService {
     const asset = await deps.repos.assets.findByIdAnyTenant(id);
     if (!asset || asset.received_bytes === null || asset.declared_size === null) throw new NotFoundError('Upload');
     // The claim takes over the quota the parts hold: from here this request gives it back or settles it.
-    const claimed = await deps.repos.assets.claimUploadAnyTenant(asset.id, asset.url_version, this.#now(), {
+    const claimed = await deps.repos.assets.claimUploadAnyTenant(asset.id, {
+      version: asset.url_version,
+      now: this.#now(),
       takeReserved: asset.upload_reserved,
     });
     if (!claimed) {

@@ -265,7 +265,10 @@ export class UploadUrlService {
       const expired = asset.upload_expires_at !== null && Date.parse(asset.upload_expires_at) <= now;
       return expired ? undefined : nextLook(asset, now);
     }
-    const claimed = await deps.repos.assets.claimUploadAnyTenant(asset.id, asset.url_version, nowIso(deps.clock));
+    const claimed = await deps.repos.assets.claimUploadAnyTenant(asset.id, {
+      version: asset.url_version,
+      now: nowIso(deps.clock),
+    });
     if (!claimed) {
       await deps.blobs.delete(key); // arrived after the URL expired
       return;
@@ -329,7 +332,11 @@ export class UploadUrlService {
   async #receive(claims: UrlClaims, body: Readable): Promise<AssetRow> {
     const { deps } = this;
     const now = nowIso(deps.clock);
-    const claimed = await deps.repos.assets.claimUploadAnyTenant(claims.assetId, claims.version, now, { whole: true });
+    const claimed = await deps.repos.assets.claimUploadAnyTenant(claims.assetId, {
+      version: claims.version,
+      now,
+      whole: true,
+    });
     if (!claimed) {
       const current = await deps.repos.assets.findByIdAnyTenant(claims.assetId);
       if (!current || current.url_version !== claims.version) throw new NotFoundError();
