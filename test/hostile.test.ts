@@ -9,21 +9,21 @@ import {
   png,
   type TestApp,
   forEachDialect,
+  forEachSetup,
 } from './helpers.js';
 
+/**
+ * Bad input, one case a test: each asserts the exact error code (or the harmless
+ * outcome), that the server answers the next request, and that the store is
+ * consistent afterwards (no row without its blob, no blob without its row, usage
+ * equal to the sum of sizes).
+ */
+
+const UPLOAD = 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id filename mimeType type url } } }';
+const UPLOAD_MANY =
+  'mutation($f: [Upload!]!) { uploadAssets(input: { files: $f }) { assets { id } failures { index code } } }';
+
 forEachDialect(() => {
-  /**
-   * Bad input, one case a test: each asserts the exact error code (or the harmless
-   * outcome), that the server answers the next request, and that the store is
-   * consistent afterwards (no row without its blob, no blob without its row, usage
-   * equal to the sum of sizes).
-   */
-
-  const UPLOAD =
-    'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id filename mimeType type url } } }';
-  const UPLOAD_MANY =
-    'mutation($f: [Upload!]!) { uploadAssets(input: { files: $f }) { assets { id } failures { index code } } }';
-
   describe('hostile input', () => {
     let app: TestApp;
     let server: Awaited<ReturnType<typeof listen>>;
@@ -548,7 +548,10 @@ forEachDialect(() => {
       });
     }
   });
+});
 
+// Quota, rate limits and upload slots: where the database, the store and shared state meet, so every setup.
+forEachSetup(() => {
   describe('limits', () => {
     test('a denied media type is UNSUPPORTED_MEDIA_TYPE, judged from the bytes; nothing is kept', async () => {
       const app = await createTestApp({ DENIED_MEDIA_TYPES: 'text/html,application/x-msdownload' });
