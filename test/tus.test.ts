@@ -10,6 +10,7 @@ import {
   assertConsistent,
   createTestApp,
   forEachDialect,
+  forEachSetup,
   freePort,
   listen,
   png,
@@ -700,7 +701,8 @@ describe('resumable uploads: the server killed (SIGKILL) mid-upload', () => {
   });
 });
 
-forEachDialect(() => {
+// Resumable uploads end to end: offsets in the database, parts in the store, so every setup.
+forEachSetup(() => {
   describe('the typed client: resumable uploads', () => {
     let app: TestApp;
     let server: Awaited<ReturnType<typeof listen>>;
