@@ -548,10 +548,7 @@ forEachDialect(() => {
       });
     }
   });
-});
 
-// Quota, rate limits and upload slots: where the database, the store and shared state meet, so every setup.
-forEachSetup(() => {
   describe('limits', () => {
     test('a denied media type is UNSUPPORTED_MEDIA_TYPE, judged from the bytes; nothing is kept', async () => {
       const app = await createTestApp({ DENIED_MEDIA_TYPES: 'text/html,application/x-msdownload' });
@@ -574,6 +571,29 @@ forEachSetup(() => {
       }
     });
 
+    test('fsck --repair recounts an org whose recorded storage drifted', async () => {
+      const app = await createTestApp();
+      try {
+        const { Readable } = await import('node:stream');
+        await app.services.assets.upload(
+          { orgId: 'acme', mode: 'live' },
+          { stream: Readable.from([Buffer.alloc(1234)]), filename: 'a.bin' },
+        );
+        await app.db.updateTable('orgs').set({ used_bytes: 99 }).where('id', '=', 'acme').execute();
+        const found = await app.fsck({ repair: true });
+        assert.deepEqual(found.usageMismatches, [{ orgId: 'acme', recorded: 99, actual: 1234 }]);
+        assert.equal((await app.repositories.orgs.usage('acme')).used, 1234);
+        await assertConsistent(app);
+      } finally {
+        await app.dispose();
+      }
+    });
+  });
+});
+
+// Quota, rate limits and upload slots: where the database, the store and shared state meet, so every setup.
+forEachSetup(() => {
+  describe('quota, rate limits and upload slots', () => {
     test('20 parallel uploads at 99% of the quota never pass it; failures release their reservation', async () => {
       const app = await createTestApp({ ORG_STORAGE_QUOTA: '10000000', UPLOAD_CONCURRENCY: '50' });
       const server = await listen(app.handler);
@@ -661,24 +681,6 @@ forEachSetup(() => {
         await assertConsistent(app);
       } finally {
         await server.close();
-        await app.dispose();
-      }
-    });
-
-    test('fsck --repair recounts an org whose recorded storage drifted', async () => {
-      const app = await createTestApp();
-      try {
-        const { Readable } = await import('node:stream');
-        await app.services.assets.upload(
-          { orgId: 'acme', mode: 'live' },
-          { stream: Readable.from([Buffer.alloc(1234)]), filename: 'a.bin' },
-        );
-        await app.db.updateTable('orgs').set({ used_bytes: 99 }).where('id', '=', 'acme').execute();
-        const found = await app.fsck({ repair: true });
-        assert.deepEqual(found.usageMismatches, [{ orgId: 'acme', recorded: 99, actual: 1234 }]);
-        assert.equal((await app.repositories.orgs.usage('acme')).used, 1234);
-        await assertConsistent(app);
-      } finally {
         await app.dispose();
       }
     });
