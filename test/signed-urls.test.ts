@@ -391,15 +391,8 @@ forEachDialect(() => {
         const read = async (id: string) =>
           (await app.gql('query($id: ID!) { asset(id: $id) { status size checksum mimeType failureReason } }', { id }))
             .data.asset;
-        /** The asset once `done` holds (the job looks for the bytes every second), at most ~6 s. */
-        const until = async (id: string, done: (a: any) => boolean) => {
-          let asset = await read(id);
-          for (let i = 0; i < 30 && !done(asset); i++) {
-            await new Promise((r) => setTimeout(r, 200));
-            asset = await read(id);
-          }
-          return asset;
-        };
+        /** The asset once `done` holds (the job looks for the bytes every second). */
+        const until = (id: string, done: (a: any) => boolean) => waitFor(() => read(id), done);
 
         const good = await create(15);
         assert.ok(good.uploadUrl.startsWith(`${s3.endpoint}/`), good.uploadUrl);
@@ -496,7 +489,18 @@ forEachDialect(() => {
           (status) => status === 'PROCESSING',
         );
         now += 60_000 + 10_000; // past the URL's expiry and the grace, the bytes still arriving
-        await new Promise((r) => setTimeout(r, 600)); // a heartbeat or two
+        // The upload's heartbeat has beaten since the clock moved: what keeps the sweep away.
+        await waitFor(
+          async () =>
+            (
+              await app.db
+                .selectFrom('assets')
+                .select('updated_at')
+                .where('id', '=', decodeId(slow.asset.id))
+                .executeTakeFirstOrThrow()
+            ).updated_at,
+          (beat) => new Date(beat).getTime() >= now,
+        );
         assert.equal((await app.sweeper.sweep()).abandonedUploads, 1, 'only the dead upload is swept');
         finish();
         const response = await put;
