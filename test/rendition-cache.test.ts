@@ -6,7 +6,6 @@ import {
   assertConsistent,
   createTestApp,
   forEachDialect,
-  forEachSetup,
   listen,
   processed,
   storedKeys,
@@ -211,10 +210,7 @@ forEachDialect(() => {
       await served.arrayBuffer();
     });
   });
-});
 
-// Eviction removes a row and its blob: where the database and the store meet, so every setup.
-forEachSetup(() => {
   test('least recently used, not least recently made: a rendition served again outlives a younger one', async () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     const app = await createTestApp({ SWEEP_INTERVAL: '0', RENDITION_MAX_PER_ASSET: '2' }, { clock: () => now });
