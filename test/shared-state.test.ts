@@ -74,18 +74,17 @@ describe('Redis going away', () => {
         stdio: 'ignore',
       },
     );
-    for (let i = 0; i < 50; i++) {
+    const ping = async () => {
       const probe = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined); // not up yet: the loop tries again
+      probe.on('error', () => undefined); // not up yet: waitFor tries again
       const up = await probe.ping().then(
         () => true,
         () => false,
       );
       probe.disconnect();
-      if (up) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('redis-server did not start');
+      return up;
+    };
+    await waitFor(ping, (up) => up); // redis-server has started
   });
   after(() => {
     server.kill('SIGKILL');
