@@ -477,30 +477,12 @@ forEachDialect(() => {
           body,
           duplex: 'half',
         } as RequestInit);
-        await waitFor(
-          async () =>
-            (
-              await app.db
-                .selectFrom('assets')
-                .select('status')
-                .where('id', '=', decodeId(slow.asset.id))
-                .executeTakeFirst()
-            )?.status,
-          (status) => status === 'PROCESSING',
-        );
+        const slowRow = () =>
+          app.db.selectFrom('assets').selectAll().where('id', '=', decodeId(slow.asset.id)).executeTakeFirstOrThrow();
+        await waitFor(slowRow, (asset) => asset.status === 'PROCESSING');
         now += 60_000 + 10_000; // past the URL's expiry and the grace, the bytes still arriving
         // The upload's heartbeat has beaten since the clock moved: what keeps the sweep away.
-        await waitFor(
-          async () =>
-            (
-              await app.db
-                .selectFrom('assets')
-                .select('updated_at')
-                .where('id', '=', decodeId(slow.asset.id))
-                .executeTakeFirstOrThrow()
-            ).updated_at,
-          (beat) => new Date(beat).getTime() >= now,
-        );
+        await waitFor(slowRow, (asset) => new Date(asset.updated_at).getTime() >= now);
         assert.equal((await app.sweeper.sweep()).abandonedUploads, 1, 'only the dead upload is swept');
         finish();
         const response = await put;
