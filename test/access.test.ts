@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { getNamedType, getNullableType, type GraphQLObjectType, isLeafType, isListType, isNonNullType } from 'graphql';
 import { buildSchema } from '../src/schema/index.js';
-import { createTestApp, forEachDialect, listen, type TestApp } from './helpers.js';
+import { createTestApp, forEachDialect, listen, type TestApp, waitFor } from './helpers.js';
 
 /**
  * The one access rule on every path that hands out an asset: subscription events
@@ -91,7 +91,10 @@ forEachDialect(() => {
       );
       assert.equal(stream.status, 200);
       await app.gql(UPDATE, { id, title: 'Renamed' });
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor(
+        async () => stream.events.length,
+        (n) => n > 0,
+      );
       assert.deepEqual(stream.events, [{ data: { assetUpdated: { title: 'Renamed' } } }]);
       await stream.ended(0);
     });
@@ -139,7 +142,10 @@ forEachDialect(() => {
       );
       await app.gql(UPDATE, { id, title: 'Seen' });
       // Events may travel through Redis: revoke only once this one has arrived.
-      for (let i = 0; i < 100 && stream.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(
+        async () => stream.events.length,
+        (n) => n > 0,
+      );
       await app.services.apiKeys.revoke(reader.id);
       await app.gql(UPDATE, { id, title: 'Not seen' });
       assert.equal(await stream.ended(), true);

@@ -81,7 +81,7 @@ test('at most `inFlight` files are stored at once', async () => {
       running++;
       most = Math.max(most, running);
       const text = await read(f.stream);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 5)); // a store that takes a while, so stores overlap if allowed to
       running--;
       return row(text);
     },
@@ -101,6 +101,7 @@ test('after an unexpected error no further file is taken, and the batch fails on
       files,
       async (f) => {
         const text = await read(f.stream);
+        // The first file settles last: the batch must wait for it after the failure.
         await new Promise((r) => setTimeout(r, text === '0' ? 30 : 1));
         settled++;
         if (text === '1') throw failure;

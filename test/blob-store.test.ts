@@ -7,7 +7,7 @@ import { type BlobStore, createBlobKey, type ListedBlob } from '../src/blob/inde
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.js';
 import { S3BlobStore } from '../src/blob/s3-blob-store.js';
-import { listFiles, s3Server, tempDir } from './helpers.js';
+import { listFiles, s3Server, tempDir, waitFor } from './helpers.js';
 
 async function text(stream: Readable | null): Promise<string | null> {
   if (!stream) return null;
@@ -310,11 +310,10 @@ describe('s3 store: multipart uploads', () => {
       );
       const late = createBlobKey();
       const put = store.put(late, failing);
-      let started: string[] = [];
-      for (let i = 0; i < 100 && started.length === 0; i++) {
-        started = await multipartUploads('multipart');
-        if (started.length === 0) await new Promise((r) => setTimeout(r, 50));
-      }
+      const started = await waitFor(
+        () => multipartUploads('multipart'),
+        (keys) => keys.length > 0,
+      );
       assert.deepEqual(started, [`multipart/${late}`], 'the failing upload had begun a multipart upload');
       fail();
       await assert.rejects(put, /client went away/);

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { createDatabase } from '../src/db/database.js';
-import { DIALECTS, postgresSchema, tempDir } from './helpers.js';
+import { DIALECTS, postgresSchema, tempDir, waitFor } from './helpers.js';
 import pg from 'pg';
 
 const folder = tempDir('assetgate-db-');
@@ -64,11 +64,10 @@ test('sqlite: commits reach the database file from the checkpoint thread, not th
     const before = fs.statSync(walFile).size;
     // About 250 pages: far below the serving connection's own threshold, so only the thread moves them.
     for (let i = 0; i < 250; i++) await sql`insert into w (payload) values (${'x'.repeat(3000)})`.execute(wal);
-    let size = fs.statSync(walFile).size;
-    for (let waited = 0; size < before + 250 * 3000 && waited < 5000; waited += 50) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      size = fs.statSync(walFile).size;
-    }
+    const size = await waitFor(
+      async () => fs.statSync(walFile).size,
+      (now) => now >= before + 250 * 3000,
+    );
     assert.ok(size >= before + 250 * 3000, `the database file grew from ${before} to ${size} bytes`);
     assert.deepEqual(errors, []);
   } finally {

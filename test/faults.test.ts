@@ -18,6 +18,7 @@ import {
   startServer,
   tempDir,
   forEachDialect,
+  waitFor,
 } from './helpers.js';
 
 forEachDialect(() => {
@@ -223,12 +224,8 @@ forEachDialect(() => {
           }
           return false;
         };
-        let writing = await written();
-        for (let i = 0; i < 200 && !writing; i++) {
-          await new Promise((r) => setTimeout(r, 50));
-          writing = await written();
-        }
-        assert.ok(writing, 'the upload is being written to a temporary file when the server is killed');
+        await waitFor(written, (writing) => writing); // the upload is being written to a temporary file
+
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
         req.destroy();
@@ -255,14 +252,10 @@ forEachDialect(() => {
         assert.equal(bytes, 'acknowledged bytes');
 
         // The restarted server's first sweep is deep: the temporary file goes.
-        for (
-          let i = 0;
-          i < 50 && (await listFiles(path.join(data.dir, 'blobs'))).some((f) => f.includes('.tmp-'));
-          i++
-        ) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        assert.ok(!(await listFiles(path.join(data.dir, 'blobs'))).some((f) => f.includes('.tmp-')));
+        await waitFor(
+          () => listFiles(path.join(data.dir, 'blobs')),
+          (files) => !files.some((f) => f.includes('.tmp-')),
+        );
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
         const { execFile } = await import('node:child_process');

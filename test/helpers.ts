@@ -25,6 +25,8 @@ export function tempDir(prefix = 'assetgate-test-'): { dir: string; remove: () =
 
 export interface TestApp extends App {
   config: Config;
+  /** The database, blob store and shared state it runs on. */
+  setup: Setup;
   dataDir: string;
   /** A live key of org `acme` with every scope. */
   key: string;
@@ -54,33 +56,74 @@ export interface GqlResult<T> {
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/** One way to run the gateway: a database, a blob store, and where gateways keep shared state. */
+export interface Setup {
+  /** What suites are described by: the dialect for a bundle, every axis for a crossed setup. */
+  name: string;
+  dialect: Dialect;
+  blobs: 'fs' | 's3';
+  state: 'memory' | 'redis';
+}
+
 /**
- * The configurations every database-facing suite runs against: `sqlite` (the embedded
+ * The two bundles every database-facing suite runs against: `sqlite` (the embedded
  * default: SQLite, files, state in process) and `postgres` (what several gateways
- * share: PostgreSQL, an S3 store on s3rver, Redis). `TEST_DIALECTS` (comma-separated)
- * picks; by default both.
+ * share: PostgreSQL, an S3 store on s3rver, Redis).
  */
+const BUNDLES: Record<Dialect, Setup> = {
+  sqlite: { name: 'sqlite', dialect: 'sqlite', blobs: 'fs', state: 'memory' },
+  postgres: { name: 'postgres', dialect: 'postgres', blobs: 's3', state: 'redis' },
+};
+
+/**
+ * The bundles with their axes crossed, so that no store or state passes only because of
+ * the database it always ran with. `forEachSetup` adds them, for the suites where the
+ * axes meet (a row and its blob, quota, downloads, shared limits, tus).
+ */
+const CROSSED: readonly Setup[] = [
+  { name: 'sqlite+s3+redis', dialect: 'sqlite', blobs: 's3', state: 'redis' },
+  { name: 'postgres+fs+memory', dialect: 'postgres', blobs: 'fs', state: 'memory' },
+];
+
+/** `TEST_DIALECTS` (comma-separated) picks the databases; by default both. */
 export const DIALECTS: readonly Dialect[] = (process.env.TEST_DIALECTS ?? 'sqlite,postgres').split(',').map((name) => {
   if (name !== 'sqlite' && name !== 'postgres') throw new Error(`TEST_DIALECTS: unknown dialect "${name}"`);
   return name;
 });
 
-/** The dialect of the suite being run; `createTestApp` uses it unless told otherwise. */
-let currentDialect: Dialect = DIALECTS[0];
+/** The bundles and, unless `TEST_CROSSED=0`, the crossed setups, on the databases `TEST_DIALECTS` picks. */
+export const SETUPS: readonly Setup[] = [
+  ...DIALECTS.map((dialect) => BUNDLES[dialect]),
+  ...(process.env.TEST_CROSSED === '0' ? [] : CROSSED.filter((setup) => DIALECTS.includes(setup.dialect))),
+];
+
+/** The setup of the suite being run; `createTestApp` uses it unless told another dialect. */
+let currentSetup: Setup = BUNDLES[DIALECTS[0]];
+
+function describeSetup(setup: Setup, body: (dialect: Dialect, setup: Setup) => void): void {
+  describe(setup.name, () => {
+    before(() => {
+      currentSetup = setup;
+    });
+    body(setup.dialect, setup);
+  });
+}
 
 /**
  * Runs a database-facing suite once per configured dialect: `body` is declared inside
- * a describe named after the dialect, whose apps (`createTestApp`) use that dialect.
+ * a describe named after the dialect, whose apps (`createTestApp`) use that bundle.
  */
 export function forEachDialect(body: (dialect: Dialect) => void): void {
-  for (const dialect of DIALECTS) {
-    describe(dialect, () => {
-      before(() => {
-        currentDialect = dialect;
-      });
-      body(dialect);
-    });
-  }
+  for (const dialect of DIALECTS) describeSetup(BUNDLES[dialect], body);
+}
+
+/**
+ * `forEachDialect` plus the crossed setups (`SETUPS`): for suites where the database,
+ * the blob store and shared state meet. Each describe is named after its setup
+ * (`sqlite+s3+redis`), so a failure says which combination broke.
+ */
+export function forEachSetup(body: (dialect: Dialect, setup: Setup) => void): void {
+  for (const setup of SETUPS) describeSetup(setup, body);
 }
 
 /** PostgreSQL of the test machine (trust auth); override with TEST_DATABASE_URL. */
@@ -106,18 +149,22 @@ export async function postgresSchema(): Promise<{ url: string; drop: () => Promi
 }
 
 /**
- * An app on a throwaway folder with the embedded defaults (SQLite file + filesystem
- * blobs), or on a fresh PostgreSQL schema when `dialect` says so.
+ * An app on a throwaway folder in the setup of the suite being run: a SQLite file or a
+ * fresh PostgreSQL schema, files under the folder or a fresh prefix on s3rver, state in
+ * process or in Redis. A `dialect` other than the suite's gets that dialect's bundle.
  */
 export async function createTestApp(
   env: Record<string, string> = {},
   overrides: AppOverrides = {},
-  dialect: Dialect = currentDialect,
+  dialect: Dialect = currentSetup.dialect,
 ): Promise<TestApp> {
+  const setup = dialect === currentSetup.dialect ? currentSetup : BUNDLES[dialect];
   const { dir, remove } = tempDir();
-  // The second configuration is the one several gateways share: PostgreSQL, an S3 store and Redis.
-  const postgres = dialect === 'postgres' ? await postgresSchema() : undefined;
-  const shared = postgres ? { ...(await s3Server()).env(), REDIS_URL } : {};
+  const postgres = setup.dialect === 'postgres' ? await postgresSchema() : undefined;
+  const shared = {
+    ...(setup.blobs === 's3' && (await s3Server()).env()),
+    ...(setup.state === 'redis' && { REDIS_URL }),
+  };
   // Suites make hundreds of calls a minute; the rate limit has a suite of its own.
   const config = loadConfig({
     DATA_DIR: dir,
@@ -158,6 +205,7 @@ export async function createTestApp(
   return {
     ...app,
     config,
+    setup,
     dataDir: dir,
     key,
     authHeaders,
@@ -396,7 +444,11 @@ export async function startServer(
   for (let i = 0; i < 100 && !output.includes('listening') && child.exitCode === null; i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (!output.includes('listening')) throw new Error(`the server did not start:\n${output}`);
+  if (!output.includes('listening')) {
+    // One that starts late would keep the test process alive after the failure.
+    child.kill('SIGKILL');
+    throw new Error(`the server did not start:\n${output}`);
+  }
   const key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(output)?.[1] ?? '';
   return { child, url, port, key, output: () => output };
 }
@@ -478,4 +530,21 @@ export async function storedKeys(app: { blobs: App['blobs'] }): Promise<string[]
   const keys: string[] = [];
   for await (const blob of app.blobs.list()) keys.push(blob.key);
   return keys.sort();
+}
+
+/**
+ * Everything an app's blob store holds, finished or not: its keys, plus the files in the
+ * filesystem store's folder (temporary ones too) or the multipart uploads begun on S3 and
+ * never completed or aborted. What a refused or cut-short upload must leave unchanged,
+ * whichever store the setup has.
+ */
+export async function blobFootprint(app: TestApp): Promise<{ keys: string[]; partial: string[] }> {
+  const keys = await storedKeys(app);
+  const spec = app.config.blobStore;
+  if (spec.startsWith('s3://')) {
+    const prefix = spec.slice('s3://'.length).split('/').slice(1).join('/');
+    return { keys, partial: (await (await s3Server()).incompleteUploads(prefix)).sort() };
+  }
+  if (spec === 'memory') return { keys, partial: [] };
+  return { keys, partial: await listFiles(spec.startsWith('fs:') ? spec.slice(3) : path.join(app.dataDir, 'blobs')) };
 }

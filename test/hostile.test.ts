@@ -9,21 +9,21 @@ import {
   png,
   type TestApp,
   forEachDialect,
+  forEachSetup,
 } from './helpers.js';
 
+/**
+ * Bad input, one case a test: each asserts the exact error code (or the harmless
+ * outcome), that the server answers the next request, and that the store is
+ * consistent afterwards (no row without its blob, no blob without its row, usage
+ * equal to the sum of sizes).
+ */
+
+const UPLOAD = 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id filename mimeType type url } } }';
+const UPLOAD_MANY =
+  'mutation($f: [Upload!]!) { uploadAssets(input: { files: $f }) { assets { id } failures { index code } } }';
+
 forEachDialect(() => {
-  /**
-   * Bad input, one case a test: each asserts the exact error code (or the harmless
-   * outcome), that the server answers the next request, and that the store is
-   * consistent afterwards (no row without its blob, no blob without its row, usage
-   * equal to the sum of sizes).
-   */
-
-  const UPLOAD =
-    'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id filename mimeType type url } } }';
-  const UPLOAD_MANY =
-    'mutation($f: [Upload!]!) { uploadAssets(input: { files: $f }) { assets { id } failures { index code } } }';
-
   describe('hostile input', () => {
     let app: TestApp;
     let server: Awaited<ReturnType<typeof listen>>;
@@ -571,6 +571,29 @@ forEachDialect(() => {
       }
     });
 
+    test('fsck --repair recounts an org whose recorded storage drifted', async () => {
+      const app = await createTestApp();
+      try {
+        const { Readable } = await import('node:stream');
+        await app.services.assets.upload(
+          { orgId: 'acme', mode: 'live' },
+          { stream: Readable.from([Buffer.alloc(1234)]), filename: 'a.bin' },
+        );
+        await app.db.updateTable('orgs').set({ used_bytes: 99 }).where('id', '=', 'acme').execute();
+        const found = await app.fsck({ repair: true });
+        assert.deepEqual(found.usageMismatches, [{ orgId: 'acme', recorded: 99, actual: 1234 }]);
+        assert.equal((await app.repositories.orgs.usage('acme')).used, 1234);
+        await assertConsistent(app);
+      } finally {
+        await app.dispose();
+      }
+    });
+  });
+});
+
+// Quota, rate limits and upload slots: where the database, the store and shared state meet, so every setup.
+forEachSetup(() => {
+  describe('quota, rate limits and upload slots', () => {
     test('20 parallel uploads at 99% of the quota never pass it; failures release their reservation', async () => {
       const app = await createTestApp({ ORG_STORAGE_QUOTA: '10000000', UPLOAD_CONCURRENCY: '50' });
       const server = await listen(app.handler);
@@ -658,24 +681,6 @@ forEachDialect(() => {
         await assertConsistent(app);
       } finally {
         await server.close();
-        await app.dispose();
-      }
-    });
-
-    test('fsck --repair recounts an org whose recorded storage drifted', async () => {
-      const app = await createTestApp();
-      try {
-        const { Readable } = await import('node:stream');
-        await app.services.assets.upload(
-          { orgId: 'acme', mode: 'live' },
-          { stream: Readable.from([Buffer.alloc(1234)]), filename: 'a.bin' },
-        );
-        await app.db.updateTable('orgs').set({ used_bytes: 99 }).where('id', '=', 'acme').execute();
-        const found = await app.fsck({ repair: true });
-        assert.deepEqual(found.usageMismatches, [{ orgId: 'acme', recorded: 99, actual: 1234 }]);
-        assert.equal((await app.repositories.orgs.usage('acme')).used, 1234);
-        await assertConsistent(app);
-      } finally {
         await app.dispose();
       }
     });

@@ -30,7 +30,7 @@ test('stop() waits for a job claimed while it was stopping, and claims nothing a
     handlers: {
       'direct-upload': async () => undefined,
       extract: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 20)); // a job under way when stop() is called
         events.push('handled');
       },
       import: async () => assert.fail('no import job'),
@@ -48,6 +48,6 @@ test('stop() waits for a job claimed while it was stopping, and claims nothing a
   answerClaim({ id: 'j1', kind: 'extract', attempts: 1 } as JobRow);
   await stopped;
   assert.deepEqual(events, ['handled', 'complete', 'stopped']);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, 50)); // five polls (pollMs 10) of a runner that still polled
   assert.equal(claims, 1, 'a stopped runner claims nothing more');
 });

@@ -117,6 +117,7 @@ test(
       gc.stop();
       clearInterval(alive);
     });
+    // Five quiet periods (40 ms) pass: a collection that was due would have come.
     const tick = () => new Promise((resolve) => setTimeout(resolve, 200));
     await tick();
     assert.equal(collected, 0, 'no request, nothing to give back');

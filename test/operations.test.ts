@@ -64,7 +64,11 @@ describe('operations: request logs', () => {
     const missing = await fetch(`${server.url}/download/nonsense`, { headers: { 'x-request-id': 'abc.def-1' } });
     assert.equal(missing.headers.get('x-request-id'), 'abc.def-1', 'echoed when the client sent one');
     await missing.arrayBuffer();
-    await new Promise((r) => setTimeout(r, 50));
+    // A request's line is written once its response has finished: the last request's line closes the list.
+    await waitFor(
+      async () => sink.entries().some((e) => e.msg === 'request' && e.reqId === 'abc.def-1'),
+      (logged) => logged,
+    );
 
     const entries = sink.entries().filter((e) => e.msg === 'request');
     const token = (url: URL) => url.pathname.split('/')[2];
@@ -293,6 +297,19 @@ describe('operations: metrics and readiness', () => {
   });
 });
 
+/** Waits until the server process has begun storing the upload of `assetId` (its asset is PROCESSING). */
+async function uploadUnderWay(url: string, key: string, assetId: string): Promise<void> {
+  const status = async () => {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ asset(id: "${assetId}") { status } }` }),
+    });
+    return ((await response.json()) as any).data.asset.status as string;
+  };
+  await waitFor(status, (now) => now === 'PROCESSING');
+}
+
 describe('operations: shutdown of the server process', () => {
   test('SIGTERM: /readyz and new requests answer 503 while draining, an upload under way finishes and is kept, the process exits 0', async () => {
     const data = tempDir('assetgate-shutdown-');
@@ -319,7 +336,7 @@ describe('operations: shutdown of the server process', () => {
         upload.on('error', reject);
       });
       upload.write(Buffer.alloc(100_000, 1));
-      await new Promise((r) => setTimeout(r, 200));
+      await uploadUnderWay(server.url, server.key, made.data.createUploadUrl.asset.id);
       const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
       server.child.kill('SIGTERM');
       await waitFor(
@@ -339,7 +356,7 @@ describe('operations: shutdown of the server process', () => {
       assert.equal(refused.headers.get('connection'), 'close');
       assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
       upload.write(Buffer.alloc(100_000, 1));
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 200)); // a slow client: the upload goes on during the drain
       upload.end(Buffer.alloc(100_000, 1));
       assert.equal(await answered, 200, 'the upload under way finished');
       assert.equal(await exited, 0, server.output());
@@ -369,7 +386,7 @@ describe('operations: shutdown of the server process', () => {
           method: 'POST',
           headers: { authorization: `Bearer ${server.key}`, 'content-type': 'application/json' },
           body: JSON.stringify({
-            query: 'mutation { createUploadUrl(input: { filename: "never.bin" }) { uploadUrl } }',
+            query: 'mutation { createUploadUrl(input: { filename: "never.bin" }) { uploadUrl asset { id } } }',
           }),
         })
       ).json()) as any;
@@ -377,7 +394,7 @@ describe('operations: shutdown of the server process', () => {
       const hanging = request(`${server.url}${path}`, { method: 'PUT', headers: { 'content-length': '1000000' } });
       hanging.on('error', () => undefined);
       hanging.write(Buffer.alloc(1000, 1));
-      await new Promise((r) => setTimeout(r, 200));
+      await uploadUnderWay(server.url, server.key, made.data.createUploadUrl.asset.id);
       const started = Date.now();
       const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
       server.child.kill('SIGTERM');

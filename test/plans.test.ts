@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CompiledQuery, sql } from 'kysely';
 import { createDatabase } from '../src/db/database.js';
-import { createTestApp, DIALECTS, postgresSchema, type TestApp } from './helpers.js';
+import { createTestApp, DIALECTS, postgresSchema, type TestApp, waitFor } from './helpers.js';
 
 const ASSETS = 100_000;
 
@@ -36,12 +36,11 @@ async function seed(app: TestApp, count: number): Promise<void> {
 /** Sweeps until sweeps have analysed every one of `tables` (the collector reports an insert within seconds). */
 async function sweepAnalysing(app: TestApp, ...tables: string[]): Promise<void> {
   const analysed = new Set<string>();
-  for (let i = 0; i < 300; i++) {
+  const sweep = async () => {
     for (const table of (await app.sweeper.sweep()).statistics) analysed.add(table);
-    if (tables.every((table) => analysed.has(table))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`the sweeps analysed ${[...analysed]}, not all of ${tables}`);
+    return [...analysed];
+  };
+  await waitFor(sweep, (done) => tables.every((table) => done.includes(table)), 30_000);
 }
 
 /** Every node of a JSON plan, with the relation (and index) it reads. */

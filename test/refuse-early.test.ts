@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertConsistent, createTestApp, forEachDialect, listen, storedKeys, type TestApp } from './helpers.js';
+import { assertConsistent, blobFootprint, createTestApp, forEachSetup, listen, type TestApp } from './helpers.js';
 
 /** The size of the forbidden upload: far more than the head the type is judged by (256 KiB). */
 const TOTAL = 64 * 1024 * 1024;
@@ -103,20 +101,7 @@ function sendSlowly(
   });
 }
 
-/** Files under the filesystem store's folder (temporary files too); none on S3. */
-function blobFiles(app: TestApp): string[] {
-  const root = join(app.dataDir, 'blobs');
-  try {
-    return readdirSync(root, { recursive: true, withFileTypes: true })
-      .filter((entry) => entry.isFile())
-      .map((entry) => join(entry.parentPath, entry.name));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
-forEachDialect(() => {
+forEachSetup(() => {
   describe('a file of a refused type is refused when its head has arrived', () => {
     let app: TestApp;
     let server: Awaited<ReturnType<typeof listen>>;
@@ -130,16 +115,15 @@ forEachDialect(() => {
     });
 
     /** Asserts nothing of the refused upload stayed: no blob, no temporary file, no quota charged or held. */
-    async function assertNothingKept(before: { keys: string[]; files: string[] }) {
-      assert.deepEqual(await storedKeys(app), before.keys);
-      assert.deepEqual(blobFiles(app), before.files);
+    async function assertNothingKept(before: Awaited<ReturnType<typeof blobFootprint>>) {
+      assert.deepEqual(await blobFootprint(app), before);
       const usage = await app.repositories.orgs.usage('acme');
       assert.equal(usage.used, 0);
       assert.equal(usage.reserved, 0);
       await assertConsistent(app);
     }
 
-    const snapshot = async () => ({ keys: await storedKeys(app), files: blobFiles(app) });
+    const snapshot = () => blobFootprint(app);
 
     test('GraphQL multipart', async (t) => {
       const before = await snapshot();

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
-import { createTestApp, forEachDialect, listen, processed, storedKeys, type TestApp } from './helpers.js';
+import {
+  assertConsistent,
+  createTestApp,
+  forEachDialect,
+  listen,
+  processed,
+  storedKeys,
+  type TestApp,
+} from './helpers.js';
 
 /** Cache bounds small enough that a flood passes them many times over. */
 const BUDGET = 320 * 1024;
@@ -202,6 +210,7 @@ forEachDialect(() => {
       await served.arrayBuffer();
     });
   });
+
   test('least recently used, not least recently made: a rendition served again outlives a younger one', async () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     const app = await createTestApp({ SWEEP_INTERVAL: '0', RENDITION_MAX_PER_ASSET: '2' }, { clock: () => now });
@@ -227,6 +236,7 @@ forEachDialect(() => {
         .map((row) => row.width)
         .sort((a, b) => a - b);
       assert.deepEqual(widths, [64, 256], 'B, used least recently, was evicted');
+      await assertConsistent(app); // and its blob went with its row
     } finally {
       await server.close();
       await app.dispose();

@@ -11,6 +11,7 @@ import {
   storedKeys,
   type TestApp,
   uploadTo,
+  waitFor,
 } from './helpers.js';
 import { animatedGif } from './samples.js';
 
@@ -429,7 +430,10 @@ forEachDialect(() => {
       try {
         const id = await bigPhoto(app);
         const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
-        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+        await waitFor(
+          async () => app.services.renditions.inFlight,
+          (n) => n > 0,
+        );
         const refused = await fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
         assert.equal(refused.status, 503);
         assert.equal(refused.headers.get('retry-after'), '1');

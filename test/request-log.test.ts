@@ -44,7 +44,7 @@ function loggedIds(output: string, prefix: string): Set<string> {
 async function terminate(server: Server): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
   server.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 300)); // the shutdown runs while stdout is still not read: the case under test
   server.child.stdout!.resume();
   return exited;
 }

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisRateLimiter } from '../src/adapters/redis-rate-limiter.js';
 import { RedisUploadSlots } from '../src/adapters/redis-upload-slots.js';
-import { createTestApp, freePort, REDIS_URL } from './helpers.js';
+import { createTestApp, freePort, REDIS_URL, waitFor } from './helpers.js';
 
 /**
  * What gateways share through Redis: one rate-limit bucket and one count of upload
@@ -50,9 +50,14 @@ describe('shared state in Redis', () => {
     const started = Date.now();
     const release = await waiting.acquire(key);
     assert.ok(Date.now() - started < 1500, 'freed within the lease');
-    release();
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await b.running(key), 0);
+    release(); // gives the slot back in Redis without waiting: the count reaches 0 just after
+    assert.equal(
+      await waitFor(
+        () => b.running(key),
+        (n) => n === 0,
+      ),
+      0,
+    );
   });
 });
 
@@ -69,18 +74,17 @@ describe('Redis going away', () => {
         stdio: 'ignore',
       },
     );
-    for (let i = 0; i < 50; i++) {
+    const ping = async () => {
       const probe = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined); // not up yet: the loop tries again
+      probe.on('error', () => undefined); // not up yet: waitFor tries again
       const up = await probe.ping().then(
         () => true,
         () => false,
       );
       probe.disconnect();
-      if (up) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('redis-server did not start');
+      return up;
+    };
+    await waitFor(ping, (up) => up); // redis-server has started
   });
   after(() => {
     server.kill('SIGKILL');
@@ -102,9 +106,10 @@ describe('Redis going away', () => {
       assert.equal(refused.status, 500);
       assert.equal(refused.errors?.[0].extensions.code, 'INTERNAL_SERVER_ERROR');
       assert.match(refused.errors![0].message, /Redis.*unavailable/);
-      for (let i = 0; i < 20 && !logged.some((e) => /Redis \(commands\) is unavailable/.test(String(e))); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor(
+        async () => logged.some((e) => /Redis \(commands\) is unavailable/.test(String(e))),
+        (found) => found,
+      );
       assert.ok(
         logged.some((e) => /Redis \(commands\) is unavailable/.test(String(e))),
         'a log line says so',
@@ -116,9 +121,10 @@ describe('Redis going away', () => {
         { title: 'Made while Redis is away', type: 'LINK', externalUrl: 'https://example.com/x' },
       );
       await app.services.assets.update({ orgId: 'acme', mode: 'live' }, link.id, { title: 'Renamed' });
-      for (let i = 0; i < 20 && !logged.some((e) => /Redis \(events\) publish failed/.test(String(e))); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(
+        async () => logged.some((e) => /Redis \(events\) publish failed/.test(String(e))),
+        (found) => found,
+      );
       assert.ok(
         logged.some((e) => /Redis \(events\) publish failed/.test(String(e))),
         'the lost event is logged',
@@ -131,13 +137,11 @@ describe('Redis going away', () => {
           stdio: 'ignore',
         },
       );
-      let answer;
-      for (let i = 0; i < 50; i++) {
-        answer = await app.gql('{ viewer { org } }');
-        if (answer.status === 200) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      assert.equal(answer?.data.viewer.org, 'acme', 'served again once Redis is back');
+      const answer = await waitFor(
+        () => app.gql('{ viewer { org } }'),
+        (result) => result.status === 200,
+      );
+      assert.equal(answer.data.viewer.org, 'acme', 'served again once Redis is back');
     } finally {
       await app.dispose();
     }

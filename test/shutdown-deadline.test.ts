@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
-import { startServer, tempDir } from './helpers.js';
+import { startServer, tempDir, waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TUS = { 'tus-resumable': '1.0.0' };
@@ -64,7 +64,10 @@ describe('shutdown: SHUTDOWN_TIMEOUT is a hard deadline', () => {
         body: 'hello',
       });
       assert.equal(put.status, 200);
-      for (let i = 0; i < 200 && ids.length === 0; i++) await sleep(50);
+      await waitFor(
+        async () => ids.length,
+        (n) => n > 0,
+      );
       assert.equal(ids.length, 1, 'the webhook attempt reached the receiver, which never answers');
 
       // A PUT and a tus PATCH, each half sent and left open.
@@ -100,6 +103,7 @@ describe('shutdown: SHUTDOWN_TIMEOUT is a hard deadline', () => {
         }
         return true;
       })();
+      // The half-sent bodies reach their handlers and the stream subscribes: nothing to wait on shows either.
       await sleep(300);
 
       const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
@@ -107,7 +111,10 @@ describe('shutdown: SHUTDOWN_TIMEOUT is a hard deadline', () => {
       server.child.kill('SIGTERM');
       let exitedAt = 0;
       void exited.then(() => (exitedAt = Date.now()));
-      for (let i = 0; i < 100 && !server.output().includes('shutting down'); i++) await sleep(10);
+      await waitFor(
+        async () => server.output(),
+        (out) => out.includes('shutting down'),
+      );
 
       // The listener still accepts: the balancer sees 503s, not refused connections.
       const readyz = await fetch(`${server.url}/readyz`);
@@ -150,7 +157,10 @@ describe('shutdown: SHUTDOWN_TIMEOUT is a hard deadline', () => {
       });
       assert.equal(rest.status, 204, 'the tus upload resumes where the cut left it');
 
-      for (let i = 0; i < 200 && ids.length < 2; i++) await sleep(50);
+      await waitFor(
+        async () => ids.length,
+        (n) => n >= 2,
+      );
       assert.deepEqual(ids.slice(0, 2), [ids[0], ids[0]], 'the same delivery, sent again by the next process');
       console.log(`SIGTERM to exit: ${took} ms (SHUTDOWN_TIMEOUT ${timeoutS} s)`);
     } finally {

@@ -7,7 +7,7 @@ import { SignatureError, UrlSigner } from '../src/auth/url-signer.js';
 import { createBlobKey } from '../src/blob/index.js';
 import {
   createTestApp,
-  listFiles,
+  blobFootprint,
   listen,
   type TestApp,
   waitFor,
@@ -111,7 +111,7 @@ forEachDialect(() => {
     });
 
     test('a declared size or checksum that does not match stores nothing; the URL can be retried', async () => {
-      const blobsBefore = await listFiles(`${app.dataDir}/blobs`);
+      const blobsBefore = await blobFootprint(app);
       const { uploadUrl: url, asset } = await uploadUrl({ size: 5, checksum: sha('12345') });
       const wrongSize = await put(url, '1234');
       assert.equal(wrongSize.status, 400);
@@ -119,9 +119,11 @@ forEachDialect(() => {
       const wrongSum = await put(url, '12346');
       assert.equal(wrongSum.status, 400);
       assert.equal(((await wrongSum.json()) as any).error.field, 'checksum');
-      assert.deepEqual(await listFiles(`${app.dataDir}/blobs`), blobsBefore);
+      assert.deepEqual(await blobFootprint(app), blobsBefore);
       assert.equal((await storedAsset(asset.id)).status, 'WAITING');
       assert.equal((await put(url, '12345')).status, 200);
+      // The footprint sees what this store keeps: "nothing changed" above was not blindness.
+      assert.equal((await blobFootprint(app)).keys.length, blobsBefore.keys.length + 1);
     });
 
     test('the max file size applies: declared too large, or sent too large', async () => {
@@ -129,11 +131,11 @@ forEachDialect(() => {
         'mutation { createUploadUrl(input: { filename: "x", size: 1001 }) { uploadUrl } }',
       );
       assert.equal(declared.errors?.[0].extensions.code, 'PAYLOAD_TOO_LARGE');
-      const blobsBefore = await listFiles(`${app.dataDir}/blobs`);
+      const blobsBefore = await blobFootprint(app);
       const { uploadUrl: url } = await uploadUrl();
       const sent = await put(url, Buffer.alloc(1001));
       assert.equal(sent.status, 413);
-      assert.deepEqual(await listFiles(`${app.dataDir}/blobs`), blobsBefore);
+      assert.deepEqual(await blobFootprint(app), blobsBefore);
     });
 
     test('expired or tampered upload URLs are 403', async () => {
@@ -155,7 +157,7 @@ forEachDialect(() => {
     });
 
     test('a PUT that disconnects midway leaves nothing, and the upload can be retried', async () => {
-      const blobsBefore = await listFiles(`${app.dataDir}/blobs`);
+      const blobsBefore = await blobFootprint(app);
       const { uploadUrl: url, asset } = await uploadUrl();
       await new Promise<void>((resolve) => {
         const req = request(local(url), { method: 'PUT', headers: { 'content-length': '900' } });
@@ -168,7 +170,7 @@ forEachDialect(() => {
       });
       // The clean-up of the cut PUT lands after the abort (the files go, the asset waits again): wait for it, not for a while.
       const after = await waitFor(
-        async () => ({ files: await listFiles(`${app.dataDir}/blobs`), status: (await storedAsset(asset.id)).status }),
+        async () => ({ files: await blobFootprint(app), status: (await storedAsset(asset.id)).status }),
         (now) => now.status === 'WAITING' && isDeepStrictEqual(now.files, blobsBefore),
       );
       assert.deepEqual(after.files, blobsBefore, 'no blob and no temporary file');
@@ -389,15 +391,8 @@ forEachDialect(() => {
         const read = async (id: string) =>
           (await app.gql('query($id: ID!) { asset(id: $id) { status size checksum mimeType failureReason } }', { id }))
             .data.asset;
-        /** The asset once `done` holds (the job looks for the bytes every second), at most ~6 s. */
-        const until = async (id: string, done: (a: any) => boolean) => {
-          let asset = await read(id);
-          for (let i = 0; i < 30 && !done(asset); i++) {
-            await new Promise((r) => setTimeout(r, 200));
-            asset = await read(id);
-          }
-          return asset;
-        };
+        /** The asset once `done` holds (the job looks for the bytes every second). */
+        const until = (id: string, done: (a: any) => boolean) => waitFor(() => read(id), done);
 
         const good = await create(15);
         assert.ok(good.uploadUrl.startsWith(`${s3.endpoint}/`), good.uploadUrl);
@@ -485,19 +480,12 @@ forEachDialect(() => {
           body,
           duplex: 'half',
         } as RequestInit);
-        await waitFor(
-          async () =>
-            (
-              await app.db
-                .selectFrom('assets')
-                .select('status')
-                .where('id', '=', decodeId(slow.asset.id))
-                .executeTakeFirst()
-            )?.status,
-          (status) => status === 'PROCESSING',
-        );
+        const slowRow = () =>
+          app.db.selectFrom('assets').selectAll().where('id', '=', decodeId(slow.asset.id)).executeTakeFirstOrThrow();
+        await waitFor(slowRow, (asset) => asset.status === 'PROCESSING');
         now += 60_000 + 10_000; // past the URL's expiry and the grace, the bytes still arriving
-        await new Promise((r) => setTimeout(r, 600)); // a heartbeat or two
+        // The upload's heartbeat has beaten since the clock moved: what keeps the sweep away.
+        await waitFor(slowRow, (asset) => new Date(asset.updated_at).getTime() >= now);
         assert.equal((await app.sweeper.sweep()).abandonedUploads, 1, 'only the dead upload is swept');
         finish();
         const response = await put;

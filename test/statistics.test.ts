@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { createTestApp, forEachDialect, type TestApp } from './helpers.js';
+import { createTestApp, forEachDialect, type TestApp, waitFor } from './helpers.js';
 
 /** What PostgreSQL knows of a table: when it was last analysed, and rows changed and dead since. */
 async function statsOf(app: TestApp, table: string) {
@@ -12,13 +12,8 @@ async function statsOf(app: TestApp, table: string) {
 }
 
 /** Waits until the statistics collector shows what a statement did (it reports within seconds). */
-async function statsUntil(app: TestApp, table: string, done: (s: Awaited<ReturnType<typeof statsOf>>) => boolean) {
-  for (let i = 0; i < 300; i++) {
-    const stats = await statsOf(app, table);
-    if (done(stats)) return stats;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the statistics of ${table} never showed the change`);
+function statsUntil(app: TestApp, table: string, done: (s: Awaited<ReturnType<typeof statsOf>>) => boolean) {
+  return waitFor(() => statsOf(app, table), done, 30_000);
 }
 
 forEachDialect((dialect) => {

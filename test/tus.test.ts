@@ -10,6 +10,7 @@ import {
   assertConsistent,
   createTestApp,
   forEachDialect,
+  forEachSetup,
   freePort,
   listen,
   png,
@@ -423,6 +424,7 @@ forEachDialect(() => {
         slow.on('error', reject);
       });
       slow.write(Buffer.alloc(50_000, 1));
+      // Until the first PATCH holds the upload's lock; the server shows no sign of it but the 423 asserted next.
       await new Promise((r) => setTimeout(r, 200));
       const second = await patch(location, 0, Buffer.alloc(100_000, 2));
       assert.equal(second.status, 423);
@@ -651,6 +653,7 @@ describe('resumable uploads: the server killed (SIGKILL) mid-upload', () => {
       });
       inFlight.on('error', () => undefined);
       inFlight.write(file.subarray(1024 * 1024, 1536 * 1024));
+      // Some of these bytes reach the server before the kill; what survives is read back after the restart.
       await new Promise((r) => setTimeout(r, 300));
       server.child.kill('SIGKILL');
       await new Promise((r) => server.child.once('exit', r));
@@ -700,7 +703,8 @@ describe('resumable uploads: the server killed (SIGKILL) mid-upload', () => {
   });
 });
 
-forEachDialect(() => {
+// Resumable uploads end to end: offsets in the database, parts in the store, so every setup.
+forEachSetup(() => {
   describe('the typed client: resumable uploads', () => {
     let app: TestApp;
     let server: Awaited<ReturnType<typeof listen>>;

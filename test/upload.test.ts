@@ -17,22 +17,29 @@ import {
   postMultipart,
   type TestApp,
   waitFor,
+  blobFootprint,
   forEachDialect,
+  forEachSetup,
   storedKeys,
 } from './helpers.js';
 import { FsBlobStore } from '../src/blob/fs-blob-store.js';
 import { BadUserInputError } from '../src/errors.js';
 
-forEachDialect(() => {
-  const UPLOAD = `mutation($input: UploadAssetInput!) { uploadAsset(input: $input) {
-  asset { id title type mimeType size checksum width height filename tags isPublic url status directory { name } } } }`;
-  const UPLOAD_MANY = `mutation($input: UploadAssetsInput!) { uploadAssets(input: $input) {
-  assets { id filename size type } failures { index filename code message } } }`;
+const UPLOAD = `mutation($input: UploadAssetInput!) { uploadAsset(input: $input) {
+asset { id title type mimeType size checksum width height filename tags isPublic url status directory { name } } } }`;
+const UPLOAD_MANY = `mutation($input: UploadAssetsInput!) { uploadAssets(input: $input) {
+assets { id filename size type } failures { index filename code message } } }`;
 
-  function sha256(bytes: Buffer): string {
-    return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  }
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
 
+function idOf(globalId: string): string {
+  return Buffer.from(globalId, 'base64url').toString().split(':')[1]!;
+}
+
+// Ingest end to end and downloads: where the row, its blob and the store meet, so every setup.
+forEachSetup(() => {
   describe('uploads over a real port', () => {
     let app: TestApp;
     let server: Awaited<ReturnType<typeof listen>>;
@@ -49,7 +56,7 @@ forEachDialect(() => {
     async function footprint() {
       await app.jobs?.idle(); // thumbnails of earlier uploads land in the background
       const rows = await app.db.selectFrom('assets').select('id').execute();
-      return { rows: rows.length, files: await storedKeys(app) };
+      return { rows: rows.length, blobs: await blobFootprint(app) };
     }
 
     async function upload(
@@ -133,7 +140,7 @@ forEachDialect(() => {
       const afterBatch = await footprint();
       assert.equal(afterBatch.rows, before.rows + 2);
       // The two files, and the PDF's first page (its preview, kept in the rendition cache).
-      assert.equal(afterBatch.files.length, before.files.length + 3);
+      assert.equal(afterBatch.blobs.keys.length, before.blobs.keys.length + 3);
     });
 
     test('more files than allowed is BAD_USER_INPUT and nothing is stored', async () => {
@@ -237,6 +244,117 @@ forEachDialect(() => {
     });
   });
 
+  describe('downloads', () => {
+    let app: TestApp;
+    let server: Awaited<ReturnType<typeof listen>>;
+    let asset: any;
+    const bytes = Buffer.from('0123456789abcdefghij');
+    before(async () => {
+      app = await createTestApp();
+      server = await listen(app.handler);
+      const form = multipartForm(UPLOAD, { input: { file: null } }, [
+        ['variables.input.file', new Blob([new Uint8Array(bytes)]), 'naïve résumé.txt'],
+      ]);
+      asset = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
+    });
+    after(async () => {
+      await server.close();
+      await app.dispose();
+    });
+
+    const path = () => new URL(asset.url).pathname;
+    const get = (url: string, init: RequestInit = {}) =>
+      fetch(url, { ...init, headers: { ...app.authHeaders, ...(init.headers as Record<string, string>) } });
+
+    test('GET sends the bytes with type, length, ETag, RFC 6266 disposition and nosniff', async () => {
+      const response = await get(server.url + path());
+      assert.equal(response.status, 200);
+      assert.deepEqual(Buffer.from(await response.arrayBuffer()), bytes);
+      assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8');
+      assert.equal(response.headers.get('content-length'), String(bytes.length));
+      assert.equal(response.headers.get('etag'), `"${asset.checksum.slice(7)}"`);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+      assert.match(
+        response.headers.get('content-disposition')!,
+        /filename\*=UTF-8''na%C3%AFve%20r%C3%A9sum%C3%A9\.txt/,
+      );
+    });
+
+    test('Range, If-None-Match and HEAD', async () => {
+      const part = await get(server.url + path(), { headers: { range: 'bytes=5-9' } });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers.get('content-range'), `bytes 5-9/${bytes.length}`);
+      assert.equal(await part.text(), '56789');
+      const suffix = await get(server.url + path(), { headers: { range: 'bytes=-3' } });
+      assert.equal(await suffix.text(), 'hij');
+      const beyond = await get(server.url + path(), { headers: { range: 'bytes=100-200' } });
+      assert.equal(beyond.status, 416);
+      assert.equal(beyond.headers.get('content-range'), `bytes */${bytes.length}`);
+      assert.equal((await beyond.arrayBuffer()).byteLength, 0);
+      const cached = await get(server.url + path(), { headers: { 'if-none-match': `"${asset.checksum.slice(7)}"` } });
+      assert.equal(cached.status, 304);
+      const head = await get(server.url + path(), { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String(bytes.length));
+      const post = await get(server.url + path(), { method: 'POST' });
+      assert.equal(post.status, 405);
+    });
+
+    test('downloadCount counts completed downloads', async () => {
+      const before = (await app.gql('query($id: ID!) { asset(id: $id) { downloadCount } }', { id: asset.id })).data
+        .asset.downloadCount;
+      await (await get(server.url + path())).arrayBuffer();
+      await (await get(server.url + path(), { method: 'HEAD' })).arrayBuffer();
+      const count = async () =>
+        (await app.gql('query($id: ID!) { asset(id: $id) { downloadCount } }', { id: asset.id })).data.asset
+          .downloadCount;
+      assert.equal(await waitFor(count, (n) => n > before), before + 1);
+    });
+
+    test('active types are sandboxed attachments', async () => {
+      const form = multipartForm(UPLOAD, { input: { file: null } }, [
+        [
+          'variables.input.file',
+          new Blob(['<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>']),
+          'logo.png',
+        ],
+      ]);
+      const svg = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
+      assert.equal(svg.mimeType, 'image/svg+xml');
+      const response = await get(server.url + new URL(svg.url).pathname);
+      assert.match(response.headers.get('content-disposition')!, /^attachment/);
+      assert.match(response.headers.get('content-security-policy')!, /sandbox/);
+    });
+
+    test('deleting an asset for good removes its blob; its URL then answers 404', async () => {
+      await app.jobs?.idle(); // thumbnails of earlier uploads land in the background
+      const before = await storedKeys(app);
+      const form = multipartForm(UPLOAD, { input: { file: null } }, [
+        ['variables.input.file', new Blob(['bye']), 'bye.txt'],
+      ]);
+      const doomed = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
+      assert.equal((await storedKeys(app)).length, before.length + 1);
+      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id, permanently: true }) { deletedId } }', {
+        id: doomed.id,
+      });
+      assert.deepEqual(await storedKeys(app), before);
+      const response = await get(server.url + new URL(doomed.url).pathname);
+      assert.equal(response.status, 404);
+      assert.equal(((await response.json()) as any).error.code, 'NOT_FOUND');
+    });
+
+    test('unknown and malformed download ids are 404 / 400', async () => {
+      assert.equal(
+        (await fetch(`${server.url}/download/QXNzZXQ6MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw`)).status,
+        404,
+      );
+      assert.equal((await get(`${server.url}/download/%2e%2e%2fetc%2fpasswd`)).status, 400);
+      assert.equal((await fetch(`${server.url}/nowhere`)).status, 404);
+    });
+  });
+});
+
+forEachDialect(() => {
   describe('batch uploads', () => {
     /** Holds the first file's put, once its bytes are written, until a second put starts (or 3 s pass). */
     class OverlapWatchingStore extends FsBlobStore {
@@ -372,115 +490,6 @@ forEachDialect(() => {
     });
   });
 
-  describe('downloads', () => {
-    let app: TestApp;
-    let server: Awaited<ReturnType<typeof listen>>;
-    let asset: any;
-    const bytes = Buffer.from('0123456789abcdefghij');
-    before(async () => {
-      app = await createTestApp();
-      server = await listen(app.handler);
-      const form = multipartForm(UPLOAD, { input: { file: null } }, [
-        ['variables.input.file', new Blob([new Uint8Array(bytes)]), 'naïve résumé.txt'],
-      ]);
-      asset = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
-    });
-    after(async () => {
-      await server.close();
-      await app.dispose();
-    });
-
-    const path = () => new URL(asset.url).pathname;
-    const get = (url: string, init: RequestInit = {}) =>
-      fetch(url, { ...init, headers: { ...app.authHeaders, ...(init.headers as Record<string, string>) } });
-
-    test('GET sends the bytes with type, length, ETag, RFC 6266 disposition and nosniff', async () => {
-      const response = await get(server.url + path());
-      assert.equal(response.status, 200);
-      assert.deepEqual(Buffer.from(await response.arrayBuffer()), bytes);
-      assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8');
-      assert.equal(response.headers.get('content-length'), String(bytes.length));
-      assert.equal(response.headers.get('etag'), `"${asset.checksum.slice(7)}"`);
-      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
-      assert.match(
-        response.headers.get('content-disposition')!,
-        /filename\*=UTF-8''na%C3%AFve%20r%C3%A9sum%C3%A9\.txt/,
-      );
-    });
-
-    test('Range, If-None-Match and HEAD', async () => {
-      const part = await get(server.url + path(), { headers: { range: 'bytes=5-9' } });
-      assert.equal(part.status, 206);
-      assert.equal(part.headers.get('content-range'), `bytes 5-9/${bytes.length}`);
-      assert.equal(await part.text(), '56789');
-      const suffix = await get(server.url + path(), { headers: { range: 'bytes=-3' } });
-      assert.equal(await suffix.text(), 'hij');
-      const beyond = await get(server.url + path(), { headers: { range: 'bytes=100-200' } });
-      assert.equal(beyond.status, 416);
-      assert.equal(beyond.headers.get('content-range'), `bytes */${bytes.length}`);
-      assert.equal((await beyond.arrayBuffer()).byteLength, 0);
-      const cached = await get(server.url + path(), { headers: { 'if-none-match': `"${asset.checksum.slice(7)}"` } });
-      assert.equal(cached.status, 304);
-      const head = await get(server.url + path(), { method: 'HEAD' });
-      assert.equal(head.status, 200);
-      assert.equal(head.headers.get('content-length'), String(bytes.length));
-      const post = await get(server.url + path(), { method: 'POST' });
-      assert.equal(post.status, 405);
-    });
-
-    test('downloadCount counts completed downloads', async () => {
-      const before = (await app.gql('query($id: ID!) { asset(id: $id) { downloadCount } }', { id: asset.id })).data
-        .asset.downloadCount;
-      await (await get(server.url + path())).arrayBuffer();
-      await (await get(server.url + path(), { method: 'HEAD' })).arrayBuffer();
-      const count = async () =>
-        (await app.gql('query($id: ID!) { asset(id: $id) { downloadCount } }', { id: asset.id })).data.asset
-          .downloadCount;
-      assert.equal(await waitFor(count, (n) => n > before), before + 1);
-    });
-
-    test('active types are sandboxed attachments', async () => {
-      const form = multipartForm(UPLOAD, { input: { file: null } }, [
-        [
-          'variables.input.file',
-          new Blob(['<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>']),
-          'logo.png',
-        ],
-      ]);
-      const svg = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
-      assert.equal(svg.mimeType, 'image/svg+xml');
-      const response = await get(server.url + new URL(svg.url).pathname);
-      assert.match(response.headers.get('content-disposition')!, /^attachment/);
-      assert.match(response.headers.get('content-security-policy')!, /sandbox/);
-    });
-
-    test('deleting an asset for good removes its blob; its URL then answers 404', async () => {
-      await app.jobs?.idle(); // thumbnails of earlier uploads land in the background
-      const before = await storedKeys(app);
-      const form = multipartForm(UPLOAD, { input: { file: null } }, [
-        ['variables.input.file', new Blob(['bye']), 'bye.txt'],
-      ]);
-      const doomed = (await postMultipart(server.url, form, app.authHeaders)).json.data.uploadAsset.asset;
-      assert.equal((await storedKeys(app)).length, before.length + 1);
-      await app.gql('mutation($id: ID!) { deleteAsset(input: { id: $id, permanently: true }) { deletedId } }', {
-        id: doomed.id,
-      });
-      assert.deepEqual(await storedKeys(app), before);
-      const response = await get(server.url + new URL(doomed.url).pathname);
-      assert.equal(response.status, 404);
-      assert.equal(((await response.json()) as any).error.code, 'NOT_FOUND');
-    });
-
-    test('unknown and malformed download ids are 404 / 400', async () => {
-      assert.equal(
-        (await fetch(`${server.url}/download/QXNzZXQ6MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw`)).status,
-        404,
-      );
-      assert.equal((await get(`${server.url}/download/%2e%2e%2fetc%2fpasswd`)).status, 400);
-      assert.equal((await fetch(`${server.url}/nowhere`)).status, 404);
-    });
-  });
-
   test('a blob cut short on disk fails its download instead of ending short, and the server keeps serving', async () => {
     const logged: unknown[] = [];
     // A file on disk to cut short: the fs store, whatever the database.
@@ -503,8 +512,4 @@ forEachDialect(() => {
       await app.dispose();
     }
   });
-
-  function idOf(globalId: string): string {
-    return Buffer.from(globalId, 'base64url').toString().split(':')[1]!;
-  }
 });
