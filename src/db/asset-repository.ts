@@ -9,9 +9,11 @@ import {
   type PageRequest,
   type PageRow,
   pageOf,
+  pageQuery,
   writeSearchText,
 } from './asset-queries.js';
 import { visibleSql } from './asset-visibility.js';
+import type { PageStatements } from './page-statements.js';
 
 import { atomic, type Db, isPostgres } from './database.js';
 import type { AssetRow, AssetsTable, AssetVersionRow, Database, Tenant } from './types.js';
@@ -38,7 +40,15 @@ async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: rea
 export class AssetRepository {
   private readonly postgres: boolean;
 
-  constructor(private readonly db: Db) {
+  /**
+   * `statements` keeps page statements compiled per shape, shared by the repositories of
+   * one database (public for tests to count); without it each page's statement is
+   * compiled for its request.
+   */
+  constructor(
+    private readonly db: Db,
+    readonly statements?: PageStatements,
+  ) {
     this.postgres = isPostgres(db);
   }
 
@@ -69,7 +79,11 @@ export class AssetRepository {
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
   page(tenant: Tenant, request: PageRequest): Promise<{ rows: PageRow[]; hasMore: boolean }> {
-    return pageOf(this.db, tenant, request);
+    const build = (input: { tenant: Tenant; request: PageRequest }) => pageQuery(this.db, input);
+    const statement = this.statements
+      ? this.statements.statement({ tenant, request }, { postgres: this.postgres, build })
+      : build({ tenant, request }).compile();
+    return pageOf(this.db, { statement, request });
   }
 
   /** How many of the tenant's assets pass `filter`. */
