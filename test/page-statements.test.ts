@@ -138,7 +138,6 @@ forEachDialect(() => {
     test('a kept statement is the one Kysely compiles for the request itself: the same SQL, each value in its place', async () => {
       const statements = new PageStatements(100);
       const build = (input: { tenant: Tenant; request: PageRequest }) => pageQuery(app.db, input);
-      const postgres = app.config.databaseUrl.startsWith('postgres');
       const page = (request: Partial<PageRequest>): PageRequest => ({
         filter: {},
         column: 'created_at',
@@ -210,8 +209,8 @@ forEachDialect(() => {
       ];
       for (const [first, second] of pairs) {
         const compiled = statements.compiled;
-        statements.statement({ tenant: tenants[0], request: first }, { postgres, build });
-        const kept = statements.statement({ tenant: tenants[1], request: second }, { postgres, build });
+        statements.statement(app.db, { tenant: tenants[0], request: first });
+        const kept = statements.statement(app.db, { tenant: tenants[1], request: second });
         assert.equal(statements.compiled, compiled + 1, 'the second request of the shape compiled nothing');
         const own = build({ tenant: tenants[1], request: second }).compile();
         assert.equal(kept.sql, own.sql);
@@ -223,8 +222,8 @@ forEachDialect(() => {
         [{ createdAfter: '' }, { createdAfter: '2020-01-01T00:00:00.000Z' }],
         [{}, { ids: [] }],
       ] as const) {
-        const one = statements.statement({ tenant: tenants[0], request: page({ filter: a }) }, { postgres, build });
-        const two = statements.statement({ tenant: tenants[0], request: page({ filter: b }) }, { postgres, build });
+        const one = statements.statement(app.db, { tenant: tenants[0], request: page({ filter: a }) });
+        const two = statements.statement(app.db, { tenant: tenants[0], request: page({ filter: b }) });
         const own = build({ tenant: tenants[0], request: page({ filter: b }) }).compile();
         assert.notDeepEqual([one.sql, one.parameters], [two.sql, two.parameters]);
         assert.equal(two.sql, own.sql);
@@ -232,10 +231,10 @@ forEachDialect(() => {
       }
       // A search is compiled for each request: its words are parameters of their own making.
       const compiled = statements.compiled;
-      const searched = statements.statement(
-        { tenant: tenants[0], request: page({ filter: { search: 'red fox' } }) },
-        { postgres, build },
-      );
+      const searched = statements.statement(app.db, {
+        tenant: tenants[0],
+        request: page({ filter: { search: 'red fox' } }),
+      });
       assert.equal(statements.compiled, compiled);
       assert.deepEqual(
         searched.parameters,

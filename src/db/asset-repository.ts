@@ -9,7 +9,6 @@ import {
   type PageRequest,
   type PageRow,
   pageOf,
-  pageQuery,
   writeSearchText,
 } from './asset-queries.js';
 import { visibleSql } from './asset-visibility.js';
@@ -40,14 +39,10 @@ async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: rea
 export class AssetRepository {
   private readonly postgres: boolean;
 
-  /**
-   * `statements` keeps page statements compiled per shape, shared by the repositories of
-   * one database (public for tests to count); without it each page's statement is
-   * compiled for its request.
-   */
+  /** `statements`: page statements compiled per shape, shared by the repositories of one database. */
   constructor(
     private readonly db: Db,
-    readonly statements?: PageStatements,
+    readonly statements: PageStatements,
   ) {
     this.postgres = isPostgres(db);
   }
@@ -79,11 +74,7 @@ export class AssetRepository {
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
   page(tenant: Tenant, request: PageRequest): Promise<{ rows: PageRow[]; hasMore: boolean }> {
-    const build = (input: { tenant: Tenant; request: PageRequest }) => pageQuery(this.db, input);
-    const statement = this.statements
-      ? this.statements.statement({ tenant, request }, { postgres: this.postgres, build })
-      : build({ tenant, request }).compile();
-    return pageOf(this.db, { statement, request });
+    return pageOf(this.db, { statement: this.statements.statement(this.db, { tenant, request }), request });
   }
 
   /** How many of the tenant's assets pass `filter`. */

@@ -6,8 +6,9 @@
  * The values themselves (ids, tags, dates, the cursor, the tenant) are parameters, read from
  * each request in the places the compiled statement holds them.
  */
-import type { CompiledQuery, Compilable } from 'kysely';
-import type { AssetQueryFilter, PageRequest, PageRow } from './asset-queries.js';
+import type { CompiledQuery } from 'kysely';
+import { type AssetQueryFilter, type PageRequest, type PageRow, pageQuery } from './asset-queries.js';
+import { type Db, isPostgres } from './database.js';
 import type { Tenant } from './types.js';
 
 /**
@@ -135,15 +136,13 @@ export class PageStatements {
   }
 
   /**
-   * The statement for `input`, with its values as parameters: compiled by `build` for its
-   * shape when none is kept, or for `input` itself when its shape is not kept (a search).
+   * The page statement (`pageQuery`) for `input` on `db`, with its values as parameters:
+   * compiled for its shape when none is kept, or for `input` itself when its shape is
+   * never kept (a search).
    */
-  statement(
-    input: PageInput,
-    { postgres, build }: { postgres: boolean; build: (input: PageInput) => Compilable<PageRow> },
-  ): CompiledQuery<PageRow> {
-    const key = shapeOf(input, postgres);
-    if (key === undefined) return build(input).compile();
+  statement(db: Db, input: PageInput): CompiledQuery<PageRow> {
+    const key = shapeOf(input, isPostgres(db));
+    if (key === undefined) return pageQuery(db, input).compile();
     const entries = this.#entries;
     let compiled = entries.get(key);
     if (compiled) {
@@ -151,7 +150,7 @@ export class PageStatements {
       entries.delete(key);
     } else {
       const { input: shape, slots } = slotted(input);
-      compiled = build(shape).compile();
+      compiled = pageQuery(db, shape).compile();
       this.#compiled++;
       // Every value must reach the statement as itself: a builder that reads or changes one
       // (a value that is not a parameter) would make one statement wrong for its whole shape.

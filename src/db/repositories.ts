@@ -39,12 +39,12 @@ export interface UnitOfWork extends Repositories {
 
 /** What the repositories of one database share, whether over its pool or one of its transactions. */
 export interface RepositoryOptions {
-  /** Page statements compiled per shape (DOCUMENT_CACHE_MAX); without, each is compiled per request. */
-  pageStatements?: PageStatements;
+  /** Page statements compiled per shape (DOCUMENT_CACHE_MAX). */
+  pageStatements: PageStatements;
 }
 
 /** The repositories over `db` (a pool, or a transaction). */
-export function createRepositories(db: Db, options: RepositoryOptions = {}): UnitOfWork {
+export function createRepositories(db: Db, options: RepositoryOptions): UnitOfWork {
   const repositories: UnitOfWork = {
     apiKeys: new ApiKeyRepository(db),
     assets: new AssetRepository(db, options.pageStatements),
