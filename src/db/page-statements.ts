@@ -6,7 +6,7 @@
  * The values themselves (ids, tags, dates, the cursor, the tenant) are parameters, read from
  * each request in the places the compiled statement holds them.
  */
-import type { CompiledQuery } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import { type AssetQueryFilter, type PageRequest, type PageRow, pageQuery } from './asset-queries.js';
 import { type Db, isPostgres } from './database.js';
 import type { Tenant } from './types.js';
@@ -150,7 +150,12 @@ export class PageStatements {
       entries.delete(key);
     } else {
       const { input: shape, slots } = slotted(input);
-      compiled = pageQuery(db, shape).compile();
+      const own = pageQuery(db, shape).compile();
+      // Kept as its SQL, without the builder's tree (four fifths of the memory). Kysely writes
+      // the SQL piece by piece, and V8 keeps such a string in its hundreds of pieces until it
+      // is read whole: reading it as a number does, and leaves one piece (a few KiB in all).
+      Number(own.sql);
+      compiled = CompiledQuery.raw(own.sql, [...own.parameters]) as CompiledQuery<PageRow>;
       this.#compiled++;
       // Every value must reach the statement as itself: a builder that reads or changes one
       // (a value that is not a parameter) would make one statement wrong for its whole shape.
