@@ -146,58 +146,36 @@ forEachDialect(() => {
         backward: false,
         ...request,
       });
+      // Every filter, a cursor, some columns and the tags, each value made of `n`.
+      const everything = (n: number) =>
+        page({
+          filter: {
+            ids: [`a${n}`, `b${n}`],
+            types: [n ? 'LINK' : 'IMAGE'],
+            statuses: n ? ['READY', 'FAILED'] : ['WAITING', 'PROCESSING'],
+            tags: [`x${n}`, `y${n}`],
+            directoryId: `d${n}`,
+            isPublic: true,
+            createdAfter: `202${n}-01-01T00:00:00.000Z`,
+            createdBefore: `203${n}-01-01T00:00:00.000Z`,
+            checksum: `sha256:${String(n).repeat(64)}`,
+          },
+          cursor: { value: `202${n + 4}-01-01T00:00:00.000Z`, id: `c${n}` },
+          columns: ['title', 'size'],
+          withTags: true,
+        });
       // Pairs of one shape with every value different.
       const pairs: [PageRequest, PageRequest][] = [
-        [
-          page({
-            filter: {
-              ids: ['a', 'b'],
-              types: ['LINK'],
-              statuses: ['READY', 'FAILED'],
-              tags: ['x', 'y'],
-              directoryId: 'd1',
-              isPublic: true,
-              createdAfter: '2020-01-01T00:00:00.000Z',
-              createdBefore: '2030-01-01T00:00:00.000Z',
-              checksum: `sha256:${'0'.repeat(64)}`,
-            },
-            cursor: { value: '2024-01-01T00:00:00.000Z', id: 'c1' },
-            columns: ['title', 'size'],
-            withTags: true,
-          }),
-          page({
-            filter: {
-              ids: ['c', 'd'],
-              types: ['IMAGE'],
-              statuses: ['WAITING', 'PROCESSING'],
-              tags: ['z', 'w'],
-              directoryId: 'd2',
-              isPublic: true,
-              createdAfter: '2021-01-01T00:00:00.000Z',
-              createdBefore: '2031-01-01T00:00:00.000Z',
-              checksum: `sha256:${'1'.repeat(64)}`,
-            },
-            cursor: { value: '2025-01-01T00:00:00.000Z', id: 'c2' },
-            columns: ['title', 'size'],
-            withTags: true,
-          }),
-        ],
-        [
+        [everything(0), everything(1)],
+        [10, 99].map((value, n) =>
           page({
             column: 'size',
             direction: 'asc',
             backward: true,
-            cursor: { value: 10, id: 'a' },
+            cursor: { value, id: `c${n}` },
             filter: { trashed: true },
           }),
-          page({
-            column: 'size',
-            direction: 'asc',
-            backward: true,
-            cursor: { value: 99, id: 'b' },
-            filter: { trashed: true },
-          }),
-        ],
+        ) as [PageRequest, PageRequest],
         [
           page({ filter: { createdAfter: '', directoryId: '' } }),
           page({ filter: { createdAfter: '', directoryId: '' } }),
