@@ -218,8 +218,9 @@ export interface Config {
   keyCacheMax: number;
   /**
    * Parsed GraphQL documents whose own work (the cost estimate's plan, the columns a list
-   * reads) is kept, so that a request repeating a query does not redo it; the least
-   * recently used go first. @default 1000
+   * reads) is kept, so that a request repeating a query does not redo it; as many again
+   * list statements compiled per shape (the columns, filters, order and page size of a
+   * request, whatever its values). The least recently used go first. @default 1000
    */
   documentCacheMax: number;
   /** Bearer token `/metrics` asks for; null: no metrics served. */

@@ -3,7 +3,7 @@
  * SQLite, a weighted tsvector on PostgreSQL), keyset pages, counts and usage. The
  * repository's writes and single-row reads live in `asset-repository.ts`.
  */
-import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { type CompiledQuery, type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import { type Seen, VISIBILITY_COLUMNS, visibleSql } from './asset-visibility.js';
 import { type Db, isPostgres } from './database.js';
 import type { AssetRow, Database, Tenant } from './types.js';
@@ -169,12 +169,13 @@ function relevance(words: string[], postgres: boolean) {
     : sql<number>`(select -bm25(assets_fts, 10.0, 5.0, 5.0, 2.0, 1.0) from assets_fts where assets_fts match ${words.map((w) => `"${w}"*`).join(' ')} and assets_fts.rowid = assets.rowid)`;
 }
 
-/** One keyset page of the tenant's assets, plus whether more rows lie beyond it in the walking direction. */
-export async function pageOf(
-  db: Db,
-  tenant: Tenant,
-  request: PageRequest,
-): Promise<{ rows: PageRow[]; hasMore: boolean }> {
+/**
+ * The statement of one keyset page of the tenant's assets: `limit + 1` rows in the walking
+ * direction, so that the one past the page tells whether there are more. Every value of
+ * `tenant` and of the request's filter and cursor goes in as a parameter
+ * (`page-statements.ts` compiles it once per shape and relies on that).
+ */
+export function pageQuery(db: Db, { tenant, request }: { tenant: Tenant; request: PageRequest }) {
   const postgres = isPostgres(db);
   const { column, cursor, limit } = request;
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`page limit ${limit}`);
@@ -204,18 +205,30 @@ export async function pageOf(
       eb.and([eb(key, inclusive, cursor.value), eb.or([eb(key, op, cursor.value), eb('assets.id', op, cursor.id)])]),
     );
   }
-  const rows = await query
-    .orderBy(key, walk)
-    .orderBy('assets.id', walk)
-    // Written into the SQL (a checked integer): SQLite runs a page measurably faster with
-    // its LIMIT known when the statement is prepared than with a bound one.
-    .limit(sql.lit(limit + 1))
-    .execute();
-  if (request.withTags && !postgres) {
+  return (
+    query
+      .orderBy(key, walk)
+      .orderBy('assets.id', walk)
+      // Written into the SQL (a checked integer): SQLite runs a page measurably faster with
+      // its LIMIT known when the statement is prepared than with a bound one.
+      .limit(sql.lit(limit + 1))
+  );
+}
+
+/**
+ * Runs `statement`, the page statement (`pageQuery`) of `request`: the page in display
+ * order, plus whether more rows lie beyond it in the walking direction.
+ */
+export async function pageOf(
+  db: Db,
+  { statement, request }: { statement: CompiledQuery<PageRow>; request: PageRequest },
+): Promise<{ rows: PageRow[]; hasMore: boolean }> {
+  const { rows } = await db.executeQuery(statement);
+  if (request.withTags && !isPostgres(db)) {
     for (const row of rows) row.tags = JSON.parse(row.tags as unknown as string) as string[];
   }
-  const hasMore = rows.length > limit;
-  const page = rows.slice(0, limit);
+  const hasMore = rows.length > request.limit;
+  const page = rows.slice(0, request.limit);
   if (request.backward) page.reverse();
   return { rows: page, hasMore };
 }

@@ -12,6 +12,7 @@ import {
   writeSearchText,
 } from './asset-queries.js';
 import { visibleSql } from './asset-visibility.js';
+import type { PageStatements } from './page-statements.js';
 
 import { atomic, type Db, isPostgres } from './database.js';
 import type { AssetRow, AssetsTable, AssetVersionRow, Database, Tenant } from './types.js';
@@ -38,7 +39,11 @@ async function insertTags(trx: Transaction<Database>, asset: AssetRow, tags: rea
 export class AssetRepository {
   private readonly postgres: boolean;
 
-  constructor(private readonly db: Db) {
+  /** `statements`: page statements compiled per shape, shared by the repositories of one database. */
+  constructor(
+    private readonly db: Db,
+    readonly statements: PageStatements,
+  ) {
     this.postgres = isPostgres(db);
   }
 
@@ -69,7 +74,7 @@ export class AssetRepository {
 
   /** One keyset page, plus whether more rows lie beyond it in the walking direction. */
   page(tenant: Tenant, request: PageRequest): Promise<{ rows: PageRow[]; hasMore: boolean }> {
-    return pageOf(this.db, tenant, request);
+    return pageOf(this.db, { statement: this.statements.statement(this.db, { tenant, request }), request });
   }
 
   /** How many of the tenant's assets pass `filter`. */

@@ -6,6 +6,7 @@ import { DirectoryRepository } from './directory-repository.js';
 import { DownloadTokenRepository } from './download-token-repository.js';
 import { JobRepository } from './job-repository.js';
 import { OrgRepository } from './org-repository.js';
+import type { PageStatements } from './page-statements.js';
 import { RenditionRepository } from './rendition-repository.js';
 import { UploadPartRepository } from './upload-part-repository.js';
 import { WebhookRepository } from './webhook-repository.js';
@@ -36,11 +37,17 @@ export interface UnitOfWork extends Repositories {
   transaction<T>(fn: (tx: UnitOfWork) => Promise<T>): Promise<T>;
 }
 
+/** What the repositories of one database share, whether over its pool or one of its transactions. */
+export interface RepositoryOptions {
+  /** Page statements compiled per shape (DOCUMENT_CACHE_MAX). */
+  pageStatements: PageStatements;
+}
+
 /** The repositories over `db` (a pool, or a transaction). */
-export function createRepositories(db: Db): UnitOfWork {
+export function createRepositories(db: Db, options: RepositoryOptions): UnitOfWork {
   const repositories: UnitOfWork = {
     apiKeys: new ApiKeyRepository(db),
-    assets: new AssetRepository(db),
+    assets: new AssetRepository(db, options.pageStatements),
     copies: new BlobRepository(db),
     directories: new DirectoryRepository(db),
     downloadTokens: new DownloadTokenRepository(db),
@@ -50,7 +57,7 @@ export function createRepositories(db: Db): UnitOfWork {
     uploadParts: new UploadPartRepository(db),
     webhooks: new WebhookRepository(db),
     transaction: (fn) =>
-      db.isTransaction ? fn(repositories) : db.transaction().execute((trx) => fn(createRepositories(trx))),
+      db.isTransaction ? fn(repositories) : db.transaction().execute((trx) => fn(createRepositories(trx, options))),
   };
   return repositories;
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { createDatabase, type Db } from '../db/database.js';
 import { migrateOrThrow } from '../db/migrate.js';
 import { refreshStatistics } from '../db/statistics.js';
+import { PageStatements } from '../db/page-statements.js';
 import { createRepositories, type UnitOfWork } from '../db/repositories.js';
 import type { Feature } from './feature.js';
 
@@ -35,7 +36,8 @@ export async function openDatabase(
     await db.destroy();
     throw error;
   }
-  return { db, repos: createRepositories(db), close: () => db.destroy() };
+  const pageStatements = new PageStatements(config.documentCacheMax);
+  return { db, repos: createRepositories(db, { pageStatements }), close: () => db.destroy() };
 }
 
 /** Opens the configured database and store (or the ones given) and brings the schema up to date. */
