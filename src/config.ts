@@ -138,6 +138,12 @@ export interface Config {
   thumbnailSizes: number[];
   /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
   maxImagePixels: number;
+  /**
+   * Pages of a PDF whose words `wordCount` counts (and whose text search reads): the first
+   * this many; `pageCount` still counts them all. Keeps the count of a huge PDF within
+   * EXTRACT_TIMEOUT. @default 2000
+   */
+  pdfWordPagesMax: number;
   /** Widths and heights renditions snap up to, ascending. @default 64,128,256,384,512,768,1024,1536,2048,3840 */
   imageWidths: number[];
   /** Renditions being made or waiting for a worker at once; past it a new one is 503. @default 32 */
@@ -282,6 +288,7 @@ export const CONFIG_VARIABLES = [
   'IDLE_GC_DELAY',
   'THUMBNAIL_SIZES',
   'MAX_IMAGE_PIXELS',
+  'PDF_WORD_PAGES_MAX',
   'IMAGE_WIDTHS',
   'RENDITION_QUEUE',
   'RENDITION_CACHE_MAX',

@@ -145,6 +145,19 @@ export function manyPagePdf(pages: number): Buffer {
   ]);
 }
 
+/** A PDF of `pages` pages that all show one shared line of three words: "alpha beta gamma". */
+export function wordyPdf(pages: number): Buffer {
+  const content = 'BT /F1 12 Tf 72 700 Td (alpha beta gamma) Tj ET';
+  const kids = Array.from({ length: pages }, (_, i) => `${5 + i} 0 R`).join(' ');
+  return pdfOf([
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    `<< /Type /Pages /Kids [${kids}] /Count ${pages} /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> >>`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    ...Array.from({ length: pages }, () => '<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>'),
+  ]);
+}
+
 /**
  * A one-page PDF whose page draws an image of `side`×`side` black pixels (1 bit each,
  * deflated) over the whole page: a few tens of kilobytes that decode to `side`² pixels
