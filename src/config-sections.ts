@@ -123,6 +123,7 @@ export function processing(env: Env, cores: number) {
     // Ascending: the first is the smallest, which `thumbnailUrl` names.
     thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', { fallback: 100_000_000, min: 1, max: 1e10 }),
+    pdfWordPagesMax: integer(env, 'PDF_WORD_PAGES_MAX', { fallback: 2000, min: 1, max: 1_000_000 }),
     imageWidths:
       env.IMAGE_WIDTHS === undefined ? DEFAULT_IMAGE_WIDTHS : [...new Set(imageWidths)].sort((a, b) => a - b),
     renditionQueue: integer(env, 'RENDITION_QUEUE', { fallback: 32, min: 1, max: 10_000 }),

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { operations, limits, processing, signedUrls } from './config-sections.js';
-import { type Env, type LogLevel, type Role, boolean, bytes, integer, url } from './config-values.js';
+import { type Env, type LogLevel, type Role, boolean, bytes, duration, integer, url } from './config-values.js';
 import { ConfigError } from './errors.js';
 
 export { LOG_LEVELS, ROLES, parseBytes, parseDuration, type LogLevel, type Role } from './config-values.js';
@@ -35,6 +35,18 @@ export interface Config {
   dataDir: string;
   /** `sqlite:<path>` or `postgres://…`. @default `sqlite:$DATA_DIR/assetgate.db` */
   databaseUrl: string;
+  /**
+   * PostgreSQL connections this process opens at most (its pool); ignored with SQLite, which
+   * has one connection. Every gateway and worker holds its own pool: keep their sum below the
+   * server's `max_connections`. @default 10
+   */
+  databasePool: number;
+  /**
+   * Longest wait for a PostgreSQL connection, seconds: for a free one while all DATABASE_POOL
+   * are busy, or for a new one to open. Past it the request fails with 503 SERVICE_UNAVAILABLE
+   * (`Retry-After`) instead of hanging; ignored with SQLite. @default 10
+   */
+  databasePoolWait: number;
   /** `fs` (under `$DATA_DIR/blobs`), `fs:<dir>`, `memory` or `s3://BUCKET[/PREFIX]`. @default 'fs' */
   blobStore: string;
   /** How to reach the bucket when `blobStore` is `s3://…`. */
@@ -126,6 +138,12 @@ export interface Config {
   thumbnailSizes: number[];
   /** Images declaring more pixels are refused unread (pixel bombs). @default 100 000 000 */
   maxImagePixels: number;
+  /**
+   * Pages of a PDF whose words `wordCount` counts (and whose text search reads): the first
+   * this many; `pageCount` still counts them all. Keeps the count of a huge PDF within
+   * EXTRACT_TIMEOUT. @default 2000
+   */
+  pdfWordPagesMax: number;
   /** Widths and heights renditions snap up to, ascending. @default 64,128,256,384,512,768,1024,1536,2048,3840 */
   imageWidths: number[];
   /** Renditions being made or waiting for a worker at once; past it a new one waits in line (RENDITION_QUEUE_WAIT). @default 32 */
@@ -240,6 +258,8 @@ export const CONFIG_VARIABLES = [
   'HOST',
   'DATA_DIR',
   'DATABASE_URL',
+  'DATABASE_POOL',
+  'DATABASE_POOL_WAIT',
   'BLOB_STORE',
   'S3_ENDPOINT',
   'S3_REGION',
@@ -275,6 +295,7 @@ export const CONFIG_VARIABLES = [
   'IDLE_GC_DELAY',
   'THUMBNAIL_SIZES',
   'MAX_IMAGE_PIXELS',
+  'PDF_WORD_PAGES_MAX',
   'IMAGE_WIDTHS',
   'RENDITION_QUEUE',
   'RENDITION_QUEUE_WAIT',
@@ -375,6 +396,8 @@ export function loadConfig(env: Env, cwd = process.cwd(), cores = os.availablePa
     host,
     dataDir,
     databaseUrl,
+    databasePool: integer(env, 'DATABASE_POOL', { fallback: 10, min: 1, max: 10_000 }),
+    databasePoolWait: duration(env, 'DATABASE_POOL_WAIT', { fallback: 10, min: 0.01 }),
     blobStore,
     s3: s3Config(env),
     redisUrl,

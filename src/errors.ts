@@ -35,7 +35,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
 /**
  * The one table from code to HTTP status. `inResults`: the status also applies to a
  * GraphQL response whose error came from a field (the contract ties 401, 413 and 429
- * to the response); other field errors travel in a 200 beside the data. An error
+ * to the response; 503, a server too busy to answer, is the same kind: try again later);
+ * other field errors travel in a 200 beside the data. An error
  * that fails a request before it runs (parsing, authentication, the multipart body)
  * always answers with its status.
  */
@@ -49,7 +50,7 @@ const STATUS: Record<ErrorCode, { status: number; inResults?: true }> = {
   RATE_LIMITED: { status: 429, inResults: true },
   INSUFFICIENT_STORAGE: { status: 507 },
   CONFLICT: { status: 409 },
-  SERVICE_UNAVAILABLE: { status: 503 },
+  SERVICE_UNAVAILABLE: { status: 503, inResults: true },
   INTERNAL_SERVER_ERROR: { status: 500 },
 };
 
@@ -142,14 +143,18 @@ export class RateLimitedError extends AppError {
   }
 }
 
-/** The server is busy with work of this kind (renditions being made): try again in `retryAfter` seconds. */
+/**
+ * The server is busy with work of this kind (renditions being made, every database connection
+ * in use): try again in `retryAfter` seconds.
+ */
 export class ServiceUnavailableError extends AppError {
   readonly code = 'SERVICE_UNAVAILABLE';
   constructor(
     readonly retryAfter: number,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
   override get extensions() {
     return { retryAfter: this.retryAfter };

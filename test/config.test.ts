@@ -13,6 +13,8 @@ test('defaults are the embedded set-up under ./data', () => {
   assert.equal(config.publicUrl, 'http://localhost:4000');
   assert.equal(config.maxFileSize, 200 * 1024 ** 2);
   assert.equal(config.maxFilesPerRequest, 100);
+  assert.equal(config.databasePool, 10);
+  assert.equal(config.databasePoolWait, 10);
 });
 
 test('background CPU work leaves one core to the event loop; four jobs are in progress per thread', () => {
@@ -50,6 +52,10 @@ test('a bad value stops start-up with a message naming the variable', () => {
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
     [{ MAX_FILE_SIZE: 'huge' }, 'MAX_FILE_SIZE'],
     [{ MAX_FILES_PER_REQUEST: '0' }, 'MAX_FILES_PER_REQUEST'],
+    [{ DATABASE_POOL: '0' }, 'DATABASE_POOL'],
+    [{ DATABASE_POOL: 'ten' }, 'DATABASE_POOL'],
+    [{ DATABASE_POOL_WAIT: '0' }, 'DATABASE_POOL_WAIT'],
+    [{ DATABASE_POOL_WAIT: 'a while' }, 'DATABASE_POOL_WAIT'],
     [{ GRAPHQL_INTROSPECTION: 'maybe' }, 'GRAPHQL_INTROSPECTION'],
   ];
   for (const [env, variable] of cases) {
@@ -96,6 +102,7 @@ test('durations, quotas and media patterns', () => {
   const config = loadConfig({
     DOWNLOAD_URL_TTL: '15m',
     EXTRACT_TIMEOUT: '250ms',
+    DATABASE_POOL_WAIT: '500ms',
     ORG_STORAGE_QUOTA: '5GiB',
     ALLOWED_MEDIA_TYPES: 'image/*, application/pdf',
     THUMBNAIL_SIZES: '512,64,512',
@@ -103,6 +110,7 @@ test('durations, quotas and media patterns', () => {
   });
   assert.equal(config.downloadUrlTtl, 900);
   assert.equal(config.extractTimeout, 0.25);
+  assert.equal(config.databasePoolWait, 0.5);
   assert.equal(config.orgStorageQuota, 5 * 1024 ** 3);
   assert.deepEqual(config.allowedMediaTypes, ['image/*', 'application/pdf']);
   assert.deepEqual(config.thumbnailSizes, [64, 512]);

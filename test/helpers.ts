@@ -183,6 +183,8 @@ export async function createTestApp(
     overrides.db ??
     createDatabase({
       url: config.databaseUrl,
+      poolSize: config.databasePool,
+      poolWait: config.databasePoolWait,
       onQuery: (event) => {
         if (event.level === 'query') recording?.push(event.query.sql);
       },

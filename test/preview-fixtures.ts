@@ -134,7 +134,16 @@ function pdfOf(objects: (string | Buffer)[]): Buffer {
 
 /** A PDF of `pages` pages that all draw one shared content stream, two rectangles (about 60 bytes a page). */
 export function manyPagePdf(pages: number): Buffer {
-  const content = '0 0 1 rg 72 400 468 200 re f 1 0 0 rg 72 100 468 200 re f';
+  return sharedPagePdf(pages, '0 0 1 rg 72 400 468 200 re f 1 0 0 rg 72 100 468 200 re f');
+}
+
+/** A PDF of `pages` pages that all show one shared line of three words: "alpha beta gamma". */
+export function wordyPdf(pages: number): Buffer {
+  return sharedPagePdf(pages, 'BT /F1 12 Tf 72 700 Td (alpha beta gamma) Tj ET');
+}
+
+/** A PDF of `pages` pages that all draw `content` (in Helvetica as /F1 when it writes). */
+function sharedPagePdf(pages: number, content: string): Buffer {
   const kids = Array.from({ length: pages }, (_, i) => `${5 + i} 0 R`).join(' ');
   return pdfOf([
     '<< /Type /Catalog /Pages 2 0 R >>',

@@ -6,12 +6,14 @@ import {
   type LogEvent,
   PostgresAdapter,
   PostgresDialect,
+  type PostgresPool,
   SqliteDialect,
   type SqliteDatabase,
   type SqliteStatement,
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { ServiceUnavailableError } from '../errors.js';
 import { FALLBACK_AUTOCHECKPOINT, startCheckpointer } from './checkpointer.js';
 import { rowBuilder } from './row-builder.js';
 import type { Database } from './types.js';
@@ -31,6 +33,13 @@ export interface DatabaseOptions {
    * SQLite with 16,000 KiB; the gateway's default (SQLITE_CACHE_SIZE) is smaller. @default 8 MiB
    */
   cacheSize?: number;
+  /** PostgreSQL connections opened at most (DATABASE_POOL); SQLite has one. @default 10 */
+  poolSize?: number;
+  /**
+   * Longest wait for a PostgreSQL connection, seconds (DATABASE_POOL_WAIT): past it the query
+   * fails with `ServiceUnavailableError` rather than waiting on. @default 10
+   */
+  poolWait?: number;
 }
 
 /** Which SQL engine a `Db` talks to, for the few places that must know. */
@@ -66,13 +75,15 @@ export const pgTypes: pg.CustomTypesConfig = {
 /**
  * Opens a database lazily: nothing connects until the first query. SQLite gets WAL,
  * foreign keys, a busy timeout and its checkpoints in a worker thread (`checkpointer.ts`);
- * PostgreSQL a small pool.
+ * PostgreSQL a pool of `poolSize` connections whose wait is bounded by `poolWait`.
  */
 export function createDatabase({
   url,
   onQuery,
   onBackgroundError = (error) => console.error('[assetgate]', error),
   cacheSize = 8 * 1024 ** 2,
+  poolSize = 10,
+  poolWait = 10,
 }: DatabaseOptions): Db {
   const log = onQuery ? (event: LogEvent) => onQuery(event) : undefined;
   if (dialectOf(url) === 'sqlite') {
@@ -108,9 +119,53 @@ export function createDatabase({
     });
   }
   return new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: async () => new pg.Pool({ connectionString: url, max: 10, types: pgTypes }) }),
+    dialect: new PostgresDialect({ pool: async () => boundedPool({ url, poolSize, poolWait, onBackgroundError }) }),
     log,
   });
+}
+
+/**
+ * pg's pool, whose wait for a connection ends: when all `poolSize` are busy, or a new one
+ * does not open, within `poolWait` seconds, the query fails with 503 SERVICE_UNAVAILABLE
+ * (pg's own errors carry no code, only these messages), and the request is answered
+ * rather than held open until the client gives up.
+ */
+function boundedPool(options: {
+  url: string;
+  poolSize: number;
+  poolWait: number;
+  onBackgroundError: (error: unknown) => void;
+}): PostgresPool {
+  const { url, poolSize, poolWait, onBackgroundError } = options;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: Math.max(1, Math.round(poolWait * 1000)),
+    types: pgTypes,
+  });
+  // An idle connection the server ends (a restart, an idle timeout) is reported here; unheard,
+  // the event would end the process.
+  pool.on('error', onBackgroundError);
+  return {
+    connect: () =>
+      pool.connect().catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : '';
+        if (message === 'timeout exceeded when trying to connect') {
+          throw new ServiceUnavailableError(
+            1,
+            `Every database connection (${poolSize}) stayed busy for ${poolWait} s; try again in a moment.`,
+            { cause: error },
+          );
+        }
+        if (message.startsWith('Connection terminated due to connection timeout')) {
+          throw new ServiceUnavailableError(1, `The database did not accept a connection within ${poolWait} s.`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }),
+    end: () => pool.end(),
+  };
 }
 
 /**

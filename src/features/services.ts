@@ -190,6 +190,7 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
       events,
       thumbnailSizes: config.thumbnailSizes,
       maxImagePixels: config.maxImagePixels,
+      pdfWordPagesMax: config.pdfWordPagesMax,
       clock,
     }),
     urlImports: new UrlImportService({

@@ -27,7 +27,13 @@ export async function openDatabase(
 ): Promise<DatabaseFeature> {
   const db =
     given.db ??
-    createDatabase({ url: config.databaseUrl, onBackgroundError: given.logError, cacheSize: config.sqliteCacheSize });
+    createDatabase({
+      url: config.databaseUrl,
+      onBackgroundError: given.logError,
+      cacheSize: config.sqliteCacheSize,
+      poolSize: config.databasePool,
+      poolWait: config.databasePoolWait,
+    });
   try {
     await migrateOrThrow(db);
     // Plans need statistics from the start: PostgreSQL without autovacuum would have none.

@@ -11,7 +11,8 @@ import { AppError, ERROR_CODES, type ErrorCode, httpStatusOf, setsResultStatus }
 export function toGraphQLError(error: AppError, options: { base?: GraphQLError; wholeRequest?: boolean } = {}) {
   const { base, wholeRequest = false } = options;
   const extensions: Record<string, unknown> = { code: error.code, ...error.extensions };
-  const headers = error.code === 'RATE_LIMITED' ? { 'retry-after': String(extensions.retryAfter) } : undefined;
+  const headers =
+    typeof extensions.retryAfter === 'number' ? { 'retry-after': String(extensions.retryAfter) } : undefined;
   if (wholeRequest || setsResultStatus(error.code)) {
     extensions.http = { status: httpStatusOf(error.code), ...(headers && { headers }) };
   }

@@ -21,10 +21,11 @@ export interface ProcessingOptions {
   /** Longest side of each thumbnail an image lists (made on first request), pixels. */
   thumbnailSizes: number[];
   maxImagePixels: number;
+  /** Pages of a PDF whose words are counted, the first ones (PDF_WORD_PAGES_MAX). */
+  pdfWordPagesMax: number;
   clock: () => number;
 }
 
-const MAX_PDF_PAGES_FOR_WORDS = 2000;
 const WORK_PREFIX = path.join(os.tmpdir(), 'assetgate-extract-');
 
 const TEXT_TYPES = new Set(['application/json', 'application/x-ndjson', 'application/xml']);
@@ -95,7 +96,7 @@ export class ProcessingService {
           mimeType: asset.mime_type ?? 'application/octet-stream',
           type: asset.type as never,
           maxImagePixels: this.options.maxImagePixels,
-          maxPdfPagesForWords: MAX_PDF_PAGES_FOR_WORDS,
+          maxPdfPagesForWords: this.options.pdfWordPagesMax,
         });
       } catch (error) {
         if (!(error instanceof ExtractionFailure)) throw error;
