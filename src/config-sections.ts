@@ -119,6 +119,7 @@ export function processing(env: Env, cores: number) {
     extractMemoryMb: integer(env, 'EXTRACT_MEMORY', { fallback: 256, min: 32, max: 16384 }),
     extractIdleTimeout: duration(env, 'EXTRACT_IDLE_TIMEOUT', { fallback: 10, min: 0 }),
     sqliteCacheSize: bytes(env, 'SQLITE_CACHE_SIZE', 8 * 1024 ** 2),
+    sqliteStatementCache: integer(env, 'SQLITE_STATEMENT_CACHE', { fallback: 500, min: 1, max: 100_000 }),
     idleGcDelay: duration(env, 'IDLE_GC_DELAY', { fallback: 10, min: 0 }),
     // Ascending: the first is the smallest, which `thumbnailUrl` names.
     thumbnailSizes: env.THUMBNAIL_SIZES === undefined ? [256] : [...new Set(thumbnailSizes)].sort((a, b) => a - b),

@@ -129,6 +129,12 @@ export interface Config {
    */
   sqliteCacheSize: number;
   /**
+   * SQLite statements kept prepared by their SQL text; past it the oldest is dropped (and
+   * prepared again when next asked). The product's statements are a few hundred at most, a
+   * list's `ids` filter adding one per length. @default 500
+   */
+  sqliteStatementCache: number;
+  /**
    * Seconds without a request after which, if requests came before, the process runs one
    * full garbage collection, so the heap a burst grew shrinks back while the gateway is
    * idle; 0: never (V8 alone keeps it). @default 10
@@ -292,6 +298,7 @@ export const CONFIG_VARIABLES = [
   'EXTRACT_MEMORY',
   'EXTRACT_IDLE_TIMEOUT',
   'SQLITE_CACHE_SIZE',
+  'SQLITE_STATEMENT_CACHE',
   'IDLE_GC_DELAY',
   'THUMBNAIL_SIZES',
   'MAX_IMAGE_PIXELS',

@@ -31,3 +31,26 @@ test('column names are data, never code: quotes, backslashes, newlines and keywo
 test('a column named __proto__ gets no builder (a literal would set the prototype)', () => {
   assert.equal(rowBuilder(['id', '__proto__']), undefined);
 });
+
+test('SQLite keeps at most SQLITE_STATEMENT_CACHE statements prepared, dropping the oldest first', async () => {
+  const { default: SQLite } = await import('better-sqlite3');
+  const { withStatementCache } = await import('../src/db/database.js');
+  const raw = new SQLite(':memory:');
+  const db = withStatementCache(raw, { limit: 4 });
+  try {
+    // Six distinct texts, as six lengths of an `ids` list would make.
+    const texts = Array.from({ length: 6 }, (_, i) => `select ${Array.from({ length: i + 1 }, () => '?').join(', ')}`);
+    const first = texts.map((text) => db.prepare(text));
+    // The two oldest were dropped: asking again prepares them anew.
+    assert.notEqual(db.prepare(texts[0]), first[0]);
+    assert.notEqual(db.prepare(texts[1]), first[1]);
+    // The newest four were kept... but the two just prepared again pushed out texts[2] and texts[3].
+    assert.equal(db.prepare(texts[5]), first[5]);
+    assert.equal(db.prepare(texts[4]), first[4]);
+    assert.notEqual(db.prepare(texts[2]), first[2]);
+    // A statement prepared again runs as the first did.
+    assert.deepEqual(Object.values(db.prepare(texts[0]).all([7])[0] as object), [7]);
+  } finally {
+    raw.close();
+  }
+});

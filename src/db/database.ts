@@ -33,6 +33,8 @@ export interface DatabaseOptions {
    * SQLite with 16,000 KiB; the gateway's default (SQLITE_CACHE_SIZE) is smaller. @default 8 MiB
    */
   cacheSize?: number;
+  /** SQLite statements kept prepared, by SQL text (SQLITE_STATEMENT_CACHE); past it the oldest is dropped. @default 500 */
+  statementCacheMax?: number;
   /** PostgreSQL connections opened at most (DATABASE_POOL); SQLite has one. @default 10 */
   poolSize?: number;
   /**
@@ -82,6 +84,7 @@ export function createDatabase({
   onQuery,
   onBackgroundError = (error) => console.error('[assetgate]', error),
   cacheSize = 8 * 1024 ** 2,
+  statementCacheMax = 500,
   poolSize = 10,
   poolWait = 10,
 }: DatabaseOptions): Db {
@@ -106,12 +109,15 @@ export function createDatabase({
           db.function('unicode_lower', { deterministic: true }, (text: unknown) =>
             typeof text === 'string' ? text.toLowerCase() : text,
           );
-          if (file === ':memory:') return withStatementCache(db);
+          if (file === ':memory:') return withStatementCache(db, { limit: statementCacheMax });
           db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT}`);
           const checkpointer = startCheckpointer(file, onBackgroundError);
-          return withStatementCache(db, () => {
-            checkpointer.stop();
-            db.close();
+          return withStatementCache(db, {
+            limit: statementCacheMax,
+            close: () => {
+              checkpointer.stop();
+              db.close();
+            },
           });
         },
       }),
@@ -173,12 +179,16 @@ function boundedPool(options: {
  *
  * - Kysely prepares every statement anew, and preparing costs more than running a
  *   small query. Statements are cached by SQL text (bounded: the product's queries
- *   are a small fixed set, varying only in how many `?` an IN list has).
+ *   are a small fixed set, varying only in how many `?` an IN list has; at most
+ *   SQLITE_STATEMENT_CACHE, the oldest dropped first).
  * - better-sqlite3 builds each row object property by property, which for a page of
  *   wide rows costs twice what reading them does. Readers fetch rows as arrays and
  *   build objects with a function made once per statement (`row-builder.ts`).
  */
-function withStatementCache(db: SQLite.Database, close: () => void = () => db.close(), limit = 500): SqliteDatabase {
+export function withStatementCache(
+  db: SQLite.Database,
+  { limit, close = () => db.close() }: { limit: number; close?: () => void },
+): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     close,

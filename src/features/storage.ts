@@ -31,6 +31,7 @@ export async function openDatabase(
       url: config.databaseUrl,
       onBackgroundError: given.logError,
       cacheSize: config.sqliteCacheSize,
+      statementCacheMax: config.sqliteStatementCache,
       poolSize: config.databasePool,
       poolWait: config.databasePoolWait,
     });
