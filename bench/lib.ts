@@ -172,6 +172,23 @@ export function multipartBody(
   return { stream, length, contentType };
 }
 
+/** The multipart body of `uploadAsset` for `file`, sent as `name`, asking back `fields` of the asset. */
+export function uploadAssetBody(file: string, name: string, fields = 'id size') {
+  return multipartBody(
+    [
+      [
+        'operations',
+        JSON.stringify({
+          query: `mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { ${fields} } } }`,
+          variables: { f: null },
+        }),
+      ],
+      ['map', '{"0":["variables.f"]}'],
+    ],
+    [{ field: '0', path: file, name }],
+  );
+}
+
 /** Sends a streamed body and resolves the response text. */
 export function send(
   url: string,

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { pdfWithText } from '../test/samples.js';
-import { drain, median, multipartBody, type Proc, send, serverArgs, start, startBaseline, timed } from './lib.js';
+import { drain, median, type Proc, send, serverArgs, start, startBaseline, timed, uploadAssetBody } from './lib.js';
 
 const run = promisify(execFile);
 const FFMPEG = process.env.FFMPEG_PATH || 'ffmpeg';
@@ -192,20 +192,10 @@ async function standalone(): Promise<void> {
     const auth = { authorization: `Bearer ${key}` };
     const rows: string[][] = [];
     const upload = async (file: string, name: string) => {
-      const body = multipartBody(
-        [
-          [
-            'operations',
-            JSON.stringify({
-              query: 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id } } }',
-              variables: { f: null },
-            }),
-          ],
-          ['map', '{"0":["variables.f"]}'],
-        ],
-        [{ field: '0', path: file, name }],
-      );
-      const response = await send(`${url}/graphql`, 'POST', body, { ...auth, 'x-graphql-yoga-csrf': '1' });
+      const response = await send(`${url}/graphql`, 'POST', uploadAssetBody(file, name, 'id'), {
+        ...auth,
+        'x-graphql-yoga-csrf': '1',
+      });
       const id = JSON.parse(response.text).data.uploadAsset.asset.id as string;
       return id;
     };

@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import extract from '../src/jobs/extract-worker.js';
 import type { AssetType } from '../src/adapters/media-type.js';
 import { pdfWithText, wav } from '../test/samples.js';
-import { multipartBody, pool, type Proc, send, serverArgs, start, withComment } from './lib.js';
+import { pool, type Proc, send, serverArgs, start, uploadAssetBody, withComment } from './lib.js';
 
 const run = promisify(execFile);
 const FFMPEG = process.env.FFMPEG_PATH || 'ffmpeg';
@@ -60,7 +60,9 @@ function jpegWithComment(jpeg: Buffer, text: string): Buffer {
 }
 
 const noise = (width: number, height: number) =>
-  sharp({ create: { width, height, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+  sharp({
+    create: { width, height, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+  });
 
 const KINDS: Kind[] = [
   {
@@ -100,7 +102,11 @@ const KINDS: Kind[] = [
         name: (i) => `doc-${i}.pdf`,
         bytes: pdfWithText(10),
         // The same length, so the cross-reference offsets stay right.
-        vary: (pdf, i) => Buffer.from(pdf.toString('latin1').replace('Quarterly Report', `Quarterly R${String(i).padStart(5, '0')}`), 'latin1'),
+        vary: (pdf, i) =>
+          Buffer.from(
+            pdf.toString('latin1').replace('Quarterly Report', `Quarterly R${String(i).padStart(5, '0')}`),
+            'latin1',
+          ),
       }),
   },
   {
@@ -117,7 +123,19 @@ const KINDS: Kind[] = [
       const files: string[] = [];
       for (let i = 0; i < count; i++) {
         const file = path.join(dir, `clip-${i}.mp4`);
-        await run(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-i', base, '-c', 'copy', '-metadata', `comment=j1-${i}`, '-y', file]);
+        await run(FFMPEG, [
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-i',
+          base,
+          '-c',
+          'copy',
+          '-metadata',
+          `comment=j1-${i}`,
+          '-y',
+          file,
+        ]);
         files.push(file);
       }
       return files;
@@ -150,7 +168,9 @@ const KINDS: Kind[] = [
         count,
         name: (i) => `table-${i}.csv`,
         bytes: Buffer.from(
-          Array.from({ length: 1600 }, (_, r) => `${r},alpha beta gamma,${(r * 7) % 101},delta epsilon zeta`).join('\n'),
+          Array.from({ length: 1600 }, (_, r) => `${r},alpha beta gamma,${(r * 7) % 101},delta epsilon zeta`).join(
+            '\n',
+          ),
         ),
         vary: (csv, i) => Buffer.concat([Buffer.from(`id ${i},name,score,notes\n`), csv]),
       }),
@@ -193,7 +213,11 @@ export interface KindFigures {
 }
 
 /** Uploads `files` through an `api` gateway, then times a one-thread `worker` processing them. */
-async function measureKind(kind: Kind, files: string[], work: string): Promise<Omit<KindFigures, 'alonePerSecond' | 'alonePerCpuSecond' | 'ratio'>> {
+async function measureKind(
+  kind: Kind,
+  files: string[],
+  work: string,
+): Promise<Omit<KindFigures, 'alonePerSecond' | 'alonePerCpuSecond' | 'ratio'>> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const url = `http://127.0.0.1:${port}`;
   const env = {
@@ -213,20 +237,7 @@ async function measureKind(kind: Kind, files: string[], work: string): Promise<O
     key = /\b(sk_live_default_[0-9a-f]{48})\b/.exec(server.output())![1];
     const auth = { authorization: `Bearer ${key}`, 'x-graphql-yoga-csrf': '1' };
     await pool(files, 8, async (file) => {
-      const body = multipartBody(
-        [
-          [
-            'operations',
-            JSON.stringify({
-              query: 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id } } }',
-              variables: { f: null },
-            }),
-          ],
-          ['map', '{"0":["variables.f"]}'],
-        ],
-        [{ field: '0', path: file, name: path.basename(file) }],
-      );
-      const response = await send(`${url}/graphql`, 'POST', body, auth);
+      const response = await send(`${url}/graphql`, 'POST', uploadAssetBody(file, path.basename(file), 'id'), auth);
       if (response.status !== 200 || !JSON.parse(response.text).data?.uploadAsset) {
         throw new Error(`upload of ${file}: ${response.status} ${response.text.slice(0, 200)}`);
       }
@@ -276,7 +287,13 @@ async function extractAlone(kind: Kind, files: string[]): Promise<{ perSecond: n
   const t0 = performance.now();
   const cpu0 = await cpuSecondsWithChildren(process.pid);
   for (const file of files) {
-    await extract({ path: file, mimeType: kind.mimeType, type: kind.type, maxImagePixels: 268_402_689, maxPdfPagesForWords: 2000 });
+    await extract({
+      path: file,
+      mimeType: kind.mimeType,
+      type: kind.type,
+      maxImagePixels: 268_402_689,
+      maxPdfPagesForWords: 2000,
+    });
   }
   const cpu = (await cpuSecondsWithChildren(process.pid)) - cpu0;
   return { perSecond: files.length / ((performance.now() - t0) / 1000), perCpuSecond: files.length / cpu };

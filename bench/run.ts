@@ -30,6 +30,7 @@ import {
   startBaseline,
   timed,
   distinctPngs,
+  uploadAssetBody,
 } from './lib.js';
 import { previewRows } from './previews.js';
 import { processingRows } from './processing.js';
@@ -132,20 +133,7 @@ async function main() {
       await new Promise((res) => setTimeout(res, 100));
     }
   };
-  const uploadOp = (file: string, name: string) =>
-    multipartBody(
-      [
-        [
-          'operations',
-          JSON.stringify({
-            query: 'mutation($f: Upload!) { uploadAsset(input: { file: $f }) { asset { id size } } }',
-            variables: { f: null },
-          }),
-        ],
-        ['map', '{"0":["variables.f"]}'],
-      ],
-      [{ field: '0', path: file, name }],
-    );
+  const uploadOp = (file: string, name: string) => uploadAssetBody(file, name);
 
   // A folder per baseline: each creates its own files, none overwrites another's.
   const [busboyDir, rawDir, durableDir, graphqlDir, graphqlDurableDir] = [
