@@ -14,7 +14,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Layers from the bottom up: a file may import files of its own rank or lower. First match wins. */
 export const LAYERS: readonly { rank: number; name: string; paths: readonly string[] }[] = [
-  { rank: 0, name: 'base', paths: ['src/errors.ts', 'src/global-id.ts', 'src/config.ts', 'src/config-values.ts', 'src/config-sections.ts'] },
+  {
+    rank: 0,
+    name: 'base',
+    paths: ['src/errors.ts', 'src/global-id.ts', 'src/config.ts', 'src/config-values.ts', 'src/config-sections.ts'],
+  },
   {
     rank: 1,
     name: 'stores and adapters',

@@ -24,7 +24,10 @@ test('background CPU work leaves one core to the event loop; four jobs are in pr
   assert.deepEqual([at(1).extractThreads, at(1).jobConcurrency], [1, 4]);
   assert.deepEqual([at(64).extractThreads, at(64).jobConcurrency], [63, 64]);
   assert.equal(at(8, { JOB_CONCURRENCY: '0' }).jobConcurrency, 0);
-  assert.deepEqual([at(8, { EXTRACT_THREADS: '2' }).extractThreads, at(8, { EXTRACT_THREADS: '2' }).jobConcurrency], [2, 8]);
+  assert.deepEqual(
+    [at(8, { EXTRACT_THREADS: '2' }).extractThreads, at(8, { EXTRACT_THREADS: '2' }).jobConcurrency],
+    [2, 8],
+  );
   assert.throws(() => at(8, { EXTRACT_THREADS: '0' }), /EXTRACT_THREADS/);
 });
 
