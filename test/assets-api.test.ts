@@ -160,7 +160,8 @@ forEachDialect((dialect) => {
   describe(`assets: a list reads only the columns its query selects (${dialect})`, () => {
     let app: TestApp;
     before(async () => {
-      app = await createTestApp({ THUMBNAIL_SIZES: '16' }, {}, dialect);
+      // No sweep: its usage recount reads "assets" in a subquery while a test records statements.
+      app = await createTestApp({ THUMBNAIL_SIZES: '16', SWEEP_INTERVAL: '0' }, {}, dialect);
     });
     after(() => app.dispose());
 
@@ -180,7 +181,7 @@ forEachDialect((dialect) => {
       await createLink(app, { title: 'Narrow' });
       const [pageSql] = (
         await app.recordQueries(() => app.gql('{ assets(first: 5) { edges { node { title isPublic } } } }'))
-      ).filter((text) => /^select .* from "assets"/.test(text));
+      ).filter((text) => /^select (?:(?!\(select ).)* from "assets"/.test(text)); // the page's own, not a subquery's
       const selected = /^select (.*?) from "assets"/.exec(pageSql!)?.[1];
       assert.ok(selected, pageSql);
       assert.ok(!selected.includes('*'), selected);
