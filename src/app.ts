@@ -20,6 +20,7 @@ import { createIdleGc } from './observability/idle-gc.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { FFMPEG_MISSING } from './services/delivery/previews.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { HotRenditions } from './services/delivery/hot-renditions.js';
 import { surfaceOf } from './http/roles.js';
 import { refreshStatistics } from './db/statistics.js';
 import type { Context, Services } from './schema/context.js';
@@ -91,11 +92,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const { db, repos, blobs } = storage;
   const core = await openServices(config, { repos, blobs, clock, logError, logger, webhooks: overrides.webhooks });
   const { services } = core;
+  // Warm renditions in memory: served by the download route, reported by the metrics.
+  const hot =
+    config.renditionHotTtl > 0 && config.role !== 'worker'
+      ? new HotRenditions({ maxBytes: config.renditionHotMax, ttlMs: config.renditionHotTtl * 1000, clock })
+      : undefined;
   const metrics = createMetrics(
     {
       jobCounts: () => repos.jobs.countByStatus(),
       backlog: () => services.backlog(),
       renditions: () => ({ inFlight: services.renditions.inFlight, made: services.renditions.made }),
+      held: () => hot?.usage ?? { entries: 0, bytes: 0 },
     },
     { maxOperations: config.metricsMaxOperations },
   );
@@ -104,7 +111,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (!services.renditions.ffmpeg) logger.warn(FFMPEG_MISSING);
 
   const operations = createOperations(config, { db, blobs, metrics, backlog: services.backlog });
-  const httpRoutes = createHttpRoutes({ config, services, blobs, logError });
+  const httpRoutes = createHttpRoutes({ config, services, blobs, hot, logError });
   const authentication = useAuthentication((key) => services.apiKeys.authenticate(key));
   const served: Feature[] = [httpRoutes, operations];
   const graphql = createGraphQL({

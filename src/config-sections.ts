@@ -132,6 +132,8 @@ export function processing(env: Env, cores: number) {
     renditionCacheMax: bytes(env, 'RENDITION_CACHE_MAX', 1024 ** 3),
     renditionMaxPerAsset: integer(env, 'RENDITION_MAX_PER_ASSET', { fallback: 32, min: 1, max: 10_000 }),
     renditionAnonRate: integer(env, 'RENDITION_ANON_RATE', { fallback: 60, min: 0, max: 1_000_000 }),
+    renditionHotMax: bytes(env, 'RENDITION_HOT_MAX', 32 * 1024 ** 2),
+    renditionHotTtl: duration(env, 'RENDITION_HOT_TTL', { fallback: 5, min: 0, max: 60 }),
     ffmpegPath: env.FFMPEG_PATH?.trim() || null,
     ffmpegMemory: bytes(env, 'FFMPEG_MEMORY', 1024 ** 3),
     importMaxSize: bytes(env, 'IMPORT_MAX_SIZE', 4 * 1024 ** 3),

@@ -47,15 +47,16 @@ export function parseDuration(variable: string, raw: string): number {
   return Number(match[1]) * SECONDS[match[2].toLowerCase()];
 }
 
-/** A duration in seconds: `fallback` when unset, refused below `min` (1 second unless told). */
+/** A duration in seconds: `fallback` when unset, refused below `min` (1 second unless told) and past `max`. */
 export function duration(
   env: Env,
   variable: string,
-  { fallback, min = 1 }: { fallback: number; min?: number },
+  { fallback, min = 1, max = Infinity }: { fallback: number; min?: number; max?: number },
 ): number {
   const raw = env[variable];
   const value = raw === undefined || raw === '' ? fallback : parseDuration(variable, raw);
   if (value < min) throw new ConfigError(variable, `must be at least ${min} seconds.`);
+  if (value > max) throw new ConfigError(variable, `must be at most ${max} seconds.`);
   return value;
 }
 

@@ -167,6 +167,22 @@ export interface Config {
   /** New renditions (not yet kept) one client without a key may have made per minute, per address; 0: no limit. @default 60 */
   renditionAnonRate: number;
   /**
+   * Memory each process holds its most recently asked small renditions in, bytes (units like
+   * MAX_FILE_SIZE): asked again, one is answered without reading a row or the store. A
+   * rendition larger than a sixteenth of it is not held (RENDITION_HOT_TTL=0 holds none). @default 32 MiB
+   */
+  renditionHotMax: number;
+  /**
+   * Seconds a held rendition is answered from memory before a request reads its rows again.
+   * A change of the asset (trash, visibility, new bytes) drops it at once on every gateway
+   * that hears it (all of them with REDIS_URL); a change made where this process cannot hear it
+   * (the CLI without Redis) reaches it within this time, as a revoked key does within
+   * KEY_CACHE_TTL. At most 60: each hold ends in a request that notes the rendition as used,
+   * so the rendition cache (which notes uses a minute apart) still evicts the least recently
+   * used. 0 holds none. @default 5
+   */
+  renditionHotTtl: number;
+  /**
    * The ffmpeg that makes video frames and audio waveforms. Unset: `ffmpeg` on the PATH, else the
    * binary of the optional npm package `@ffmpeg-installer/ffmpeg`; none found: video and audio
    * previews are off (415), which the log says once at start. @default null
@@ -309,6 +325,8 @@ export const CONFIG_VARIABLES = [
   'RENDITION_CACHE_MAX',
   'RENDITION_MAX_PER_ASSET',
   'RENDITION_ANON_RATE',
+  'RENDITION_HOT_MAX',
+  'RENDITION_HOT_TTL',
   'FFMPEG_PATH',
   'FFMPEG_MEMORY',
   'IMPORT_MAX_SIZE',

@@ -60,6 +60,8 @@ test('a bad value stops start-up with a message naming the variable', () => {
     [{ DATABASE_POOL_WAIT: '0' }, 'DATABASE_POOL_WAIT'],
     [{ DATABASE_POOL_WAIT: 'a while' }, 'DATABASE_POOL_WAIT'],
     [{ GRAPHQL_INTROSPECTION: 'maybe' }, 'GRAPHQL_INTROSPECTION'],
+    [{ RENDITION_HOT_TTL: '61' }, 'RENDITION_HOT_TTL'],
+    [{ RENDITION_HOT_MAX: 'lots' }, 'RENDITION_HOT_MAX'],
   ];
   for (const [env, variable] of cases) {
     assert.throws(

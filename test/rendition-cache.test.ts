@@ -76,6 +76,8 @@ forEachDialect(() => {
     before(async () => {
       app = await createTestApp({
         SWEEP_INTERVAL: '0',
+        // The cache in the store, not the warm renditions held in memory above it (hot-renditions).
+        RENDITION_HOT_TTL: '0',
         IMAGE_WIDTHS: '64,128,256,384,512',
         RENDITION_CACHE_MAX: `${BUDGET / 1024}KiB`,
         RENDITION_MAX_PER_ASSET: String(PER_ASSET),
@@ -213,7 +215,11 @@ forEachDialect(() => {
 
   test('least recently used, not least recently made: a rendition served again outlives a younger one', async () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
-    const app = await createTestApp({ SWEEP_INTERVAL: '0', RENDITION_MAX_PER_ASSET: '2' }, { clock: () => now });
+    const app = await createTestApp(
+      // Every request reaches the cache in the store: nothing held in memory above it.
+      { SWEEP_INTERVAL: '0', RENDITION_MAX_PER_ASSET: '2', RENDITION_HOT_TTL: '0' },
+      { clock: () => now },
+    );
     const server = await listen(app.handler);
     try {
       const asset = await app.services.assets.upload(

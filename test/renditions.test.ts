@@ -45,7 +45,13 @@ forEachDialect(() => {
 
     before(async () => {
       const port = await freePort();
-      app = await createTestApp({ PUBLIC_URL: `http://127.0.0.1:${port}`, SWEEP_INTERVAL: '0' });
+      // Every request takes the whole path (rows, store, transform): the warm renditions held in
+      // memory above it have a suite of their own (hot-renditions).
+      app = await createTestApp({
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        SWEEP_INTERVAL: '0',
+        RENDITION_HOT_TTL: '0',
+      });
       server = await listen(app.handler, undefined, port);
       photoBytes = await picture();
       photo = await upload(photoBytes, 'beach.jpg');

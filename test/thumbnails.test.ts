@@ -24,7 +24,12 @@ forEachDialect(() => {
 
     before(async () => {
       const port = await freePort();
-      app = await createTestApp({ PUBLIC_URL: `http://127.0.0.1:${port}`, THUMBNAIL_SIZES: '16,64,256' });
+      // Eviction and drawing again are the store's cache: nothing held in memory above it (hot-renditions).
+      app = await createTestApp({
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        THUMBNAIL_SIZES: '16,64,256',
+        RENDITION_HOT_TTL: '0',
+      });
       server = await listen(app.handler, undefined, port);
     });
     after(async () => {

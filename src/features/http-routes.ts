@@ -8,6 +8,7 @@ import { annotate } from '../http/observe.js';
 import { createTus } from '../http/tus-route.js';
 import { createUploadRoute } from '../http/upload-route.js';
 import type { Services } from '../schema/context.js';
+import type { HotRenditions } from '../services/delivery/hot-renditions.js';
 import type { Feature } from './feature.js';
 
 /** What the plain HTTP routes are built from. */
@@ -15,11 +16,13 @@ export interface HttpRoutesOptions {
   config: Config;
   services: Services;
   blobs: BlobStore;
+  /** Warm renditions held in memory; none when RENDITION_HOT_MAX or RENDITION_HOT_TTL is 0. */
+  hot?: HotRenditions;
   logError: (error: unknown) => void;
 }
 
 /** Downloads (by key and signed), signed uploads and tus: the routes besides GraphQL. */
-export function createHttpRoutes({ config, services, blobs, logError }: HttpRoutesOptions): Feature {
+export function createHttpRoutes({ config, services, blobs, hot, logError }: HttpRoutesOptions): Feature {
   const authenticate = async (req: IncomingMessage): Promise<Principal | null> => {
     const key = presentedKey((name) => req.headers[name] as string | undefined);
     const principal = key === null ? null : await services.apiKeys.authenticate(key);
@@ -34,6 +37,8 @@ export function createHttpRoutes({ config, services, blobs, logError }: HttpRout
     maxFileSize: config.maxFileSize,
     logError,
   });
+  // What is held of an asset goes the moment it changes, through any gateway that publishes to this one.
+  const stopForgetting = hot ? services.events.onChange((assetId) => hot.forget(assetId)) : async () => undefined;
   return {
     routes: {
       '/download/': createDownloadRoute({
@@ -42,6 +47,7 @@ export function createHttpRoutes({ config, services, blobs, logError }: HttpRout
         blobs,
         renditions: services.renditions,
         authenticate,
+        hot,
       }),
       '/dl/': createSignedDownloadRoute({
         countDownload: (id) => services.downloadUrls.countDownload(id),
@@ -57,6 +63,6 @@ export function createHttpRoutes({ config, services, blobs, logError }: HttpRout
       }),
       '/tus/': tus.route,
     },
-    close: async () => undefined,
+    close: stopForgetting,
   };
 }

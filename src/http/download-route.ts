@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { BlobStore } from '../blob/index.js';
-import type { AssetRow } from '../db/types.js';
+import type { AssetRow, RenditionRow } from '../db/types.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import { decodeGlobalId } from '../global-id.js';
 import { metadataOf } from '../services/assets/asset-metadata.js';
@@ -15,6 +15,7 @@ import {
   versionOf,
 } from '../services/delivery/renditions.js';
 import { thumbnailVariant } from '../services/delivery/thumbnails.js';
+import type { HotRendition, HotRenditions } from '../services/delivery/hot-renditions.js';
 import { annotate } from './observe.js';
 import { answering } from './router.js';
 import { serveBlob } from './serve-blob.js';
@@ -27,6 +28,52 @@ export interface DownloadRouteDeps {
   renditions: RenditionService;
   /** The caller's API key; null for a caller without a key. Throws UNAUTHENTICATED for a bad key. */
   authenticate: (req: IncomingMessage) => Promise<Principal | null>;
+  /** Warm renditions held in memory (`RENDITION_HOT_MAX`); without it every request reads the rows. */
+  hot?: HotRenditions;
+}
+
+/** Headers of the route's own that a held rendition is answered with again. */
+const HELD_HEADERS = ['Vary', 'X-Rendition-Frames'];
+
+/**
+ * What decides a rendition's answer before any row is read: whose assets the caller may see
+ * (a key with read:assets sees its org and mode; anyone, public assets), the URL, and what
+ * `format=auto` reads of Accept. Null for a download of the original (counted, not held).
+ */
+function hotKeyOf(principal: Principal | null, req: IncomingMessage, query: URLSearchParams): string | null {
+  if (![...query.keys()].some((name) => name !== 'v')) return null;
+  const sees = principal?.scopes.has('read:assets') ? `${principal.orgId}/${principal.mode}` : '';
+  const accept = (req.headers.accept ?? '').toLowerCase();
+  return `${sees} ${accept.includes('image/avif') ? 'a' : ''}${accept.includes('image/webp') ? 'w' : ''} ${req.url}`;
+}
+
+/** Answers a held rendition as `serveBlob` answers a stored one (ETag, 304, ranges, HEAD). */
+async function serveHeld(req: IncomingMessage, res: ServerResponse, held: HotRendition): Promise<void> {
+  for (const [name, value] of Object.entries(held.headers)) res.setHeader(name, value);
+  await serveBlob(req, res, {
+    store: {
+      get: async () => null,
+      sendTo: async (_key, destination, range) => {
+        destination.write(range ? held.bytes.subarray(range.start, range.end + 1) : held.bytes);
+        return true;
+      },
+    },
+    key: '',
+    size: held.bytes.length,
+    mimeType: held.mimeType,
+    filename: held.filename,
+    checksum: held.checksum,
+    cacheControl: held.cacheControl,
+  });
+}
+
+/** Reads a rendition small enough to hold into memory; throws as a missing blob does. */
+async function readHeld(blobs: BlobStore, rendition: RenditionRow): Promise<Buffer> {
+  const stream = await blobs.get(rendition.blob_key);
+  if (!stream) throw new Error(`blob ${rendition.blob_key} is missing`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -42,9 +89,10 @@ async function sendThumbnail(
     asset: AssetRow;
     size: string;
     cacheControl: string;
+    hold?: RenditionDelivery['hold'];
   },
 ): Promise<void> {
-  const { deps, asset, size, cacheControl } = options;
+  const { deps, asset, size, cacheControl, hold } = options;
   const thumbnail = metadataOf(asset).thumbnails?.find((t) => String(t.size) === size);
   if (!thumbnail) throw new NotFoundError('Thumbnail');
   const filename = `${(asset.filename ?? 'file').replace(/\.[^.]+$/, '')}-${thumbnail.size}.webp`;
@@ -61,16 +109,27 @@ async function sendThumbnail(
     return;
   }
   // No rate of new transforms for callers without a key: an asset has a fixed few thumbnails, none to cycle.
-  await serveRendition(req, res, { deps, asset, variant: thumbnailVariant(thumbnail.size), cacheControl, filename });
+  await serveRendition(req, res, {
+    deps,
+    asset,
+    variant: thumbnailVariant(thumbnail.size),
+    cacheControl,
+    filename,
+    hold,
+  });
 }
 
-/** Whom a rendition is sent for, and how: its cache rule, the rate of a keyless `client`, a fetch limit. */
+/**
+ * Whom a rendition is sent for, and how: its cache rule, the rate of a keyless `client`, a
+ * fetch limit, and where a small one is held once sent (`hold`).
+ */
 interface RenditionDelivery {
   deps: Pick<DownloadRouteDeps, 'blobs' | 'renditions'>;
   asset: AssetRow;
   cacheControl: string;
   client?: string;
   consume?: () => Promise<boolean>;
+  hold?: { largest: number; keep: (held: HotRendition) => void };
 }
 
 /**
@@ -107,19 +166,32 @@ async function serveRendition(
     const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
     if (!variant.still && rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
       res.setHeader('X-Rendition-Frames', 'first');
+    const response = {
+      mimeType: rendition.mime_type,
+      filename: options.filename ?? `${base}-${rendition.width}x${rendition.height}.${extension}`,
+      checksum: rendition.checksum,
+      cacheControl: versioned
+        ? `${asset.is_public ? 'public' : 'private'}, max-age=31536000, immutable`
+        : options.cacheControl,
+    };
     try {
-      await serveBlob(req, res, {
-        store: deps.blobs,
-        key: rendition.blob_key,
-        size: rendition.size,
-        mimeType: rendition.mime_type,
-        filename: options.filename ?? `${base}-${rendition.width}x${rendition.height}.${extension}`,
-        checksum: rendition.checksum,
-        cacheControl: versioned
-          ? `${asset.is_public ? 'public' : 'private'}, max-age=31536000, immutable`
-          : options.cacheControl,
-        consume: options.consume,
-      });
+      const { hold } = options;
+      if (hold && rendition.size <= hold.largest) {
+        const headers = Object.fromEntries(
+          HELD_HEADERS.flatMap((name) => (res.hasHeader(name) ? [[name, String(res.getHeader(name))]] : [])),
+        );
+        const held = { ...response, assetId: asset.id, headers, bytes: await readHeld(deps.blobs, rendition) };
+        await serveHeld(req, res, held);
+        hold.keep(held);
+      } else {
+        await serveBlob(req, res, {
+          ...response,
+          store: deps.blobs,
+          key: rendition.blob_key,
+          size: rendition.size,
+          consume: options.consume,
+        });
+      }
       return;
     } catch (error) {
       // Evicted between being found and being sent: made again once, as a first request would.
@@ -166,6 +238,16 @@ async function sendAsset(
 export function createDownloadRoute(deps: DownloadRouteDeps) {
   return answering(['GET', 'HEAD'], async (req: IncomingMessage, res: ServerResponse, globalId: string) => {
     const principal = await deps.authenticate(req);
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const hotKey = deps.hot ? hotKeyOf(principal, req, query) : null;
+    const held = hotKey === null ? undefined : deps.hot!.get(hotKey);
+    if (held) return serveHeld(req, res, held);
+    // Taken before any row is read: a change of the asset from here on refuses to hold what was read.
+    const mark = deps.hot?.mark() ?? 0;
+    const hold =
+      hotKey === null
+        ? undefined
+        : { largest: deps.hot!.largest, keep: (value: HotRendition) => deps.hot!.set(hotKey, value, mark) };
     const { typename, id } = decodeGlobalId(globalId);
     if (typename !== 'Asset') throw new NotFoundError();
     const [asset] = await deps.access.findReadable(principal, [id]);
@@ -174,14 +256,13 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     }
     if (!asset) throw new NotFoundError();
     const cacheControl = asset.is_public ? 'public, max-age=300' : 'private, no-cache';
-    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
     const rendition = parseRendition(query);
     const thumbnail = query.get('thumbnail');
     // Only the asset's own org and mode go unbounded: another tenant's key may not cycle its renditions.
     const own = principal?.orgId === asset.org_id && principal.mode === asset.mode;
     const client = own ? undefined : (req.socket.remoteAddress ?? 'unknown');
-    if (rendition) await sendRendition(req, res, { deps, asset, params: rendition, cacheControl, client });
-    else if (thumbnail) await sendThumbnail(req, res, { deps, asset, size: thumbnail, cacheControl });
+    if (rendition) await sendRendition(req, res, { deps, asset, params: rendition, cacheControl, client, hold });
+    else if (thumbnail) await sendThumbnail(req, res, { deps, asset, size: thumbnail, cacheControl, hold });
     else await sendAsset(req, res, { deps, asset, cacheControl });
   });
 }

@@ -8,8 +8,8 @@ import { isActiveType } from '../adapters/media-type.js';
 
 /** What is needed to answer a download of one blob. */
 export interface BlobResponse {
-  /** The store that holds `key`. */
-  store: BlobStore;
+  /** The store that holds `key` (or any source of bytes that answers the same two calls). */
+  store: Pick<BlobStore, 'get' | 'sendTo'>;
   key: string;
   size: number;
   mimeType: string;

@@ -9,6 +9,8 @@ export interface MetricsSources {
   backlog: () => Promise<{ oldestAgeSeconds: number }>;
   /** Renditions being made now, and made since start. */
   renditions: () => { inFlight: number; made: number };
+  /** Warm renditions held in memory (RENDITION_HOT_MAX), and the bytes they cost. */
+  held: () => { entries: number; bytes: number };
 }
 
 /**
@@ -103,6 +105,22 @@ export function createMetrics(sources: MetricsSources, options: { maxOperations:
     registers,
     collect() {
       this.set(sources.renditions().inFlight);
+    },
+  });
+  new Gauge({
+    name: 'assetgate_renditions_held_bytes',
+    help: 'Bytes of warm renditions held in memory (at most RENDITION_HOT_MAX).',
+    registers,
+    collect() {
+      this.set(sources.held().bytes);
+    },
+  });
+  new Gauge({
+    name: 'assetgate_renditions_held',
+    help: 'Warm renditions held in memory.',
+    registers,
+    collect() {
+      this.set(sources.held().entries);
     },
   });
   new Gauge({

@@ -2,6 +2,8 @@ import { createPubSub } from 'graphql-yoga';
 import type { AssetEventType, AssetRow } from '../../db/types.js';
 
 const TOPIC = 'assetgate:asset:updated';
+/** The id of every asset that changed, for what holds assets' answers (`onChange`). */
+const CHANGED = 'assetgate:asset:changed';
 
 /**
  * Every change of an asset's status or metadata, for `assetUpdated`. Without an
@@ -9,10 +11,11 @@ const TOPIC = 'assetgate:asset:updated';
  * (`REDIS_URL`) a subscriber on one gateway sees the changes made through any.
  */
 export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof createPubSub>[0]>['eventTarget']) {
-  const pubsub = createPubSub<{ [TOPIC]: [assetId: string, asset: AssetRow] }>(
+  const pubsub = createPubSub<{ [TOPIC]: [assetId: string, asset: AssetRow]; [CHANGED]: [assetId: string] }>(
     eventTarget ? { eventTarget } : undefined,
   );
   let recorder: ((type: AssetEventType, asset: AssetRow) => Promise<void>) | undefined;
+  const listeners = new Set<(assetId: string) => void>();
   return {
     /**
      * Tells subscribers of the asset; with a `type`, the change is also one of the
@@ -20,6 +23,9 @@ export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof cr
      */
     async publish(asset: AssetRow, type?: AssetEventType): Promise<void> {
       pubsub.publish(TOPIC, asset.id, asset);
+      // This process's own listeners at once; the other gateways' through the event target.
+      for (const listener of listeners) listener(asset.id);
+      if (eventTarget) pubsub.publish(CHANGED, asset.id);
       if (type && recorder) await recorder(type, asset);
     },
     /** Where lifecycle events are kept (the feed and webhooks). */
@@ -28,6 +34,28 @@ export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof cr
     },
     subscribe(assetId: string): AsyncIterable<AssetRow> {
       return pubsub.subscribe(TOPIC, assetId);
+    },
+    /**
+     * Calls `listener` with the id of every asset that changes, until the returned stop is
+     * called: at once for a change made by this process, in a moment for one made by another
+     * gateway on the same event target (whose own changes come back to it too: twice is harmless).
+     */
+    onChange(listener: (assetId: string) => void): () => Promise<void> {
+      listeners.add(listener);
+      if (!eventTarget) {
+        return async () => {
+          listeners.delete(listener);
+        };
+      }
+      const changes = pubsub.subscribe(CHANGED)[Symbol.asyncIterator]();
+      const listening = (async () => {
+        for (let next = await changes.next(); !next.done; next = await changes.next()) listener(next.value);
+      })();
+      return async () => {
+        listeners.delete(listener);
+        await changes.return?.();
+        await listening;
+      };
     },
   };
 }
