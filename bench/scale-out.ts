@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import autocannon from 'autocannon';
-import { type Proc, MiB, drain, median, multipartBody, send, timed } from './lib.js';
+import { type Proc, MiB, cpuMicros, drain, median, multipartBody, send, timed } from './lib.js';
 import { S3_CREDENTIALS, startStack } from './stack.js';
 
 export interface ScaleOutInput {
@@ -114,12 +114,26 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
     const uuid = Buffer.from(id, 'base64url').toString().split(':')[1];
     const objectKey = `assets/${uuid.slice(0, 2)}/${uuid}`;
     const d1 = { assetgate: [] as number[], sdk: [] as number[] };
-    const viaGateway = async () => d1.assetgate.push(size / MiB / ((await timed(() => drain(signed))) / 1000));
+    // Where the CPU of each way goes, per GiB: the gateway, s3rver, and the client (this process).
+    const d1Cpu = { assetgate: { gateway: 0, s3rver: 0, client: 0 }, sdk: { gateway: 0, s3rver: 0, client: 0 } };
+    const accounted = async (way: 'assetgate' | 'sdk', fn: () => Promise<unknown>) => {
+      const pids = { gateway: a.proc.child.pid!, s3rver: stack.s3.child.pid! };
+      const before = { gateway: await cpuMicros(pids.gateway), s3rver: await cpuMicros(pids.s3rver) };
+      const client0 = process.cpuUsage();
+      const ms = await timed(fn);
+      const client1 = process.cpuUsage(client0);
+      d1Cpu[way].gateway += (await cpuMicros(pids.gateway)) - before.gateway;
+      d1Cpu[way].s3rver += (await cpuMicros(pids.s3rver)) - before.s3rver;
+      d1Cpu[way].client += client1.user + client1.system;
+      return ms;
+    };
+    const viaGateway = async () =>
+      d1.assetgate.push(size / MiB / ((await accounted('assetgate', () => drain(signed))) / 1000));
     const viaSdk = async () =>
       d1.sdk.push(
         size /
           MiB /
-          ((await timed(async () => {
+          ((await accounted('sdk', async () => {
             const { Body } = await client.send(new GetObjectCommand({ Bucket: 'bench', Key: objectKey }));
             for await (const chunk of Body as AsyncIterable<Uint8Array>) void chunk;
           })) /
@@ -130,6 +144,15 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
       else await viaGateway().then(viaSdk);
     }
     const d1Ratio = median(d1.assetgate) / median(d1.sdk);
+    // CPU seconds per GiB moved, each way, each process.
+    const perGiB = (micros: number) => micros / 1e6 / ((runs * size) / 1024 ** 3);
+    const d1CpuPerGiB = Object.fromEntries(
+      Object.entries(d1Cpu).map(([way, used]) => [
+        way,
+        Object.fromEntries(Object.entries(used).map(([name, micros]) => [name, Number(perGiB(micros).toFixed(2))])),
+      ]),
+    );
+    console.log(`D1 on S3, CPU seconds per GiB: ${JSON.stringify(d1CpuPerGiB)}`);
     row(
       'D1 on S3',
       `${size / MiB} MiB from s3rver via a signed URL`,
@@ -184,7 +207,11 @@ export async function scaleOut(input: ScaleOutInput): Promise<Record<string, unk
     );
     return {
       U1_S3: { mbPerSecond: { assetgate: median(u1.assetgate), sdk: median(u1.sdk) }, runs: u1 },
-      D1_S3: { mbPerSecond: { assetgate: median(d1.assetgate), sdk: median(d1.sdk) }, runs: d1 },
+      D1_S3: {
+        mbPerSecond: { assetgate: median(d1.assetgate), sdk: median(d1.sdk) },
+        runs: d1,
+        cpuSecondsPerGiB: d1CpuPerGiB,
+      },
       L1_TWO: { rps: { one: median(l1.one), two: median(l1.two) }, errors: l1.errors },
     };
   } finally {
