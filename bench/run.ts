@@ -126,9 +126,11 @@ async function main() {
     });
     return (await response.json()) as any;
   };
+  // Until processing is done. Not WAITING: an asset waiting for bytes the run never sends (S2's
+  // plain upload URLs) would hold every run here until the loop's end, 10 minutes.
   const settled = async () => {
     for (let i = 0; i < 6000; i++) {
-      const r = await gql('{ assets(filter: { status: [PROCESSING, WAITING] }) { totalCount } }');
+      const r = await gql('{ assets(filter: { status: [PROCESSING] }) { totalCount } }');
       if (r.data.assets.totalCount === 0) return;
       await new Promise((res) => setTimeout(res, 100));
     }
