@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { CompiledQuery } from 'kysely';
+import { pageQuery } from '../src/db/asset-queries.js';
 import { decodeGlobalId, encodeGlobalId } from '../src/global-id.js';
 import {
   createTestApp,
@@ -176,5 +178,70 @@ forEachDialect((dialect) => {
         'searchable in the trash',
       );
     });
+  });
+});
+
+describe('a search page on SQLite reads its matches, not the whole org', () => {
+  let app: TestApp;
+  before(async () => {
+    app = await createTestApp({ SWEEP_INTERVAL: '0' }, {}, 'sqlite');
+  });
+  after(async () => {
+    await app.dispose();
+  });
+
+  test('found by rowid from the full-text matches and sorted, never by walking the order index; the pages are the same', async () => {
+    // 600 assets, one in six matching: the page of a search, newest first, through every cursor.
+    for (let i = 0; i < 600; i += 25) {
+      const fields = Array.from(
+        { length: 25 },
+        (_, j) =>
+          `a${j}: createAsset(input: { title: "${(i + j) % 6 === 0 ? 'otter' : 'heron'} ${i + j}", type: LINK, externalUrl: "https://e.com" }) { asset { id } }`,
+      );
+      assert.equal((await app.gql(`mutation { ${fields.join(' ')} }`)).errors, undefined);
+    }
+    const request = (cursor?: { value: string | number; id: string }) => ({
+      column: 'created_at' as const,
+      direction: 'desc' as const,
+      backward: false,
+      limit: 30,
+      filter: { search: 'otter' },
+      ...(cursor && { cursor }),
+    });
+    const plan = async (statement: { sql: string; parameters: readonly unknown[] }) =>
+      (
+        await app.db.executeQuery<{ detail: string }>(
+          CompiledQuery.raw(`explain query plan ${statement.sql}`, [...statement.parameters]),
+        )
+      ).rows.map((row) => row.detail);
+    const steps = await plan(pageQuery(app.db, { tenant: TENANT, request: request() }).compile());
+    assert.ok(
+      steps.some((step) => /SEARCH assets USING INTEGER PRIMARY KEY \(rowid=\?\)/.test(step)),
+      steps.join('\n'),
+    );
+    assert.ok(!steps.some((step) => /^(SCAN|SEARCH) assets USING (COVERING )?INDEX/.test(step)), steps.join('\n'));
+
+    // Every matching asset once, newest first, as the unsearched order says.
+    const seen: string[] = [];
+    let cursor: { value: string | number; id: string } | undefined;
+    for (;;) {
+      const { rows, hasMore } = await app.repositories.assets.page(TENANT, request(cursor));
+      seen.push(...rows.map((row) => row.id));
+      if (!hasMore) break;
+      const last = rows[rows.length - 1];
+      cursor = { value: String(last.created_at), id: last.id };
+    }
+    const expected = await app.db
+      .selectFrom('assets')
+      .select('id')
+      .where('title', 'like', 'otter %')
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    assert.equal(expected.length, 100);
+    assert.deepEqual(
+      seen,
+      expected.map((row) => row.id),
+    );
   });
 });
