@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { createTestApp, DIALECTS, postgresSchema, type TestApp } from './helpers.js';
+import { createTestApp, DIALECTS, listen, postgresSchema, type TestApp } from './helpers.js';
 
 const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const POOL = 2;
@@ -118,6 +118,49 @@ for (const dialect of DIALECTS.filter((name) => name === 'postgres')) {
         const again = await app.gql(READ, { id: publicId }, ANONYMOUS);
         assert.equal(again.status, 200, 'the gateway serves again once connections are free');
         assert.deepEqual(again.data.asset, { id: publicId, title: 'Open' });
+      },
+    );
+
+    test(
+      'with every connection held, a download and a tus upload are 503 SERVICE_UNAVAILABLE with Retry-After',
+      { timeout: 60_000 },
+      async () => {
+        const server = await listen(app.handler);
+        const TUS_CREATE = {
+          ...app.authHeaders,
+          'tus-resumable': '1.0.0',
+          'upload-length': '5',
+          'upload-metadata': `filename ${Buffer.from('notes.txt').toString('base64')}`,
+        };
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        const holds: Promise<void>[] = [];
+        try {
+          // The key is read now, so the tus request below first needs a connection inside the tus server.
+          const created = await fetch(`${server.url}/tus/`, {
+            method: 'POST',
+            headers: TUS_CREATE,
+          });
+          assert.equal(created.status, 201, await created.clone().text());
+          holds.push((await hold(released)).done, (await hold(released)).done);
+
+          const download = await fetch(`${server.url}/download/${publicId}`);
+          assert.equal(download.status, 503);
+          assert.equal(download.headers.get('retry-after'), '1');
+          assert.equal(((await download.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
+
+          const tus = await fetch(`${server.url}/tus/`, {
+            method: 'POST',
+            headers: TUS_CREATE,
+          });
+          assert.equal(tus.status, 503);
+          assert.equal(tus.headers.get('retry-after'), '1');
+          assert.equal(((await tus.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
+        } finally {
+          release();
+          await Promise.all(holds);
+          await server.close();
+        }
       },
     );
 

@@ -430,6 +430,34 @@ forEachDialect(() => {
       }
     });
 
+    test('a new rendition whose caller went away while it waited in line leaves the line and is not made', async () => {
+      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '120', SWEEP_INTERVAL: '0' });
+      const server = await listen(app.handler);
+      try {
+        const id = await bigPhoto(app);
+        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
+        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+        const gone = new AbortController();
+        const abandoned = fetch(`${server.url}/download/${id}?w=64&format=png`, {
+          headers: app.authHeaders,
+          signal: gone.signal,
+        }).catch((error: Error) => error.name);
+        while (app.services.renditions.waiting === 0) await new Promise((r) => setTimeout(r, 5));
+        gone.abort();
+        assert.equal(await abandoned, 'AbortError');
+        await waitFor(
+          async () => app.services.renditions.waiting,
+          (n) => n === 0,
+        );
+        assert.equal(app.services.renditions.inFlight, 1, 'left the line while the first was still being made');
+        assert.equal((await first).status, 200);
+        assert.equal(app.services.renditions.made, 1, 'nothing was made for the caller that went away');
+      } finally {
+        await server.close();
+        await app.dispose();
+      }
+    });
+
     test('with RENDITION_QUEUE_WAIT=0, new renditions past RENDITION_QUEUE are refused with 503 and Retry-After, and the server keeps serving', async () => {
       const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '0', SWEEP_INTERVAL: '0' });
       const server = await listen(app.handler);

@@ -162,7 +162,7 @@ async function serveRendition(
   const versioned = new URL(req.url ?? '/', 'http://localhost').searchParams.get('v') === versionOf(asset);
   const base = (asset.filename ?? 'image').replace(/\.[^.]+$/, '');
   for (let attempt = 1; ; attempt += 1) {
-    const rendition = await deps.renditions.get(asset, variant, options.client);
+    const rendition = await untilGone(res, (signal) => deps.renditions.get(asset, variant, options.client, signal));
     const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
     if (!variant.still && rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
       res.setHeader('X-Rendition-Frames', 'first');
@@ -197,6 +197,18 @@ async function serveRendition(
       // Evicted between being found and being sent: made again once, as a first request would.
       if (attempt > 1 || res.headersSent || !(await deps.renditions.lost(rendition))) throw error;
     }
+  }
+}
+
+/** Runs `work` with a signal that aborts when `res` closes first (its caller went away). */
+async function untilGone<T>(res: ServerResponse, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const gone = new AbortController();
+  const abort = () => gone.abort();
+  res.once('close', abort);
+  try {
+    return await work(gone.signal);
+  } finally {
+    res.off('close', abort);
   }
 }
 

@@ -42,8 +42,8 @@ interface Grant {
   uploadId?: string;
   /** Set when the request creates an upload. */
   createdId?: string;
-  /** The answer is a domain error, sent as JSON like every other route's. */
-  jsonError?: boolean;
+  /** The domain error the answer is, sent as JSON (with its Retry-After) like every other route's. */
+  error?: AppError;
   /** The bytes a writing request carries, handed to the store as they are (see `AssetUploadStore`). */
   body?: Readable;
 }
@@ -200,7 +200,7 @@ export function createTus(deps: TusDeps) {
     },
     onResponseError(req, error) {
       if (error instanceof AppError) {
-        grantOf(req).jsonError = true;
+        grantOf(req).error = error;
         return {
           status_code: httpStatusOf(error.code),
           body: errorBody(error),
@@ -249,7 +249,11 @@ export function createTus(deps: TusDeps) {
         res.setHeader('Tus-Extension', EXTENSIONS.join(','));
         res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
       }
-      if (grant.jsonError) res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      if (grant.error) {
+        res.setHeader('Content-Type', 'application/json; charset=utf-8');
+        const { retryAfter } = grant.error.extensions;
+        if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+      }
       const uploadId = id ?? grant.createdId;
       if (response.ok && uploadId && req.method !== 'OPTIONS') {
         const state = await deps.uploads.state(uploadId);

@@ -175,7 +175,9 @@ const LINE_PER_PLACE = 4;
 
 export class RenditionService {
   readonly #making = new Map<string, Promise<RenditionRow>>();
-  /** Requests waiting for a place, first come first served: each is woken when a rendition ends. */
+  /** Places of `queueLimit` taken: by a transform, or by a request deciding whether it needs one. */
+  #busy = 0;
+  /** Requests waiting for a place, first come first served: each is given the place a request frees. */
   readonly #line: (() => void)[] = [];
   #made = 0;
 
@@ -228,9 +230,10 @@ export class RenditionService {
   /**
    * The rendition `variant` of `asset`, made now if it was not. `client`: the address of a
    * caller without a key, whose new transforms are rate-limited (RATE_LIMITED); kept
-   * renditions are served to anyone.
+   * renditions are served to anyone. `signal`: the caller went away; a request still
+   * waiting in line then leaves it (SERVICE_UNAVAILABLE) rather than making a rendition for nobody.
    */
-  async get(asset: AssetRow, variant: Variant, client?: string): Promise<RenditionRow> {
+  async get(asset: AssetRow, variant: Variant, client?: string, signal?: AbortSignal): Promise<RenditionRow> {
     const name = RenditionService.variantName(asset, variant);
     const kept = await this.deps.renditions.find(asset.id, name);
     if (kept) {
@@ -239,60 +242,75 @@ export class RenditionService {
     }
     const flight = `${asset.id}/${name}`;
     let making = this.#making.get(flight);
-    if (!making) {
-      await this.deps.cache.admit(client);
-      making = this.#making.get(flight); // started by another request while this one was admitted
-    }
-    if (!making) {
-      const place = await this.#place(flight);
-      making = place.started;
-      if (!making && place.waited) {
+    if (making) return making;
+    await this.deps.cache.admit(client);
+    making = this.#making.get(flight); // started by another request while this one was admitted
+    if (making) return making;
+    const waited = await this.#place(signal);
+    // From here this request holds a place: it is handed on unless a transform takes it.
+    let holding = true;
+    try {
+      making = this.#making.get(flight);
+      if (!making && waited) {
         // Made meanwhile by a request that has ended: serve what it kept.
         const made = await this.deps.renditions.find(asset.id, name);
         if (made) return made;
         making = this.#making.get(flight);
       }
-    }
-    if (!making) {
+      if (making) return making;
       making = this.#make(asset, name, variant).finally(() => {
         this.#making.delete(flight);
-        this.#line.shift()?.();
+        this.#free();
       });
+      holding = false;
       this.#making.set(flight, making);
+      return making;
+    } finally {
+      if (holding) this.#free();
     }
-    return making;
   }
 
   /**
-   * Resolves when a new rendition may start (`waited` when it was not at once), with the
-   * transform of `flight` when another request started it meanwhile; throws SERVICE_UNAVAILABLE when the line is full or the
-   * wait passes `queueWaitMs`.
+   * Takes one of the `queueLimit` places, at once when one is free and nobody waits for it,
+   * else in line behind those who do: true when it waited. A place freed passes straight to
+   * the first in line, so nobody arriving later takes it first. Throws SERVICE_UNAVAILABLE
+   * when the line is full, the wait passes `queueWaitMs`, or `signal` ends the wait.
    */
-  async #place(flight: string): Promise<{ started?: Promise<RenditionRow>; waited?: boolean }> {
-    const deadline = performance.now() + this.deps.queueWaitMs;
-    let waited = false;
-    while (this.#making.size >= this.deps.queueLimit) {
-      waited = true;
-      const left = deadline - performance.now();
-      if (left <= 0 || this.#line.length >= this.deps.queueLimit * LINE_PER_PLACE) {
-        throw new ServiceUnavailableError(1, 'Too many renditions are being made at once; try again in a moment.');
-      }
-      await new Promise<void>((resolve) => {
-        const woken = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          const at = this.#line.indexOf(woken);
-          if (at !== -1) this.#line.splice(at, 1);
-          resolve();
-        }, left);
-        this.#line.push(woken);
-      });
-      const started = this.#making.get(flight);
-      if (started) return { started };
+  async #place(signal: AbortSignal | undefined): Promise<boolean> {
+    if (this.#busy < this.deps.queueLimit && this.#line.length === 0) {
+      this.#busy += 1;
+      return false;
     }
-    return { waited };
+    const busy = () =>
+      new ServiceUnavailableError(1, 'Too many renditions are being made at once; try again in a moment.');
+    if (this.deps.queueWaitMs <= 0 || this.#line.length >= this.deps.queueLimit * LINE_PER_PLACE) throw busy();
+    if (signal?.aborted) throw new ServiceUnavailableError(1, 'The request ended while it waited for a rendition.');
+    await new Promise<void>((resolve, reject) => {
+      const leave = (error: ServiceUnavailableError) => {
+        const at = this.#line.indexOf(given);
+        if (at !== -1) this.#line.splice(at, 1);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        reject(error);
+      };
+      const given = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        resolve();
+      };
+      const aborted = () => leave(new ServiceUnavailableError(1, 'The request ended while it waited for a rendition.'));
+      const timer = setTimeout(() => leave(busy()), this.deps.queueWaitMs);
+      signal?.addEventListener('abort', aborted, { once: true });
+      this.#line.push(given);
+    });
+    return true;
+  }
+
+  /** Gives a place up: to the first in line, or back to the free ones. */
+  #free(): void {
+    const next = this.#line.shift();
+    if (next) next();
+    else this.#busy -= 1;
   }
 
   /** Requests waiting in line for a place. */
