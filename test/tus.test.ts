@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Upload as TusUpload } from 'tus-js-client';
 import { createClient } from '../src/client/index.js';
+import { ServiceUnavailableError } from '../src/errors.js';
 import {
   assertConsistent,
   createTestApp,
@@ -592,6 +593,35 @@ forEachDialect(() => {
       assert.match(asset.data.asset.failureReason, /not accepted|not allowed|type/i);
       assert.deepEqual(await storedKeys(app), keysBefore);
       assert.deepEqual(await usage(), before);
+    });
+
+    test('a chunk whose part cannot be recorded (the database busy) charges nothing and can be sent again', async () => {
+      const before = await usage();
+      const file = png(64, 64);
+      const location = (await create(file.length)).headers.get('location')!;
+      const parts = app.repositories.uploadParts;
+      const append = parts.append;
+      let failed = 0;
+      parts.append = async () => {
+        failed += 1;
+        throw new ServiceUnavailableError(1, 'Every database connection is busy.');
+      };
+      let refused: Response;
+      try {
+        refused = await patch(location, 0, file);
+      } finally {
+        parts.append = append;
+      }
+      assert.equal(failed, 1, 'the chunk reached its part');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
+      assert.deepEqual(await usage(), before, 'nothing reserved or used for the bytes no part holds');
+      assert.equal((await head(location)).headers.get('upload-offset'), '0');
+      const sent = await patch(location, 0, file);
+      assert.equal(sent.status, 204);
+      assert.equal((await usage()).used - before.used, file.length);
+      await assertConsistent(app);
     });
 
     test('creation-with-upload: the POST carries the first bytes', async () => {

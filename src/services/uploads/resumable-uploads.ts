@@ -265,12 +265,17 @@ export class ResumableUploadService {
       // The row holds exactly the chunk's bytes (none without a quota); what the reservation's steps took beyond goes back.
       const held = reservation.handOver();
       const kept = Math.min(held, size);
-      const recorded = await deps.repos.uploadParts.append(
-        { assetId: id, offset, size, blobKey: key, reserved: kept },
-        this.#expiry(),
-        this.#now(),
-      );
-      await deps.quota.orgs.release(asset.org_id, recorded ? held - kept : held);
+      let recorded;
+      try {
+        recorded = await deps.repos.uploadParts.append(
+          { assetId: id, offset, size, blobKey: key, reserved: kept },
+          this.#expiry(),
+          this.#now(),
+        );
+      } finally {
+        // What no part holds goes back, the part written or not (a busy database fails the chunk).
+        await deps.quota.orgs.release(asset.org_id, recorded ? held - kept : held);
+      }
       if (!recorded) throw new ConflictError('The upload changed meanwhile (another request, an expiry or a delete).');
       for (const stale of recorded.stale) if (stale !== key) await deps.blobs.delete(stale);
       if (!inPlace && size === 0) await deps.blobs.delete(key);
