@@ -110,7 +110,7 @@ function line({ queueLimit, queueWaitMs }: { queueLimit: number; queueWaitMs: nu
     get mostRunning() {
       return mostRunning;
     },
-    get: (width: number, signal?: AbortSignal) => service.get(ASSET, variant(width), undefined, signal),
+    get: (width: number, signal?: AbortSignal) => service.get(ASSET, variant(width), { signal }),
     /** Ends the transform of `width` once it has started (within 5 s). */
     async finish(width: number) {
       const deadline = performance.now() + 5000;

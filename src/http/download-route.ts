@@ -162,7 +162,9 @@ async function serveRendition(
   const versioned = new URL(req.url ?? '/', 'http://localhost').searchParams.get('v') === versionOf(asset);
   const base = (asset.filename ?? 'image').replace(/\.[^.]+$/, '');
   for (let attempt = 1; ; attempt += 1) {
-    const rendition = await untilGone(res, (signal) => deps.renditions.get(asset, variant, options.client, signal));
+    const rendition = await untilGone(res, (signal) =>
+      deps.renditions.get(asset, variant, { client: options.client, signal }),
+    );
     const extension = rendition.mime_type.replace('image/', '').replace('jpeg', 'jpg');
     if (!variant.still && rendition.animated === 0 && ANIMATED_ORIGINALS.has(asset.mime_type ?? ''))
       res.setHeader('X-Rendition-Frames', 'first');

@@ -233,7 +233,11 @@ export class RenditionService {
    * renditions are served to anyone. `signal`: the caller went away; a request still
    * waiting in line then leaves it (SERVICE_UNAVAILABLE) rather than making a rendition for nobody.
    */
-  async get(asset: AssetRow, variant: Variant, client?: string, signal?: AbortSignal): Promise<RenditionRow> {
+  async get(
+    asset: AssetRow,
+    variant: Variant,
+    { client, signal }: { client?: string; signal?: AbortSignal } = {},
+  ): Promise<RenditionRow> {
     const name = RenditionService.variantName(asset, variant);
     const kept = await this.deps.renditions.find(asset.id, name);
     if (kept) {
