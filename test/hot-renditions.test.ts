@@ -68,6 +68,8 @@ forEachDialect((dialect) => {
           // The longest: only a change of the asset (or the clock moved on) ends a hold in a test.
           RENDITION_HOT_TTL: '60',
           RENDITION_HOT_MAX: '256KiB',
+          // An asset goes dark once it has handed out this many download URLs.
+          MAX_DOWNLOAD_URLS_PER_ASSET: '2',
         },
         { clock: () => Date.now() + shift },
         dialect,
@@ -200,6 +202,22 @@ forEachDialect((dialect) => {
       const gone = await get(path);
       assert.equal(gone.status, 404, 'trashed: gone at once');
       assert.equal(await errorCode(gone), 'NOT_FOUND');
+    });
+
+    test('an asset that hands out its last download URL is gone at once, held renditions too', async () => {
+      const id = await uploadTo(app, await plain('#2266cc'), 'rare.png');
+      assert.equal((await update(id, 'isPublic: true')).status, 200);
+      const path = `/download/${id}?w=64&format=webp`;
+      const mint = () => app.gql('mutation($id: ID!) { createDownloadUrl(input: { id: $id }) { url } }', { id });
+      assert.equal((await mint()).errors, undefined);
+      assert.equal((await get(path)).status, 200);
+      assert.equal((await get(path, {})).status, 200, 'held for its org and for anyone');
+      assert.equal((await mint()).errors, undefined, 'the last URL it hands out');
+      for (const headers of [app.authHeaders, {}]) {
+        const gone = await get(path, headers);
+        assert.equal(gone.status, 404, 'used up: gone for whoever asks');
+        assert.equal(await errorCode(gone), 'NOT_FOUND');
+      }
     });
 
     test('a change this process cannot hear (straight in the database) reaches it within RENDITION_HOT_TTL', async () => {
