@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import sharp from 'sharp';
 import { HotRenditions } from '../src/services/delivery/hot-renditions.js';
 import {
@@ -44,6 +46,18 @@ async function gauge(url: string, name: string): Promise<number> {
   return Number(line[1]);
 }
 
+/** The process's memory (heap and buffers) once what nothing holds is collected (finalizers run too). */
+async function memoryInUse(): Promise<number> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i += 1) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+}
+
 async function errorCode(response: Response): Promise<string> {
   return ((await response.json()) as { error: { code: string } }).error.code;
 }
@@ -68,6 +82,8 @@ forEachDialect((dialect) => {
           // The longest: only a change of the asset (or the clock moved on) ends a hold in a test.
           RENDITION_HOT_TTL: '60',
           RENDITION_HOT_MAX: '256KiB',
+          // An asset goes dark once it has handed out this many download URLs.
+          MAX_DOWNLOAD_URLS_PER_ASSET: '2',
         },
         { clock: () => Date.now() + shift },
         dialect,
@@ -202,6 +218,22 @@ forEachDialect((dialect) => {
       assert.equal(await errorCode(gone), 'NOT_FOUND');
     });
 
+    test('an asset that hands out its last download URL is gone at once, held renditions too', async () => {
+      const id = await uploadTo(app, await plain('#2266cc'), 'rare.png');
+      assert.equal((await update(id, 'isPublic: true')).status, 200);
+      const path = `/download/${id}?w=64&format=webp`;
+      const mint = () => app.gql('mutation($id: ID!) { createDownloadUrl(input: { id: $id }) { url } }', { id });
+      assert.equal((await mint()).errors, undefined);
+      assert.equal((await get(path)).status, 200);
+      assert.equal((await get(path, {})).status, 200, 'held for its org and for anyone');
+      assert.equal((await mint()).errors, undefined, 'the last URL it hands out');
+      for (const headers of [app.authHeaders, {}]) {
+        const gone = await get(path, headers);
+        assert.equal(gone.status, 404, 'used up: gone for whoever asks');
+        assert.equal(await errorCode(gone), 'NOT_FOUND');
+      }
+    });
+
     test('a change this process cannot hear (straight in the database) reaches it within RENDITION_HOT_TTL', async () => {
       const id = await uploadTo(app, await plain('#6622aa'), 'unheard.png');
       const path = `/download/${id}?w=64&format=webp`;
@@ -317,6 +349,30 @@ describe('the hold itself', () => {
     for (let i = 0; i < 2000; i += 1) hot.forget(`asset-${i}`);
     hot.set('k', held('untouched', 10), old);
     assert.equal(hot.get('k'), undefined);
+  });
+
+  test('what tiny renditions cost the process, strings and records too, stays within the budget', async () => {
+    const budget = 4 * 1024 * 1024;
+    const hot = new HotRenditions({ maxBytes: budget, ttlMs: 60_000, clock: () => 0 });
+    const before = await memoryInUse();
+    // As the route fills it: strings of their own per answer, bytes of their own, one long URL per key.
+    for (let i = 0; i < 40_000; i += 1) {
+      const entry = {
+        ...held(`asset-${'0'.repeat(30)}`.slice(0, 36), 0),
+        filename: `tiny-${i}-16x12.webp`,
+        checksum: `sha256:${i.toString(16).padStart(64, '0')}`,
+        bytes: Buffer.from(`${i}`.padStart(40, '0')),
+      };
+      hot.set(` w /download/QXNzZXQ6${'x'.repeat(48)}?w=16&format=webp&v=${i}`, entry, hot.mark());
+    }
+    assert.ok(hot.usage.bytes > budget * 0.9, 'the budget was reached');
+    const { entries } = hot.usage;
+    const full = await memoryInUse();
+    hot.forget(`asset-${'0'.repeat(30)}`.slice(0, 36));
+    assert.equal(hot.usage.entries, 0);
+    const taken = full - (await memoryInUse());
+    assert.ok(full - before >= taken * 0.5, 'measured what it took');
+    assert.ok(taken <= budget * 1.25, `${entries} entries took ${taken} bytes, the budget is ${budget}`);
   });
 
   test('entries expire, the least recently used goes first, and none is larger than a sixteenth of the budget', async () => {

@@ -294,15 +294,16 @@ export class AssetRepository {
   }
 
   /**
-   * Counts one more download URL handed out. With a `limit`, the one that reaches it
-   * marks the asset exhausted, and none is handed out after that: `false`.
+   * Counts one more download URL handed out: the row as it is now. With a `limit`, the one
+   * that reaches it marks the asset exhausted (`exhausted_at`), and none is handed out after
+   * that: `undefined`.
    */
   async countIssuedUrl(
     tenant: Tenant,
     id: string,
     { limit, now }: { limit: number | null; now: string },
-  ): Promise<boolean> {
-    const row = await this.db
+  ): Promise<AssetRow | undefined> {
+    return this.db
       .updateTable('assets')
       .set((eb) => ({
         download_urls_issued: eb('download_urls_issued', '+', 1),
@@ -316,9 +317,8 @@ export class AssetRepository {
         }),
       }))
       .where((eb) => liveAsset(eb, tenant, id))
-      .returning('id')
+      .returningAll()
       .executeTakeFirst();
-    return row !== undefined;
   }
 
   /**

@@ -228,6 +228,7 @@ export async function createServices(config: Config, wiring: ServiceWiring): Pro
       defaultTtl: config.downloadUrlTtl,
       maxTtl: config.downloadUrlMaxTtl,
       maxUrlsPerAsset: config.maxDownloadUrlsPerAsset,
+      events,
       clock,
     }),
     uploadUrls,

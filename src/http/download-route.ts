@@ -73,7 +73,11 @@ async function readHeld(blobs: BlobStore, rendition: RenditionRow): Promise<Buff
   if (!stream) throw new Error(`blob ${rendition.blob_key} is missing`);
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  // A memory of its own, exactly as large: a small one cut from Node's shared pool would keep the whole pool alive.
+  const bytes = Buffer.allocUnsafeSlow(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) at += chunk.copy(bytes, at);
+  return bytes;
 }
 
 /**

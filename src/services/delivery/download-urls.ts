@@ -11,6 +11,7 @@ import { nowIso } from '../../db/database.js';
 import type { DownloadTokenRepository } from '../../db/download-token-repository.js';
 import type { AssetRow } from '../../db/types.js';
 import { BadUserInputError, ForbiddenError, NotFoundError } from '../../errors.js';
+import type { AssetEvents } from '../assets/asset-events.js';
 
 const MAX_FETCH_LIMIT = 1_000_000;
 
@@ -31,6 +32,8 @@ export interface DownloadUrlServiceDeps {
   maxTtl: number;
   /** Most URLs an asset hands out before it goes dark; null for no limit. */
   maxUrlsPerAsset: number | null;
+  /** Where an asset that hands out its last URL (and so goes dark) is announced, as any change of it. */
+  events: Pick<AssetEvents, 'publish'>;
   clock: () => number;
 }
 
@@ -74,11 +77,13 @@ export class DownloadUrlService {
     const expires = Math.floor(now / 1000) + ttl;
     const expiresAt = new Date(expires * 1000).toISOString();
 
-    if (
-      !(await deps.assets.countIssuedUrl(tenant, asset.id, { limit: deps.maxUrlsPerAsset, now: nowIso(() => now) }))
-    ) {
-      throw new NotFoundError(); // exhausted between the read and the count
-    }
+    const counted = await deps.assets.countIssuedUrl(tenant, asset.id, {
+      limit: deps.maxUrlsPerAsset,
+      now: nowIso(() => now),
+    });
+    if (!counted) throw new NotFoundError(); // exhausted between the read and the count
+    // Its last URL: gone for the API from now on, so what holds its answers (subscriptions, warm renditions) hears it.
+    if (counted.exhausted_at !== null) await deps.events.publish(counted);
     // Straight from the store: not for counted URLs (the gateway counts), nor for active types
     // (HTML, SVG…), which the gateway serves only as sandboxed attachments.
     const mimeType = asset.mime_type ?? 'application/octet-stream';
