@@ -331,6 +331,19 @@ describe('the hold itself', () => {
     bytes: Buffer.alloc(size),
   });
 
+  test('renditions read to be held take at most a quarter of the budget at once (slow clients too); past it they stream', () => {
+    const hot = new HotRenditions({ maxBytes: 64 * 1024, ttlMs: 60_000, clock: () => 0 });
+    assert.equal(hot.claim(4097), null, 'larger than a sixteenth: never read to be held');
+    const rooms = [hot.claim(4096), hot.claim(4096), hot.claim(4096), hot.claim(4096)];
+    assert.ok(rooms.every(Boolean), 'four of 4 KiB: a quarter of 64 KiB');
+    assert.equal(hot.usage.filling, 16 * 1024);
+    assert.equal(hot.claim(1), null, 'the quarter is taken: the next is streamed');
+    rooms[0]!();
+    rooms[0]!();
+    assert.equal(hot.usage.filling, 12 * 1024, 'given back once, however often it is called');
+    assert.ok(hot.claim(4096), 'room again');
+  });
+
   test('a fill begun before its asset changed is refused; one begun after is kept', () => {
     const hot = new HotRenditions({ maxBytes: 1 << 20, ttlMs: 60_000, clock: () => 0 });
     const before = hot.mark();

@@ -133,7 +133,7 @@ interface RenditionDelivery {
   cacheControl: string;
   client?: string;
   consume?: () => Promise<boolean>;
-  hold?: { largest: number; keep: (held: HotRendition) => void };
+  hold?: { claim: (bytes: number) => (() => void) | null; keep: (held: HotRendition) => void };
 }
 
 /**
@@ -181,14 +181,19 @@ async function serveRendition(
         : options.cacheControl,
     };
     try {
-      const { hold } = options;
-      if (hold && rendition.size <= hold.largest) {
-        const headers = Object.fromEntries(
-          HELD_HEADERS.flatMap((name) => (res.hasHeader(name) ? [[name, String(res.getHeader(name))]] : [])),
-        );
-        const held = { ...response, assetId: asset.id, headers, bytes: await readHeld(deps.blobs, rendition) };
-        await serveHeld(req, res, held);
-        hold.keep(held);
+      const room = options.hold?.claim(rendition.size);
+      if (options.hold && room) {
+        try {
+          const headers = Object.fromEntries(
+            HELD_HEADERS.flatMap((name) => (res.hasHeader(name) ? [[name, String(res.getHeader(name))]] : [])),
+          );
+          const held = { ...response, assetId: asset.id, headers, bytes: await readHeld(deps.blobs, rendition) };
+          // Held before it is sent: its time counts from the rows read, not from a slow client's last byte.
+          options.hold.keep(held);
+          await serveHeld(req, res, held);
+        } finally {
+          room();
+        }
       } else {
         await serveBlob(req, res, {
           ...response,
@@ -265,7 +270,10 @@ export function createDownloadRoute(deps: DownloadRouteDeps) {
     const hold =
       hotKey === null
         ? undefined
-        : { largest: deps.hot!.largest, keep: (value: HotRendition) => deps.hot!.set(hotKey, value, mark) };
+        : {
+            claim: (bytes: number) => deps.hot!.claim(bytes),
+            keep: (value: HotRendition) => deps.hot!.set(hotKey, value, mark),
+          };
     const { typename, id } = decodeGlobalId(globalId);
     if (typename !== 'Asset') throw new NotFoundError();
     const [asset] = await deps.access.findReadable(principal, [id]);

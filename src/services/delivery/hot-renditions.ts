@@ -54,12 +54,31 @@ export class HotRenditions {
   /** The newest change no longer in `#changedAt`: a fill begun before it cannot be checked. */
   #forgottenUpTo = 0;
   #bytes = 0;
+  /** Bytes of renditions being read or sent to be held (`claim`). */
+  #filling = 0;
 
   constructor(private readonly options: HotRenditionsOptions) {}
 
   /** The largest rendition held. */
   get largest(): number {
     return Math.floor(this.options.maxBytes / 16);
+  }
+
+  /**
+   * Room to read a rendition of `bytes` into memory to hold it: null when it is larger than
+   * `largest`, or when the reads and sends in progress (slow clients' included) already take a
+   * quarter of the budget, and then it is streamed from the store as before. The returned
+   * function gives the room back.
+   */
+  claim(bytes: number): (() => void) | null {
+    if (bytes > this.largest || this.#filling + bytes > this.options.maxBytes / 4) return null;
+    this.#filling += bytes;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#filling -= bytes;
+    };
   }
 
   /** A mark to pass to `set`: a change of the asset after it refuses the fill. */
@@ -115,9 +134,9 @@ export class HotRenditions {
     for (const key of this.#keysOf.get(assetId) ?? []) this.#drop(key, this.#entries.get(key)!);
   }
 
-  /** Entries held, and the bytes they cost. */
-  get usage(): { entries: number; bytes: number } {
-    return { entries: this.#entries.size, bytes: this.#bytes };
+  /** Entries held, the bytes they cost, and the bytes being read or sent to be held. */
+  get usage(): { entries: number; bytes: number; filling: number } {
+    return { entries: this.#entries.size, bytes: this.#bytes, filling: this.#filling };
   }
 
   #drop(key: string, entry: Entry): void {
