@@ -169,7 +169,9 @@ export interface Config {
   /**
    * Memory each process holds its most recently asked small renditions in, bytes (units like
    * MAX_FILE_SIZE): asked again, one is answered without reading a row or the store. A
-   * rendition larger than a sixteenth of it is not held (RENDITION_HOT_TTL=0 holds none). @default 32 MiB
+   * rendition larger than a sixteenth of it is not held, and those being read or sent to be held
+   * take at most a quarter of it at once (past it they stream as before; RENDITION_HOT_TTL=0
+   * holds none). @default 32 MiB
    */
   renditionHotMax: number;
   /**
