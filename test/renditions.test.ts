@@ -377,21 +377,46 @@ forEachDialect(() => {
       return id;
     }
 
-    test('new renditions past RENDITION_QUEUE wait in line and are answered; past the line they are refused at once', async () => {
-      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '120', SWEEP_INTERVAL: '0' });
+    /**
+     * Runs `body` on an app with one place for new renditions (RENDITION_QUEUE=1), taken by a
+     * slow first transform (`first`, a 2048 px AVIF of `bigPhoto`) by the time `body` starts.
+     */
+    async function withPlaceTaken(
+      env: Record<string, string>,
+      body: (ctx: { app: TestApp; url: string; id: string; first: Promise<Response> }) => Promise<void>,
+    ): Promise<void> {
+      const app = await createTestApp({ RENDITION_QUEUE: '1', SWEEP_INTERVAL: '0', ...env });
       const server = await listen(app.handler);
       try {
         const id = await bigPhoto(app);
         const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
-        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+        await waitFor(
+          async () => app.services.renditions.inFlight,
+          (n) => n === 1,
+        );
+        await body({ app, url: server.url, id, first });
+      } finally {
+        await server.close();
+        await app.dispose();
+      }
+    }
+    /** Resolves once `n` requests wait in line; fails at waitFor's deadline. */
+    const inLine = (app: TestApp, n: number) =>
+      waitFor(
+        async () => app.services.renditions.waiting,
+        (waiting) => waiting >= n,
+      );
+
+    test('new renditions past RENDITION_QUEUE wait in line and are answered; past the line they are refused at once', async () => {
+      await withPlaceTaken({ RENDITION_QUEUE_WAIT: '120' }, async ({ app, url, id, first }) => {
         // The line holds 4 × RENDITION_QUEUE: four more new renditions wait for the one place.
         const widths = [64, 128, 256, 384];
         const waiting = widths.map((w) =>
-          fetch(`${server.url}/download/${id}?w=${w}&format=png`, { headers: app.authHeaders }),
+          fetch(`${url}/download/${id}?w=${w}&format=png`, { headers: app.authHeaders }),
         );
-        while (app.services.renditions.waiting < widths.length) await new Promise((r) => setTimeout(r, 5));
+        await inLine(app, widths.length);
         assert.equal(app.services.renditions.inFlight, 1, 'the waiting renditions have not started');
-        const refused = await fetch(`${server.url}/download/${id}?w=512&format=png`, { headers: app.authHeaders });
+        const refused = await fetch(`${url}/download/${id}?w=512&format=png`, { headers: app.authHeaders });
         assert.equal(refused.status, 503);
         assert.equal(refused.headers.get('retry-after'), '1');
         assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
@@ -403,46 +428,30 @@ forEachDialect(() => {
           assert.equal(width, widths[i]);
         }
         assert.equal(app.services.renditions.waiting, 0);
-      } finally {
-        await server.close();
-        await app.dispose();
-      }
+      });
     });
 
     test('a new rendition that waited RENDITION_QUEUE_WAIT in line is refused with 503', async () => {
-      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '200ms', SWEEP_INTERVAL: '0' });
-      const server = await listen(app.handler);
-      try {
-        const id = await bigPhoto(app);
-        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
-        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
-        const asked = fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
-        while (app.services.renditions.waiting === 0) await new Promise((r) => setTimeout(r, 5));
+      await withPlaceTaken({ RENDITION_QUEUE_WAIT: '200ms' }, async ({ app, url, id, first }) => {
+        const asked = fetch(`${url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
+        await inLine(app, 1);
         const refused = await asked;
         assert.equal(refused.status, 503);
         assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
         assert.equal(app.services.renditions.inFlight, 1, 'refused while the first was still being made');
         assert.equal(app.services.renditions.waiting, 0, 'the refused request left the line');
         assert.equal((await first).status, 200);
-      } finally {
-        await server.close();
-        await app.dispose();
-      }
+      });
     });
 
     test('a new rendition whose caller went away while it waited in line leaves the line and is not made', async () => {
-      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '120', SWEEP_INTERVAL: '0' });
-      const server = await listen(app.handler);
-      try {
-        const id = await bigPhoto(app);
-        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
-        while (app.services.renditions.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+      await withPlaceTaken({ RENDITION_QUEUE_WAIT: '120' }, async ({ app, url, id, first }) => {
         const gone = new AbortController();
-        const abandoned = fetch(`${server.url}/download/${id}?w=64&format=png`, {
+        const abandoned = fetch(`${url}/download/${id}?w=64&format=png`, {
           headers: app.authHeaders,
           signal: gone.signal,
         }).catch((error: Error) => error.name);
-        while (app.services.renditions.waiting === 0) await new Promise((r) => setTimeout(r, 5));
+        await inLine(app, 1);
         gone.abort();
         assert.equal(await abandoned, 'AbortError');
         await waitFor(
@@ -452,34 +461,20 @@ forEachDialect(() => {
         assert.equal(app.services.renditions.inFlight, 1, 'left the line while the first was still being made');
         assert.equal((await first).status, 200);
         assert.equal(app.services.renditions.made, 1, 'nothing was made for the caller that went away');
-      } finally {
-        await server.close();
-        await app.dispose();
-      }
+      });
     });
 
     test('with RENDITION_QUEUE_WAIT=0, new renditions past RENDITION_QUEUE are refused with 503 and Retry-After, and the server keeps serving', async () => {
-      const app = await createTestApp({ RENDITION_QUEUE: '1', RENDITION_QUEUE_WAIT: '0', SWEEP_INTERVAL: '0' });
-      const server = await listen(app.handler);
-      try {
-        const id = await bigPhoto(app);
-        const first = fetch(`${server.url}/download/${id}?w=2048&format=avif`, { headers: app.authHeaders });
-        await waitFor(
-          async () => app.services.renditions.inFlight,
-          (n) => n > 0,
-        );
-        const refused = await fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
+      await withPlaceTaken({ RENDITION_QUEUE_WAIT: '0' }, async ({ app, url, id, first }) => {
+        const refused = await fetch(`${url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
         assert.equal(refused.status, 503);
         assert.equal(refused.headers.get('retry-after'), '1');
         assert.equal(((await refused.json()) as any).error.code, 'SERVICE_UNAVAILABLE');
         assert.equal((await first).status, 200);
-        const later = await fetch(`${server.url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
+        const later = await fetch(`${url}/download/${id}?w=64&format=png`, { headers: app.authHeaders });
         assert.equal(later.status, 200);
         await later.arrayBuffer();
-      } finally {
-        await server.close();
-        await app.dispose();
-      }
+      });
     });
   });
 });
