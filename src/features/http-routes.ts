@@ -38,7 +38,9 @@ export function createHttpRoutes({ config, services, blobs, hot, logError }: Htt
     logError,
   });
   // What is held of an asset goes the moment it changes, through any gateway that publishes to this one.
-  const stopForgetting = hot ? services.events.onChange((assetId) => hot.forget(assetId)) : async () => undefined;
+  const stopForgetting = hot
+    ? services.events.onChange((assetId) => hot.forget(assetId), logError)
+    : async () => undefined;
   return {
     routes: {
       '/download/': createDownloadRoute({

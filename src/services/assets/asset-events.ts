@@ -39,8 +39,9 @@ export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof cr
      * Calls `listener` with the id of every asset that changes, until the returned stop is
      * called: at once for a change made by this process, in a moment for one made by another
      * gateway on the same event target (whose own changes come back to it too: twice is harmless).
+     * `onError`: where a failure of the shared subscription is reported.
      */
-    onChange(listener: (assetId: string) => void): () => Promise<void> {
+    onChange(listener: (assetId: string) => void, onError: (error: unknown) => void): () => Promise<void> {
       listeners.add(listener);
       if (!eventTarget) {
         return async () => {
@@ -48,9 +49,11 @@ export function createAssetEvents(eventTarget?: NonNullable<Parameters<typeof cr
         };
       }
       const changes = pubsub.subscribe(CHANGED)[Symbol.asyncIterator]();
+      // A failing subscription is logged, never an unhandled rejection; changes then reach this
+      // process within RENDITION_HOT_TTL instead of at once.
       const listening = (async () => {
         for (let next = await changes.next(); !next.done; next = await changes.next()) listener(next.value);
-      })();
+      })().catch(onError);
       return async () => {
         listeners.delete(listener);
         await changes.return?.();
